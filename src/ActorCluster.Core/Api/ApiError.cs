@@ -1,0 +1,89 @@
+using ActorCluster.Core.Objects;
+using k8s.Models;
+
+namespace ActorCluster.Core.Api;
+
+/// <summary>
+/// A Kubernetes API error, built the way apimachinery's errors.New* constructors build them, so that
+/// kubectl prints exactly what it prints against kube-apiserver. Immutable; converts to a V1Status.
+/// </summary>
+public sealed record ApiError(int Code, string Reason, string Message, ApiErrorDetails? Details = null)
+{
+    public static ApiError Invalid(ResourceKind kind, string name, IReadOnlyList<FieldError> errors)
+    {
+        var aggregate = FieldErrorList.Aggregate(errors);
+        var message = aggregate.Length == 0
+            ? $"{kind.QualifiedKind} {GoFormat.Quote(name)} is invalid"
+            : $"{kind.QualifiedKind} {GoFormat.Quote(name)} is invalid: {aggregate}";
+        return new ApiError(422, "Invalid", message,
+            new ApiErrorDetails(name, kind.Group, kind.Kind,
+                errors.Select(e => new ApiErrorCause(e.CauseReason, e.Body, e.Field)).ToArray()));
+    }
+
+    public static ApiError NotFound(ResourceKind kind, string name) =>
+        new(404, "NotFound", $"{kind.QualifiedResource} {GoFormat.Quote(name)} not found",
+            new ApiErrorDetails(name, kind.Group, kind.Resource, []));
+
+    public static ApiError AlreadyExists(ResourceKind kind, string name) =>
+        new(409, "AlreadyExists", $"{kind.QualifiedResource} {GoFormat.Quote(name)} already exists",
+            new ApiErrorDetails(name, kind.Group, kind.Resource, []));
+
+    public static ApiError Conflict(ResourceKind kind, string name, string why) =>
+        new(409, "Conflict", $"Operation cannot be fulfilled on {kind.QualifiedResource} {GoFormat.Quote(name)}: {why}",
+            new ApiErrorDetails(name, kind.Group, kind.Resource, []));
+
+    /// <summary>The optimistic-concurrency conflict, worded as the generic registry words it.</summary>
+    public static ApiError StaleResourceVersion(ResourceKind kind, string name) =>
+        Conflict(kind, name, "the object has been modified; please apply your changes to the latest version and try again");
+
+    public static ApiError BadRequest(string message) => new(400, "BadRequest", message);
+
+    public static ApiError MethodNotSupported(ResourceKind kind, string action) =>
+        new(405, "MethodNotAllowed", $"{action} is not supported on resources of kind {GoFormat.Quote(kind.QualifiedResource)}",
+            new ApiErrorDetails("", kind.Group, kind.Resource, []));
+
+    public static ApiError InternalError(string cause) =>
+        new(500, "InternalError", $"Internal error occurred: {cause}",
+            new ApiErrorDetails("", "", "", [new ApiErrorCause("", cause, "")]));
+
+    public V1Status ToStatus() => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Status",
+        Metadata = new V1ListMeta(),
+        Status = "Failure",
+        Message = Message,
+        Reason = Reason,
+        Code = Code,
+        Details = Details is null
+            ? null
+            : new V1StatusDetails
+            {
+                Name = Details.Name.Length == 0 ? null : Details.Name,
+                Group = Details.Group.Length == 0 ? null : Details.Group,
+                Kind = Details.Kind.Length == 0 ? null : Details.Kind,
+                Causes = Details.Causes.Count == 0
+                    ? null
+                    : Details.Causes.Select(c => new V1StatusCause
+                    {
+                        Reason = c.Reason.Length == 0 ? null : c.Reason,
+                        Message = c.Message,
+                        Field = c.Field.Length == 0 ? null : c.Field,
+                    }).ToList(),
+            },
+    };
+
+    /// <summary>What kubectl prints for this error (cmdutil.checkErr), without the "error when creating" file prefix.</summary>
+    public string KubectlMessage()
+    {
+        if (Reason != "Invalid" || Details is null || Details.Causes.Count == 0)
+            return $"Error from server ({Reason}): {Message}";
+        var head = $"The {Details.Kind} {GoFormat.Quote(Details.Name)} is invalid: ";
+        var lines = Details.Causes.Select(c => c.Field + ": " + c.Message).Distinct().ToList();
+        return lines.Count == 1 ? head + lines[0] : head + "\n" + string.Join("\n", lines.Select(l => "* " + l));
+    }
+}
+
+public sealed record ApiErrorDetails(string Name, string Group, string Kind, IReadOnlyList<ApiErrorCause> Causes);
+
+public sealed record ApiErrorCause(string Reason, string Message, string Field);

@@ -1,0 +1,27 @@
+namespace ActorCluster.Core.Objects;
+
+/// <summary>The resources ActorCluster serves: kind, plural resource name, API group and scope.</summary>
+public sealed record ResourceKind(string Kind, string Resource, string Group, string Version, bool Namespaced, string ShortName)
+{
+    public static readonly ResourceKind Pod = new("Pod", "pods", "", "v1", true, "po");
+    public static readonly ResourceKind Service = new("Service", "services", "", "v1", true, "svc");
+    public static readonly ResourceKind Node = new("Node", "nodes", "", "v1", false, "no");
+    public static readonly ResourceKind Namespace = new("Namespace", "namespaces", "", "v1", false, "ns");
+    public static readonly ResourceKind Event = new("Event", "events", "", "v1", true, "ev");
+    public static readonly ResourceKind Endpoints = new("Endpoints", "endpoints", "", "v1", true, "ep");
+    public static readonly ResourceKind EndpointSlice = new("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1", true, "");
+
+    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice];
+
+    /// <summary><c>v1</c> or <c>discovery.k8s.io/v1</c>.</summary>
+    public string ApiVersion => Group.Length == 0 ? Version : Group + "/" + Version;
+
+    /// <summary>schema.GroupResource.String(): <c>services</c>, <c>endpointslices.discovery.k8s.io</c>.</summary>
+    public string QualifiedResource => Group.Length == 0 ? Resource : Resource + "." + Group;
+
+    /// <summary>schema.GroupKind.String(): <c>Service</c>, <c>EndpointSlice.discovery.k8s.io</c>.</summary>
+    public string QualifiedKind => Group.Length == 0 ? Kind : Kind + "." + Group;
+
+    public static ResourceKind? ByKind(string apiVersion, string kind) =>
+        All.FirstOrDefault(r => r.Kind == kind && r.ApiVersion == apiVersion);
+}

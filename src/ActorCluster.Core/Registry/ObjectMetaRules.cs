@@ -1,0 +1,55 @@
+using ActorCluster.Core.Api;
+using ActorCluster.Core.Objects;
+using k8s.Models;
+
+namespace ActorCluster.Core.Registry;
+
+/// <summary>What the generic registry does to metadata on create and update (rest.FillObjectMetaSystemFields and friends).</summary>
+public static class ObjectMetaRules
+{
+    public const string NamespaceMismatch = "the namespace of the provided object does not match the namespace sent on the request";
+
+    /// <summary>Namespace from the request; a different one in the body is a BadRequest, as in kube-apiserver.</summary>
+    public static ApiError? ApplyNamespace(V1ObjectMeta meta, string? ns)
+    {
+        if (ns is null) return null; // cluster-scoped
+        if (!string.IsNullOrEmpty(meta.NamespaceProperty) && meta.NamespaceProperty != ns)
+            return ApiError.BadRequest(NamespaceMismatch);
+        meta.NamespaceProperty = ns;
+        return null;
+    }
+
+    public static void PrepareCreate(V1ObjectMeta meta, WriteContext ctx)
+    {
+        meta.Uid = ctx.NewUid();
+        meta.CreationTimestamp = Truncate(ctx.Now);
+        meta.Generation = 1;
+        meta.ResourceVersion = null;
+        meta.DeletionTimestamp = null;
+        meta.DeletionGracePeriodSeconds = null;
+        meta.ManagedFields = null;
+        meta.SelfLink = null;
+    }
+
+    /// <summary>
+    /// An update keeps the system fields of the stored object; generation moves when the spec changes.
+    /// A stale resourceVersion is a Conflict; an empty one means an unconditional update (Services and Pods allow it).
+    /// </summary>
+    public static ApiError? PrepareUpdate(ResourceKind kind, V1ObjectMeta meta, V1ObjectMeta old, bool specChanged)
+    {
+        if (!string.IsNullOrEmpty(meta.ResourceVersion) && meta.ResourceVersion != old.ResourceVersion)
+            return ApiError.StaleResourceVersion(kind, old.Name);
+        if (string.IsNullOrEmpty(meta.Uid)) meta.Uid = old.Uid;
+        meta.CreationTimestamp = old.CreationTimestamp;
+        meta.Generation = (old.Generation ?? 1) + (specChanged ? 1 : 0);
+        meta.DeletionTimestamp = old.DeletionTimestamp;
+        meta.DeletionGracePeriodSeconds = old.DeletionGracePeriodSeconds;
+        meta.ResourceVersion = old.ResourceVersion;
+        meta.ManagedFields = null;
+        return null;
+    }
+
+    /// <summary>metav1.Time has second precision on the wire.</summary>
+    public static DateTime Truncate(DateTime t) =>
+        new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, DateTimeKind.Utc);
+}

@@ -1,0 +1,133 @@
+using System.Collections.Immutable;
+using ActorCluster.Core.Objects;
+using k8s.Models;
+
+namespace ActorCluster.Core.Routing;
+
+/// <summary>One endpoint of a service port as a node's proxy sees it.</summary>
+public sealed record ServiceEndpoint(string IP, int Port, string? NodeName, string? PodNamespace, string? PodName, bool Ready, bool Serving, bool Terminating)
+{
+    /// <summary><c>ip:port</c>, the identity used for affinity and retries.</summary>
+    public string Address => IP + ":" + Port;
+}
+
+/// <summary>Where a connection entered: an externally-facing address (NodePort, LoadBalancer IP, externalIP) or the ClusterIP.</summary>
+public enum TrafficSource
+{
+    External,
+    Internal,
+}
+
+/// <summary>
+/// One service port's routing table on one node: an immutable snapshot, built when the Service or its
+/// EndpointSlices change, that the data path reads without taking a lock or sending a message. The
+/// candidate lists are computed here, once per change, so picking an endpoint per connection is O(1).
+/// </summary>
+public sealed class RoutingTable
+{
+    private RoutingTable(
+        string ns, string name, string portName, string protocol, int port, int nodePort, string receivingNode,
+        bool externalLocal, bool internalLocal, int affinitySeconds, ImmutableArray<ServiceEndpoint> endpoints)
+    {
+        Namespace = ns;
+        ServiceName = name;
+        PortName = portName;
+        Protocol = protocol;
+        Port = port;
+        NodePort = nodePort;
+        ReceivingNode = receivingNode;
+        ExternalLocal = externalLocal;
+        InternalLocal = internalLocal;
+        AffinitySeconds = affinitySeconds;
+        Endpoints = endpoints;
+        ClusterCandidates = Usable(endpoints);
+        LocalCandidates = Usable(endpoints.Where(e => e.NodeName == receivingNode).ToImmutableArray());
+    }
+
+    public string Namespace { get; }
+
+    public string ServiceName { get; }
+
+    public string PortName { get; }
+
+    public string Protocol { get; }
+
+    public int Port { get; }
+
+    public int NodePort { get; }
+
+    public string ReceivingNode { get; }
+
+    /// <summary>externalTrafficPolicy is Local.</summary>
+    public bool ExternalLocal { get; }
+
+    /// <summary>internalTrafficPolicy is Local.</summary>
+    public bool InternalLocal { get; }
+
+    /// <summary>sessionAffinity ClientIP timeout, 0 when affinity is None.</summary>
+    public int AffinitySeconds { get; }
+
+    public ImmutableArray<ServiceEndpoint> Endpoints { get; }
+
+    /// <summary>Ready endpoints anywhere; if none, serving-but-terminating ones (KEP-1669).</summary>
+    public ImmutableArray<ServiceEndpoint> ClusterCandidates { get; }
+
+    /// <summary>The same rule restricted to endpoints on <see cref="ReceivingNode"/>.</summary>
+    public ImmutableArray<ServiceEndpoint> LocalCandidates { get; }
+
+    /// <summary>"namespace/name:port" as kube-proxy names a service port.</summary>
+    public string DisplayName => PortName.Length == 0 ? $"{Namespace}/{ServiceName}" : $"{Namespace}/{ServiceName}:{PortName}";
+
+    /// <summary>The number a LoadBalancer health check reports: local endpoints able to take traffic.</summary>
+    public int LocalEndpointCount => LocalCandidates.Length;
+
+    private static ImmutableArray<ServiceEndpoint> Usable(ImmutableArray<ServiceEndpoint> endpoints)
+    {
+        var ready = endpoints.Where(e => e.Ready && !e.Terminating).ToImmutableArray();
+        return ready.Length > 0 ? ready : endpoints.Where(e => e.Serving && e.Terminating).ToImmutableArray();
+    }
+
+    /// <summary>Builds the tables of every port of a Service for one node, from the Service and its EndpointSlices.</summary>
+    public static IReadOnlyList<RoutingTable> Build(V1Service svc, IEnumerable<V1EndpointSlice> slices, string receivingNode)
+    {
+        var spec = svc.Spec ?? new V1ServiceSpec();
+        var sliceList = slices.ToList();
+        var tables = new List<RoutingTable>();
+        foreach (var sp in spec.Ports ?? [])
+        {
+            var name = sp.Name ?? "";
+            var protocol = sp.Protocol ?? ServiceTypes.TCP;
+            var endpoints = new List<ServiceEndpoint>();
+            var seen = new HashSet<string>();
+            foreach (var slice in sliceList)
+            {
+                // A slice's port is matched to the service port by name and protocol, as kube-proxy does.
+                var port = slice.Ports?.FirstOrDefault(p => (p.Name ?? "") == name && (p.Protocol ?? ServiceTypes.TCP) == protocol)?.Port;
+                if (port is null) continue;
+                foreach (var ep in slice.Endpoints ?? [])
+                {
+                    var ip = ep.Addresses?.FirstOrDefault();
+                    if (ip is null) continue;
+                    var c = ep.Conditions;
+                    // Nil conditions mean ready/serving (the API's documented default); terminating defaults to false.
+                    var ready = c?.Ready ?? true;
+                    var terminating = c?.Terminating ?? false;
+                    var endpoint = new ServiceEndpoint(ip, port.Value, ep.NodeName, ep.TargetRef?.NamespaceProperty, ep.TargetRef?.Name,
+                        ready, c?.Serving ?? ready, terminating);
+                    if (seen.Add(endpoint.Address)) endpoints.Add(endpoint);
+                }
+            }
+            var affinity = spec.SessionAffinity == ServiceTypes.AffinityClientIP
+                ? spec.SessionAffinityConfig?.ClientIP?.TimeoutSeconds ?? ServiceTypes.DefaultClientIPAffinitySeconds
+                : 0;
+            tables.Add(new RoutingTable(
+                svc.Metadata?.NamespaceProperty ?? "", svc.Metadata?.Name ?? "", name, protocol, sp.Port, sp.NodePort ?? 0,
+                receivingNode,
+                ServiceTypes.IsLocal(spec.ExternalTrafficPolicy),
+                ServiceTypes.IsLocal(spec.InternalTrafficPolicy),
+                affinity,
+                endpoints.OrderBy(e => e.Address, StringComparer.Ordinal).ToImmutableArray()));
+        }
+        return tables;
+    }
+}
