@@ -103,11 +103,6 @@ public sealed class LabelSelector : IEquatable<LabelSelector>
         return true;
     }
 
-    public bool Matches(IDictionary<string, string>? labels) =>
-        Matches(labels is null ? EmptyLabels : labels as IReadOnlyDictionary<string, string> ?? new Dictionary<string, string>(labels));
-
-    private static readonly IReadOnlyDictionary<string, string> EmptyLabels = new Dictionary<string, string>();
-
     public override string ToString() => string.Join(",", Requirements);
 
     public bool Equals(LabelSelector? other) => other is not null && Requirements.SequenceEqual(other.Requirements);
