@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using ActorCluster.Core.Objects;
 using k8s.Models;
 
@@ -9,6 +10,12 @@ namespace ActorCluster.Core.Api;
 /// </summary>
 public sealed record ApiError(int Code, string Reason, string Message, ApiErrorDetails? Details = null)
 {
+    // Quotes as \" the way Go writes them, rather than System.Text.Json's default \u0022.
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     public static ApiError Invalid(ResourceKind kind, string name, IReadOnlyList<FieldError> errors)
     {
         var aggregate = FieldErrorList.Aggregate(errors);
@@ -72,6 +79,46 @@ public sealed record ApiError(int Code, string Reason, string Message, ApiErrorD
                     }).ToList(),
             },
     };
+
+    /// <summary>
+    /// The Status body as kube-apiserver writes it, fields in Go's order. (The official client can read a
+    /// V1Status but its converter cannot write one, so the server side writes its own.)
+    /// </summary>
+    public string ToJson()
+    {
+        var status = new JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject(),
+            ["status"] = "Failure",
+            ["message"] = Message,
+            ["reason"] = Reason,
+        };
+        if (Details is not null)
+        {
+            var details = new JsonObject();
+            if (Details.Name.Length > 0) details["name"] = Details.Name;
+            if (Details.Group.Length > 0) details["group"] = Details.Group;
+            if (Details.Kind.Length > 0) details["kind"] = Details.Kind;
+            if (Details.Causes.Count > 0)
+            {
+                var causes = new JsonArray();
+                foreach (var c in Details.Causes)
+                {
+                    var cause = new JsonObject();
+                    if (c.Reason.Length > 0) cause["reason"] = c.Reason;
+                    cause["message"] = c.Message;
+                    if (c.Field.Length > 0) cause["field"] = c.Field;
+                    causes.Add(cause);
+                }
+                details["causes"] = causes;
+            }
+            status["details"] = details;
+        }
+        status["code"] = Code;
+        return status.ToJsonString(JsonOptions);
+    }
 
     /// <summary>What kubectl prints for this error (cmdutil.checkErr), without the "error when creating" file prefix.</summary>
     public string KubectlMessage()
