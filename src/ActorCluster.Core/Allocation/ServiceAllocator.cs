@@ -69,14 +69,22 @@ public sealed class ServiceAllocator
 
     public bool SameAs(ServiceAllocator other) => ClusterIPs.SameAs(other.ClusterIPs) && NodePorts.SameAs(other.NodePorts);
 
-    /// <summary>Every node port a stored Service holds: its ports' nodePorts and its healthCheckNodePort.</summary>
+    /// <summary>
+    /// The node ports a stored Service holds: its ports' nodePorts when its type uses them (NodePort,
+    /// LoadBalancer) and its healthCheckNodePort when it needs one. Kubernetes accepts a nodePort on an
+    /// ExternalName Service without allocating it; counting only what allocation takes keeps the rebuild
+    /// equal to the incremental state, and a delete from giving back a port someone else holds.
+    /// </summary>
     public static IEnumerable<int> ServiceNodePortsOf(V1Service svc)
     {
-        foreach (var p in svc.Spec?.Ports ?? [])
+        if (svc.Spec?.Type is NodePort or LoadBalancer)
         {
-            if (p.NodePort is { } np && np != 0) yield return np;
+            foreach (var p in svc.Spec.Ports ?? [])
+            {
+                if (p.NodePort is { } np && np != 0) yield return np;
+            }
         }
-        if (svc.Spec?.HealthCheckNodePort is { } hc && hc != 0) yield return hc;
+        if (NeedsHealthCheck(svc) && svc.Spec!.HealthCheckNodePort is { } hc && hc != 0) yield return hc;
     }
 
     /// <summary>allocateCreate: IP families, ClusterIPs, NodePorts, healthCheckNodePort. Mutates <paramref name="svc"/>.</summary>
@@ -300,7 +308,10 @@ public sealed class ServiceAllocator
     /// <summary>updateNodePorts: keep what the old object held, allocate the new, release what is gone (on commit).</summary>
     private ApiError? UpdateNodePorts(V1Service svc, V1Service old, AllocationTransaction txn)
     {
-        var oldPorts = (old.Spec?.Ports ?? []).Where(p => (p.NodePort ?? 0) != 0).Select(p => p.NodePort!.Value).ToList();
+        // Only what the old object really holds (an ExternalName's nodePort was never allocated).
+        var oldPorts = old.Spec?.Type is NodePort or LoadBalancer
+            ? (old.Spec.Ports ?? []).Where(p => (p.NodePort ?? 0) != 0).Select(p => p.NodePort!.Value).ToList()
+            : [];
         var ports = svc.Spec!.Ports ?? [];
         var seen = new HashSet<(string?, int)>();
         var allocatedNow = new HashSet<int>();
