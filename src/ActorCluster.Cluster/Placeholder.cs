@@ -1,0 +1,1 @@
+namespace ActorCluster.Cluster; internal static class Placeholder { }

@@ -1,0 +1,172 @@
+using ActorCluster.Core.Allocation;
+using ActorCluster.Core.ControlPlane;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
+using k8s.Models;
+
+namespace ActorCluster.Core.Tests;
+
+/// <summary>The control plane's decisions, driven the way the ApiServer actor drives them: decide, persist (here: number), apply.</summary>
+public class ControlPlaneTests
+{
+    private DateTime _now = new(2026, 11, 26, 12, 0, 0, DateTimeKind.Utc);
+    private int _uid;
+    private long _rv;
+
+    private ControlPlane.ControlPlane NewControlPlane(params IPAddressPool[] pools)
+    {
+        var cp = new ControlPlane.ControlPlane(new ControlPlaneConfig(ServiceNetworkConfig.Default, pools), () => _now, () => "uid-" + ++_uid);
+        Commit(cp, cp.Bootstrap());
+        foreach (var i in new[] { 1, 2, 3 }) Commit(cp, cp.RegisterNode($"k8s-worker{i}", $"127.0.1.{i}"));
+        return cp;
+    }
+
+    private StoredObject? Commit(ControlPlane.ControlPlane cp, Decision d)
+    {
+        Assert.True(d.Ok, d.Error?.KubectlMessage());
+        foreach (var change in d.Changes)
+        {
+            change.Object.Object.Metadata.ResourceVersion = (++_rv).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            cp.Apply(change, _rv);
+        }
+        d.Transaction.Commit();
+        return d.Reply is null ? null : cp.Store.Get(d.Reply.Ref);
+    }
+
+    private static V1Pod Seed(string file) => Yaml.Pod(Yaml.SeedManifest(file));
+
+    private void Run(ControlPlane.ControlPlane cp, string name)
+    {
+        var pod = cp.Store.Get<V1Pod>(ResourceKind.Pod, "default", name)!;
+        var ip = $"127.244.{pod.Spec.NodeName[^1]}.{10 + _uid}";
+        Commit(cp, cp.ReportPodStatus("default", name, pod.Metadata.Uid, new V1PodStatus
+        {
+            Phase = "Running", PodIP = ip, PodIPs = [new V1PodIP { Ip = ip }], HostIP = "127.0.1." + pod.Spec.NodeName[^1],
+            Conditions = [new V1PodCondition { Type = "Ready", Status = "True" }, new V1PodCondition { Type = "ContainersReady", Status = "True" }],
+        }));
+    }
+
+    [Fact]
+    public void Nodes_register_with_hostname_label_internal_ip_and_their_own_pod_range()
+    {
+        var cp = NewControlPlane();
+        var node = cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker2")!;
+        Assert.Equal("k8s-worker2", node.Metadata.Labels["kubernetes.io/hostname"]);
+        Assert.Equal("127.244.2.0/24", node.Spec.PodCIDR);
+        Assert.Equal("127.0.1.2", node.Status.Addresses.Single(a => a.Type == "InternalIP").Address);
+        Assert.True(Scheduler.IsReady(node));
+        // Re-registering keeps the range.
+        Commit(cp, cp.RegisterNode("k8s-worker2", "127.0.1.2"));
+        Assert.Equal("127.244.2.0/24", cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker2")!.Spec.PodCIDR);
+        Assert.NotNull(cp.Store.Get<V1Namespace>(ResourceKind.Namespace, "", "kube-system"));
+    }
+
+    [Fact]
+    public void Scheduler_honours_node_selector_and_explains_an_unschedulable_pod()
+    {
+        var cp = NewControlPlane();
+        var pod1 = Commit(cp, cp.Create(ResourceKind.Pod, "default", Seed("pod-1.yaml")))!.As<V1Pod>();
+        Assert.Equal("k8s-worker1", pod1.Spec.NodeName);
+        Assert.Equal("True", pod1.Status.Conditions.Single(c => c.Type == "PodScheduled").Status);
+
+        var lost = Seed("pod-1.yaml");
+        lost.Metadata.Name = "lost";
+        lost.Spec.NodeSelector["kubernetes.io/hostname"] = "k8s-worker9";
+        var pending = Commit(cp, cp.Create(ResourceKind.Pod, "default", lost))!.As<V1Pod>();
+        Assert.Null(pending.Spec.NodeName);
+        var cond = pending.Status.Conditions.Single(c => c.Type == "PodScheduled");
+        Assert.Equal(("False", "Unschedulable"), (cond.Status, cond.Reason));
+        Assert.Equal("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.", cond.Message);
+        Assert.Contains(cp.Store.All<Corev1Event>(ResourceKind.Event), e => e.Reason == "FailedScheduling" && e.InvolvedObject.Name == "lost");
+
+        // When a matching node joins, the pending pod is bound.
+        Commit(cp, cp.RegisterNode("k8s-worker9", "127.0.1.9"));
+        Assert.Equal("k8s-worker9", cp.Store.Get<V1Pod>(ResourceKind.Pod, "default", "lost")!.Spec.NodeName);
+
+        var free = Seed("pod-1.yaml");
+        free.Metadata.Name = "free";
+        free.Spec.NodeSelector = null;
+        Assert.NotEqual("k8s-worker1", Commit(cp, cp.Create(ResourceKind.Pod, "default", free))!.As<V1Pod>().Spec.NodeName); // least loaded
+    }
+
+    [Fact]
+    public void Endpoints_follow_pod_readiness_deletion_and_node_loss()
+    {
+        var cp = NewControlPlane();
+        Commit(cp, cp.Create(ResourceKind.Service, "default", Yaml.Service(Yaml.SeedManifest("svc-1-clusterip.yaml"))));
+        Commit(cp, cp.Create(ResourceKind.Pod, "default", Seed("pod-1.yaml")));
+        Commit(cp, cp.Create(ResourceKind.Pod, "default", Seed("pod-2.yaml")));
+        V1EndpointSlice Slice() => cp.Store.All<V1EndpointSlice>(ResourceKind.EndpointSlice).Single(s => s.Metadata.Labels["kubernetes.io/service-name"] == "svc-1");
+        Assert.Empty(Slice().Endpoints ?? []); // pods have no IP yet
+
+        Run(cp, "pod-1");
+        Run(cp, "pod-2");
+        Assert.Equal(2, Slice().Endpoints.Count(e => e.Conditions.Ready == true));
+        var ep = cp.Store.Get<V1Endpoints>(ResourceKind.Endpoints, "default", "svc-1")!;
+        Assert.Equal(2, ep.Subsets.Single().Addresses.Count);
+
+        // Deleting pod-1 marks it terminating first; the node's confirmation removes it.
+        var marked = Commit(cp, cp.Delete(ResourceKind.Pod, "default", "pod-1"))!.As<V1Pod>();
+        Assert.NotNull(marked.Metadata.DeletionTimestamp);
+        Assert.Equal(30, marked.Metadata.DeletionGracePeriodSeconds);
+        var leaving = Slice().Endpoints.Single(e => e.TargetRef.Name == "pod-1");
+        Assert.True(leaving.Conditions is { Ready: false, Serving: true, Terminating: true });
+        Commit(cp, cp.PodTerminated("default", "pod-1", marked.Metadata.Uid));
+        Assert.Null(cp.Store.Get<V1Pod>(ResourceKind.Pod, "default", "pod-1"));
+        Assert.Equal(["pod-2"], Slice().Endpoints.Select(e => e.TargetRef.Name));
+
+        // k8s-worker2 becomes unreachable: its pod is marked not ready and leaves the ready endpoints.
+        Commit(cp, cp.SetNodeReady("k8s-worker2", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."));
+        Assert.False(Slice().Endpoints.Single().Conditions.Ready);
+        Assert.Null(cp.Store.Get<V1Endpoints>(ResourceKind.Endpoints, "default", "svc-1")!.Subsets.Single().Addresses);
+
+        // Deleting the service removes its endpoints and slices and frees its ClusterIP.
+        Commit(cp, cp.Delete(ResourceKind.Service, "default", "svc-1"));
+        Assert.Empty(cp.Store.All(ResourceKind.EndpointSlice));
+        Assert.Empty(cp.Store.All(ResourceKind.Endpoints));
+        Assert.Equal(0, cp.ServiceAllocator.ClusterIPs.Used);
+    }
+
+    [Fact]
+    public void Load_balancers_stay_pending_without_a_pool_and_take_addresses_first_free_with_one()
+    {
+        var none = NewControlPlane();
+        var pending = Commit(none, none.Create(ResourceKind.Service, "default", Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"))))!.As<V1Service>();
+        Assert.Empty(pending.Status.LoadBalancer.Ingress ?? []);
+        Assert.Contains(none.Store.All<Corev1Event>(ResourceKind.Event),
+            e => e.Reason == "AllocationFailed" && e.Message == "Failed to allocate IP for \"default/svc-4\": no available IPs" && e.Type == "Warning");
+
+        var cp = NewControlPlane(new IPAddressPool("local", ["127.0.2.1-127.0.2.1"]));
+        var a = Commit(cp, cp.Create(ResourceKind.Service, "default", Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"))))!.As<V1Service>();
+        Assert.Equal("127.0.2.1", a.Status.LoadBalancer.Ingress.Single().Ip);
+        Assert.Contains(cp.Store.All<Corev1Event>(ResourceKind.Event), e => e.Reason == "IPAllocated" && e.Message == "Assigned IP [\"127.0.2.1\"]");
+
+        var second = Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"));
+        second.Metadata.Name = "svc-5";
+        Assert.Empty(Commit(cp, cp.Create(ResourceKind.Service, "default", second))!.As<V1Service>().Status.LoadBalancer.Ingress ?? []);
+        Commit(cp, cp.Delete(ResourceKind.Service, "default", "svc-4"));
+        Assert.Equal("127.0.2.1", cp.Store.Get<V1Service>(ResourceKind.Service, "default", "svc-5")!.Status.LoadBalancer.Ingress.Single().Ip);
+
+        // Derived state after a "restart" equals the live state.
+        var rebuilt = new ControlPlane.ControlPlane(cp.Config);
+        foreach (var obj in cp.Store.All()) rebuilt.Apply(new StoreChange(ChangeType.Added, obj), obj.ResourceVersion);
+        Assert.Empty(rebuilt.RebuildDerived());
+        Assert.True(rebuilt.ServiceAllocator.SameAs(cp.ServiceAllocator));
+        Assert.Equal(cp.LoadBalancerPools.Snapshot(), rebuilt.LoadBalancerPools.Snapshot());
+    }
+
+    [Fact]
+    public void Writes_into_a_missing_namespace_are_not_found_and_system_namespaces_stay()
+    {
+        var cp = NewControlPlane();
+        Assert.Equal("Error from server (NotFound): namespaces \"nope\" not found",
+            cp.Create(ResourceKind.Service, "nope", Yaml.Service(Yaml.SeedManifest("svc-1-clusterip.yaml"))).Error!.KubectlMessage());
+        Assert.Equal(403, cp.Delete(ResourceKind.Namespace, null, "default").Error!.Code);
+        Commit(cp, cp.Create(ResourceKind.Namespace, null, new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = new V1ObjectMeta { Name = "team-a" } }));
+        Commit(cp, cp.Create(ResourceKind.Service, "team-a", Yaml.Service(Yaml.SeedManifest("svc-2-nodeport.yaml"))));
+        Commit(cp, cp.Delete(ResourceKind.Namespace, null, "team-a"));
+        Assert.Empty(cp.Store.All(ResourceKind.Service));
+        Assert.Equal(0, cp.ServiceAllocator.NodePorts.Used);
+        Assert.Equal("Error from server (NotFound): services \"svc-2\" not found", cp.Delete(ResourceKind.Service, "default", "svc-2").Error!.KubectlMessage());
+    }
+}
