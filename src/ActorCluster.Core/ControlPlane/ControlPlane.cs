@@ -100,6 +100,23 @@ public sealed class ControlPlane
         return batch.Done(null);
     }
 
+    /// <summary>
+    /// The endpoints controller's full resync: every Service's Endpoints and slices recomputed, orphans
+    /// removed. Run after recovery; writes only what differs, so normally nothing.
+    /// </summary>
+    public Decision ResyncEndpoints()
+    {
+        var batch = new Batch(Store);
+        var keys = Store.All<V1Service>(ResourceKind.Service).Select(s => ObjectKey.Of(s.Metadata))
+            .Concat(Store.All(ResourceKind.Endpoints).Select(e => ObjectKey.Of(e.Object.Metadata)))
+            .Concat(_slicesByService.Keys)
+            .Distinct()
+            .OrderBy(k => k.ToString(), StringComparer.Ordinal)
+            .ToList();
+        foreach (var key in keys) ReconcileEndpoints(batch, key);
+        return batch.Done(null);
+    }
+
     public Decision Create(ResourceKind kind, string? ns, IKubernetesObject<V1ObjectMeta> input)
     {
         ns = kind.Namespaced ? ns ?? DefaultNamespace : null;
@@ -312,7 +329,9 @@ public sealed class ControlPlane
     /// A node joins (or rejoins): its Node object with hostname label, InternalIP and a pod range that it keeps
     /// across restarts; Ready; then pending pods are scheduled.
     /// </summary>
-    public Decision RegisterNode(string name, string address, string kernel = "", string osImage = "")
+    public const string AkkaAddressAnnotation = "actorcluster.io/akka-address";
+
+    public Decision RegisterNode(string name, string address, string kernel = "", string osImage = "", string akkaAddress = "")
     {
         var batch = new Batch(Store);
         var existing = Store.Get<V1Node>(ResourceKind.Node, "", name);
@@ -327,6 +346,11 @@ public sealed class ControlPlane
         node.Metadata.Labels[HostnameLabel] = name;
         node.Metadata.Labels["kubernetes.io/os"] = "linux";
         node.Metadata.Labels["kubernetes.io/arch"] = "amd64";
+        if (akkaAddress.Length > 0)
+        {
+            node.Metadata.Annotations ??= new Dictionary<string, string>();
+            node.Metadata.Annotations[AkkaAddressAnnotation] = akkaAddress;
+        }
         node.Spec ??= new V1NodeSpec();
         if (string.IsNullOrEmpty(node.Spec.PodCIDR))
         {

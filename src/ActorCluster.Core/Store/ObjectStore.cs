@@ -91,6 +91,9 @@ public sealed class ObjectStore
         return new ObjectStore(_byResource.SetItem(key.Resource, map.SetItem(key, obj)), Math.Max(rv, ResourceVersion), Count + added);
     }
 
+    /// <summary>The same objects, known to be current as of <paramref name="rv"/> (e.g. a list's version).</summary>
+    public ObjectStore AtVersion(long rv) => new(_byResource, rv, Count);
+
     public ObjectStore Remove(ObjectRef key, long rv)
     {
         if (!_byResource.TryGetValue(key.Resource, out var map) || !map.ContainsKey(key))

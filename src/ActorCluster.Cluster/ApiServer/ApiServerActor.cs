@@ -1,0 +1,283 @@
+using ActorCluster.Core.Api;
+using ActorCluster.Core.ControlPlane;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Akka.Persistence;
+using k8s;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.ApiServer;
+
+/// <summary>
+/// kube-apiserver + etcd as one event-sourced actor, run as a cluster singleton. Every write is decided by
+/// <see cref="ControlPlane"/> (admission, scheduler, endpoints and LoadBalancer controllers), persisted as one
+/// <see cref="ObjectsChanged"/> event whose sequence number is the new resourceVersion, and only then
+/// acknowledged and streamed to watchers. Writes use PersistAsync, so while one batch is being written the
+/// next commands are decided and the journal writes them together: durability without one fsync per object.
+/// </summary>
+public sealed class ApiServerActor : ReceivePersistentActor
+{
+    public const string PersistenceIdValue = "actorcluster-apiserver";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ApiServerSettings _settings;
+    private readonly ControlPlane _controlPlane;
+    private readonly Dictionary<IActorRef, Watcher> _watchers = new();
+    private readonly LinkedList<HistoryEntry> _history = new();
+    private long _eventsSinceSnapshot;
+
+    private sealed class Watcher(string nodeName)
+    {
+        public string NodeName { get; } = nodeName;
+
+        public long LastSent { get; set; }
+    }
+
+    private sealed record HistoryEntry(WatchChange Change, string? PodNode);
+
+    public ApiServerActor(ApiServerSettings settings)
+    {
+        _settings = settings;
+        _controlPlane = new ControlPlane(settings.ControlPlane);
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            var snapshot = (StoreSnapshot)offer.Snapshot;
+            foreach (var o in snapshot.Objects)
+                _controlPlane.Apply(new StoreChange(ChangeType.Added, StoredObject.FromJson(o.Resource, o.Json)), snapshot.ResourceVersion);
+        });
+        Recover<ObjectsChanged>(e =>
+        {
+            foreach (var c in e.Changes) _controlPlane.Apply(ToChange(c), LastSequenceNr);
+        });
+        Recover<RecoveryCompleted>(_ => OnRecovered());
+
+        Command<CreateObject>(c => Write(() => _controlPlane.Create(Kind(c.Resource), c.Namespace, Parse(c.Resource, c.Json)), Sender));
+        Command<UpdateObject>(c => Write(() => _controlPlane.Update(Kind(c.Resource), c.Namespace, c.Name, Parse(c.Resource, c.Json), c.Status), Sender));
+        Command<DeleteObject>(c => Write(() => _controlPlane.Delete(Kind(c.Resource), c.Namespace, c.Name, c.GracePeriodSeconds), Sender));
+        Command<GetObject>(c =>
+        {
+            var kind = ResourceKind.All.FirstOrDefault(k => k.Resource == c.Resource);
+            var obj = kind is null ? null : _controlPlane.Store.Get(new ObjectRef(c.Resource, kind.Namespaced ? c.Namespace ?? "default" : "", c.Name));
+            Sender.Tell(obj is null
+                ? ErrorReply(kind is null ? ApiError.BadRequest($"unknown resource {c.Resource}") : ApiError.NotFound(kind, c.Name))
+                : new ObjectReply(c.Resource, obj.ToJson(), obj.ResourceVersion));
+        });
+        Command<RegisterNode>(c => Write(() => _controlPlane.RegisterNode(c.Name, c.Address, c.KernelVersion, c.OsImage, c.AkkaAddress), Sender, ack: true));
+        Command<ReportPodStatus>(c => Write(() => _controlPlane.ReportPodStatus(c.Namespace, c.Name, c.Uid, KubeObjects.FromJson<V1PodStatus>(c.StatusJson)), Sender, ack: true));
+        Command<ConfirmPodTerminated>(c => Write(() => _controlPlane.PodTerminated(c.Namespace, c.Name, c.Uid), Sender, ack: true));
+        Command<StartWatch>(StartWatching);
+        Command<StopWatch>(c => _watchers.Remove(c.Subscriber));
+        Command<Terminated>(t => _watchers.Remove(t.ActorRef));
+
+        Command<ClusterEvent.CurrentClusterState>(OnClusterState);
+        Command<ClusterEvent.UnreachableMember>(m => SetNodeReady(m.Member.Address, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."));
+        Command<ClusterEvent.ReachableMember>(m => SetNodeReady(m.Member.Address, "True", "KubeletReady", "kubelet is posting ready status"));
+        Command<ClusterEvent.MemberRemoved>(m => SetNodeReady(m.Member.Address, "False", "NodeLeft", "node left the cluster"));
+        Command<ClusterEvent.IMemberEvent>(_ => { });
+
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "snapshot at {0} failed", f.Metadata.SequenceNr));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => _log.Warning(f.Cause, "deleting old snapshots failed"));
+    }
+
+    public override string PersistenceId => PersistenceIdValue;
+
+    public static Props Props(ApiServerSettings settings) => Akka.Actor.Props.Create(() => new ApiServerActor(settings));
+
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        base.PostStop();
+    }
+
+    private void OnRecovered()
+    {
+        foreach (var problem in _controlPlane.RebuildDerived()) _log.Warning("repair: {0}", problem);
+        _log.Info("ApiServer recovered {0} objects at resourceVersion {1}", _controlPlane.Store.Count, LastSequenceNr);
+        Write(_controlPlane.Bootstrap, ActorRefs.Nobody);
+        // Resync derived objects (a crash between a change and its controllers' follow-ups cannot leave them stale).
+        Write(_controlPlane.ResyncEndpoints, ActorRefs.Nobody);
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
+            typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+    }
+
+    private static ResourceKind Kind(string resource) =>
+        ResourceKind.All.FirstOrDefault(k => k.Resource == resource)
+        ?? throw new ApiErrorException(ApiError.NotFound(ResourceKind.Namespace, resource) with { Message = "the server could not find the requested resource" });
+
+    private static IKubernetesObject<V1ObjectMeta> Parse(string resource, string json) => StoredObject.FromJson(resource, json).Object;
+
+    private static ApiErrorReply ErrorReply(ApiError error) => new(error.Code, error.ToJson());
+
+    private static StoreChange ToChange(PersistedChange c) =>
+        new(Enum.Parse<ChangeType>(c.Type), StoredObject.FromJson(c.Resource, c.Json));
+
+    /// <summary>Decide, stamp resourceVersions, apply at once (later commands see it), persist, then reply and publish.</summary>
+    private void Write(Func<Decision> decide, IActorRef replyTo, bool ack = false)
+    {
+        Decision decision;
+        try
+        {
+            decision = decide();
+        }
+        catch (ApiErrorException e)
+        {
+            replyTo.Tell(ErrorReply(e.Error));
+            return;
+        }
+        if (!decision.Ok)
+        {
+            replyTo.Tell(ErrorReply(decision.Error!));
+            return;
+        }
+        if (decision.Changes.Count == 0)
+        {
+            decision.Transaction.Commit();
+            replyTo.Tell(Reply(decision, ack));
+            return;
+        }
+        var rv = LastSequenceNr + 1;
+        var rvText = rv.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var persisted = new List<PersistedChange>(decision.Changes.Count);
+        foreach (var change in decision.Changes)
+        {
+            change.Object.Object.Metadata.ResourceVersion = rvText;
+            _controlPlane.Apply(change, rv);
+            persisted.Add(new PersistedChange(change.Type.ToString(), change.Object.Kind.Resource, change.Object.ToJson()));
+        }
+        var evt = new ObjectsChanged(persisted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        PersistAsync(evt, e =>
+        {
+            decision.Transaction.Commit();
+            replyTo.Tell(Reply(decision, ack));
+            Publish(e, rv);
+            if (++_eventsSinceSnapshot >= _settings.SnapshotEvery)
+            {
+                _eventsSinceSnapshot = 0;
+                SaveSnapshot(new StoreSnapshot(
+                    _controlPlane.Store.All().Select(o => new WatchedObject(o.Kind.Resource, o.ToJson())).ToList(), LastSequenceNr));
+            }
+        });
+    }
+
+    private static object Reply(Decision decision, bool ack) =>
+        ack || decision.Reply is null
+            ? new Acknowledged(decision.Reply?.ResourceVersion ?? 0)
+            : new ObjectReply(decision.Reply.Kind.Resource, decision.Reply.ToJson(), decision.Reply.ResourceVersion);
+
+    // ------------------------------------------------------------------ watch
+
+    private static string? PodNode(string resource, string json) =>
+        resource == ResourceKind.Pod.Resource ? KubeObjects.FromJson<V1Pod>(json).Spec?.NodeName : null;
+
+    private static bool Wanted(string nodeName, string resource, string? podNode) =>
+        nodeName.Length == 0
+        || resource switch
+        {
+            "pods" => podNode == nodeName,
+            "events" or "endpoints" => false,
+            _ => true,
+        };
+
+    private void Publish(ObjectsChanged e, long rv)
+    {
+        foreach (var c in e.Changes)
+        {
+            var podNode = PodNode(c.Resource, c.Json);
+            var change = new WatchChange(c.Type, c.Resource, c.Json, rv, 0, e.CommittedUnixMs);
+            _history.AddLast(new HistoryEntry(change, podNode));
+            if (_history.Count > _settings.WatchHistory) _history.RemoveFirst();
+            foreach (var (subscriber, watcher) in _watchers)
+            {
+                if (!Wanted(watcher.NodeName, c.Resource, podNode)) continue;
+                subscriber.Tell(change with { PreviousResourceVersion = watcher.LastSent });
+                watcher.LastSent = rv;
+            }
+        }
+    }
+
+    private void StartWatching(StartWatch w)
+    {
+        Context.Watch(w.Subscriber);
+        var current = LastSequenceNr;
+        if (w.FromResourceVersion > 0)
+        {
+            var oldest = _history.First?.Value.Change.ResourceVersion ?? current + 1;
+            if (w.FromResourceVersion < oldest - 1 && w.FromResourceVersion < current)
+            {
+                w.Subscriber.Tell(new WatchExpired(oldest));
+                return;
+            }
+            var last = w.FromResourceVersion;
+            foreach (var entry in _history.Where(h => h.Change.ResourceVersion > w.FromResourceVersion))
+            {
+                if (!Wanted(w.NodeName, entry.Change.Resource, entry.PodNode)) continue;
+                w.Subscriber.Tell(entry.Change with { PreviousResourceVersion = last });
+                last = entry.Change.ResourceVersion;
+            }
+            _watchers[w.Subscriber] = new Watcher(w.NodeName) { LastSent = last };
+            return;
+        }
+
+        // A snapshot in parts, each well under the 128 KB remoting frame.
+        var part = new List<WatchedObject>();
+        var size = 0;
+        foreach (var o in _controlPlane.Store.All())
+        {
+            var podNode = o.Kind == ResourceKind.Pod ? o.As<V1Pod>().Spec?.NodeName : null;
+            if (!Wanted(w.NodeName, o.Kind.Resource, podNode)) continue;
+            var json = o.ToJson();
+            if (size + json.Length > 48 * 1024 && part.Count > 0)
+            {
+                w.Subscriber.Tell(new WatchSnapshot(part, current, false));
+                part = [];
+                size = 0;
+            }
+            part.Add(new WatchedObject(o.Kind.Resource, json));
+            size += json.Length;
+        }
+        w.Subscriber.Tell(new WatchSnapshot(part, current, true));
+        _watchers[w.Subscriber] = new Watcher(w.NodeName) { LastSent = current };
+    }
+
+    // ------------------------------------------------------------------ node readiness from membership
+
+    private string? NodeAt(Address address)
+    {
+        var text = address.ToString();
+        return _controlPlane.Store.All<V1Node>(ResourceKind.Node)
+            .FirstOrDefault(n => n.Metadata.Annotations?.TryGetValue(ControlPlane.AkkaAddressAnnotation, out var a) == true && a == text)
+            ?.Metadata.Name;
+    }
+
+    private void SetNodeReady(Address address, string status, string reason, string message)
+    {
+        if (NodeAt(address) is { } node)
+            Write(() => _controlPlane.SetNodeReady(node, status, reason, message), ActorRefs.Nobody);
+    }
+
+    private void OnClusterState(ClusterEvent.CurrentClusterState state)
+    {
+        var up = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining)
+            .Select(m => m.Address.ToString()).ToHashSet();
+        var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
+        foreach (var node in _controlPlane.Store.All<V1Node>(ResourceKind.Node).ToList())
+        {
+            var address = node.Metadata.Annotations?.TryGetValue(ControlPlane.AkkaAddressAnnotation, out var a) == true ? a : null;
+            if (address is null) continue;
+            var name = node.Metadata.Name;
+            if (unreachable.Contains(address))
+                Write(() => _controlPlane.SetNodeReady(name, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."), ActorRefs.Nobody);
+            else if (!up.Contains(address))
+                Write(() => _controlPlane.SetNodeReady(name, "False", "NodeLeft", "node left the cluster"), ActorRefs.Nobody);
+        }
+    }
+}
+
+/// <summary>The ApiServer's tunables (hocon: actorcluster.apiserver).</summary>
+public sealed record ApiServerSettings(ControlPlaneConfig ControlPlane, int SnapshotEvery = 1000, int WatchHistory = 10000);

@@ -1,0 +1,71 @@
+using ActorCluster.Cluster.Serialization;
+using Akka.Actor;
+
+namespace ActorCluster.Cluster.ApiServer;
+
+// The ApiServer singleton's protocol. Objects travel as Kubernetes JSON with their plural resource name,
+// so every message is plain data and stays small (one object each, well under the remoting frame).
+
+/// <summary>Create an object (POST). Replies <see cref="ObjectReply"/> or <see cref="ApiErrorReply"/>.</summary>
+public sealed record CreateObject(string Resource, string? Namespace, string Json) : IClusterMessage;
+
+/// <summary>Replace an object (PUT), or its status when <paramref name="Status"/> is set.</summary>
+public sealed record UpdateObject(string Resource, string? Namespace, string Name, string Json, bool Status) : IClusterMessage;
+
+/// <summary>Delete an object; pods on a Ready node are stopped gracefully first.</summary>
+public sealed record DeleteObject(string Resource, string? Namespace, string Name, long? GracePeriodSeconds) : IClusterMessage;
+
+/// <summary>Read one object from the authoritative store.</summary>
+public sealed record GetObject(string Resource, string? Namespace, string Name) : IClusterMessage;
+
+/// <summary>The object as stored (with its resourceVersion), after the write is durable.</summary>
+public sealed record ObjectReply(string Resource, string Json, long ResourceVersion) : IClusterMessage;
+
+/// <summary>A Kubernetes Status error (the JSON kube-apiserver would send).</summary>
+public sealed record ApiErrorReply(int Code, string StatusJson) : IClusterMessage;
+
+/// <summary>A node's agent announces its node (on start and whenever the ApiServer moves).</summary>
+public sealed record RegisterNode(string Name, string Address, string AkkaAddress, string KernelVersion, string OsImage) : IClusterMessage;
+
+/// <summary>A node's agent reports a pod's status.</summary>
+public sealed record ReportPodStatus(string Namespace, string Name, string Uid, string StatusJson) : IClusterMessage;
+
+/// <summary>A node's agent confirms that a pod marked for deletion has stopped.</summary>
+public sealed record ConfirmPodTerminated(string Namespace, string Name, string Uid) : IClusterMessage;
+
+/// <summary>Acknowledges a node-side report once it is durable.</summary>
+public sealed record Acknowledged(long ResourceVersion) : IClusterMessage;
+
+/// <summary>
+/// Start a watch for a node: objects it needs (services, endpoint slices, endpoints, nodes, namespaces and
+/// its own pods; every pod when <paramref name="NodeName"/> is empty). From 0: a snapshot first (list), then
+/// changes; from a recent resourceVersion: only the changes after it (or <see cref="WatchExpired"/>).
+/// </summary>
+public sealed record StartWatch(IActorRef Subscriber, string NodeName, long FromResourceVersion) : IClusterMessage;
+
+/// <summary>One part of the snapshot that starts a watch; the last part carries the snapshot's resourceVersion.</summary>
+public sealed record WatchSnapshot(IReadOnlyList<WatchedObject> Objects, long ResourceVersion, bool Last) : IClusterMessage;
+
+/// <summary>An object inside a snapshot.</summary>
+public sealed record WatchedObject(string Resource, string Json);
+
+/// <summary>
+/// One change, in resourceVersion order. <paramref name="PreviousResourceVersion"/> is the version of the
+/// previous message this subscriber got, so a subscriber sees any gap and lists again.
+/// </summary>
+public sealed record WatchChange(string Type, string Resource, string Json, long ResourceVersion, long PreviousResourceVersion, long CommittedUnixMs) : IClusterMessage;
+
+/// <summary>The requested resourceVersion is older than the history kept: list again (HTTP 410 Gone).</summary>
+public sealed record WatchExpired(long OldestResourceVersion) : IClusterMessage;
+
+/// <summary>Stop sending changes to this subscriber.</summary>
+public sealed record StopWatch(IActorRef Subscriber) : IClusterMessage;
+
+/// <summary>The persisted event: every change one decision made, applied atomically.</summary>
+public sealed record ObjectsChanged(IReadOnlyList<PersistedChange> Changes, long CommittedUnixMs) : IClusterMessage;
+
+/// <summary>One change inside <see cref="ObjectsChanged"/>.</summary>
+public sealed record PersistedChange(string Type, string Resource, string Json);
+
+/// <summary>The snapshot: the whole store at one resourceVersion.</summary>
+public sealed record StoreSnapshot(IReadOnlyList<WatchedObject> Objects, long ResourceVersion) : IClusterMessage;

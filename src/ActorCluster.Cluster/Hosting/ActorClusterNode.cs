@@ -1,0 +1,177 @@
+using System.Globalization;
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Node;
+using ActorCluster.Cluster.Replica;
+using ActorCluster.Core.Allocation;
+using ActorCluster.Core.ControlPlane;
+using Akka.Actor;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Configuration;
+using Akka.Pattern;
+using Akka.Persistence.Sql;
+using Microsoft.Data.Sqlite;
+
+namespace ActorCluster.Cluster.Hosting;
+
+/// <summary>
+/// One ActorCluster node in this process: the ActorSystem joined to the cluster, the ApiServer singleton
+/// (with its proxy), the node's replica and its NodeAgent. Used by <c>actorcluster node</c> and by tests alike.
+/// </summary>
+public sealed class ActorClusterNode : IAsyncDisposable
+{
+    public const string SystemName = "actorcluster";
+
+    private ActorClusterNode(ActorSystem system, NodeOptions options, IActorRef apiServer, IActorRef replica, IActorRef agent)
+    {
+        System = system;
+        Options = options;
+        ApiServer = apiServer;
+        Replica = replica;
+        Agent = agent;
+    }
+
+    public ActorSystem System { get; }
+
+    public NodeOptions Options { get; }
+
+    /// <summary>The ApiServer singleton, through this node's proxy.</summary>
+    public IActorRef ApiServer { get; }
+
+    public IActorRef Replica { get; }
+
+    public IActorRef Agent { get; }
+
+    public Akka.Actor.Address SelfAddress => Akka.Cluster.Cluster.Get(System).SelfAddress;
+
+    /// <summary>Layers the HOCON files and the options into the node's configuration.</summary>
+    public static Config BuildConfig(NodeOptions options)
+    {
+        var dir = options.HoconDirectory ?? Environment.GetEnvironmentVariable("ACTORCLUSTER_HOCON_DIR")
+                  ?? Path.Combine(AppContext.BaseDirectory, "hocon");
+        Config File(string name)
+        {
+            var path = Path.Combine(dir, name);
+            if (!global::System.IO.File.Exists(path)) throw new ArgumentException($"configuration file not found: {path}");
+            return ConfigurationFactory.ParseString(global::System.IO.File.ReadAllText(path));
+        }
+        if (options.Mode is not ("local" or "swarm")) throw new ArgumentException($"unknown mode \"{options.Mode}\": use local or swarm");
+        if (options.Persistence is not ("sqlite" or "postgres")) throw new ArgumentException($"unknown persistence \"{options.Persistence}\": use sqlite or postgres");
+
+        var config = File("actorcluster.conf");
+        config = File(options.Mode + ".conf").WithFallback(config);
+        config = File($"persistence-{options.Persistence}.conf").WithFallback(config);
+        if (options.ConfigFile is not null)
+        {
+            if (!global::System.IO.File.Exists(options.ConfigFile)) throw new ArgumentException($"configuration file not found: {options.ConfigFile}");
+            config = ConfigurationFactory.ParseString(global::System.IO.File.ReadAllText(options.ConfigFile)).WithFallback(config);
+        }
+
+        var connection = options.Persistence == "sqlite"
+            ? $"Data Source={Path.GetFullPath(Path.Combine(options.DataDir, "actorcluster.db"))}"
+            : options.PostgresConnectionString ?? Environment.GetEnvironmentVariable("ACTORCLUSTER_POSTGRES")
+              ?? config.GetString("akka.persistence.journal.sql.connection-string", "");
+        if (string.IsNullOrEmpty(connection))
+            throw new ArgumentException("PostgreSQL persistence needs a connection string: --postgres or ACTORCLUSTER_POSTGRES");
+
+        var overrides = $$"""
+            actorcluster.node.name = {{Quote(options.Name)}}
+            actorcluster.node.address = {{Quote(options.Address)}}
+            actorcluster.node.data-dir = {{Quote(options.DataDir)}}
+            akka.remote.dot-netty.tcp.hostname = {{Quote(options.Address)}}
+            akka.remote.dot-netty.tcp.port = {{options.Port}}
+            akka.persistence.journal.sql.connection-string = {{Quote(connection)}}
+            akka.persistence.snapshot-store.sql.connection-string = {{Quote(connection)}}
+            """;
+        if (options.LoadBalancerPools.Count > 0)
+            overrides += $"\nactorcluster.load-balancer-pools = [{string.Join(", ", options.LoadBalancerPools.Select(Quote))}]";
+        if (options.PodNetworkPrefix is not null)
+            overrides += $"\nactorcluster.pod-network-prefix = {Quote(options.PodNetworkPrefix)}";
+        var top = ConfigurationFactory.ParseString(overrides);
+        if (options.ExtraHocon is not null) top = ConfigurationFactory.ParseString(options.ExtraHocon).WithFallback(top);
+        return top.WithFallback(config)
+            .WithFallback(SqlPersistence.DefaultConfiguration)
+            .WithFallback(ClusterSingleton.DefaultConfig());
+    }
+
+    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    /// <summary>The ApiServer's settings as the configuration gives them.</summary>
+    public static ApiServerSettings ApiServerSettingsFrom(Config config)
+    {
+        var pools = config.GetStringList("actorcluster.load-balancer-pools");
+        var controlPlane = new ControlPlaneConfig(
+            new ServiceNetworkConfig(config.GetString("actorcluster.service-cidr"), PortRange.Parse(config.GetString("actorcluster.node-port-range"))),
+            pools.Count == 0 ? [] : [new IPAddressPool("default", pools.ToList())],
+            config.GetString("actorcluster.pod-network-prefix"));
+        // Fail at start, in words, rather than in the singleton later.
+        _ = new IPAllocator(controlPlane.ServiceNetwork.ServiceCidr);
+        _ = new LoadBalancerPools(controlPlane.LoadBalancerPools);
+        return new ApiServerSettings(controlPlane,
+            config.GetInt("actorcluster.apiserver.snapshot-every"),
+            config.GetInt("actorcluster.apiserver.watch-history"));
+    }
+
+    /// <summary>Starts the node and joins (or starts) the cluster. Throws ArgumentException for bad options or configuration.</summary>
+    public static ActorClusterNode Start(NodeOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Name)) throw new ArgumentException("a node name is required (--name)");
+        var config = BuildConfig(options);
+        ApiServerSettings settings;
+        try
+        {
+            settings = ApiServerSettingsFrom(config);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or ConfigurationException)
+        {
+            throw new ArgumentException("bad configuration: " + e.Message, e);
+        }
+        if (options.Persistence == "sqlite") PrepareSqlite(options.DataDir);
+
+        var system = ActorSystem.Create(SystemName, config);
+        var cluster = Akka.Cluster.Cluster.Get(system);
+
+        var apiServerProps = BackoffSupervisor.Props(Backoff.OnStop(
+            ApiServerActor.Props(settings), "apiserver", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 0.2, -1));
+        system.ActorOf(ClusterSingletonManager.Props(apiServerProps, PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system)), "apiserver");
+        var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/apiserver", ClusterSingletonProxySettings.Create(system)), "apiserver-proxy");
+
+        var replica = system.ActorOf(NodeReplica.Props(options.Name, proxy), "replica");
+        var agent = system.ActorOf(NodeAgent.Props(new NodeAgentSettings(options.Name, options.Address, cluster.SelfAddress.ToString()), proxy, replica), "node-agent");
+
+        if (options.Seeds.Count == 0)
+            cluster.Join(cluster.SelfAddress);
+        else
+            cluster.JoinSeedNodes(options.Seeds.Select(ParseSeed).ToList());
+        return new ActorClusterNode(system, options, proxy, replica, agent);
+    }
+
+    private static Akka.Actor.Address ParseSeed(string seed)
+    {
+        var colon = seed.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(seed[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+            throw new ArgumentException($"bad seed \"{seed}\": expected host:port");
+        return new Akka.Actor.Address("akka.tcp", SystemName, seed[..colon], port);
+    }
+
+    /// <summary>Creates the data directory and puts the database in WAL mode (a file property, set once).</summary>
+    private static void PrepareSqlite(string dataDir)
+    {
+        Directory.CreateDirectory(dataDir);
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, "actorcluster.db")}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode=WAL;";
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Leaves the cluster gracefully (hands the singleton over) and stops the system.</summary>
+    public async Task StopAsync()
+    {
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,188 @@
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Workloads;
+using ActorCluster.Core.Objects;
+using Akka.Actor;
+using Akka.Event;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Node;
+
+/// <summary>
+/// One pod on its node (kubelet's pod worker): starts the containers' workloads on the pod IP, reports the
+/// pod's status until the ApiServer has it, and on deletion stops gracefully and confirms.
+/// </summary>
+public sealed class PodActor : ReceiveActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef _apiServer;
+    private readonly string _ip;
+    private readonly string _nodeName;
+    private readonly string _hostIP;
+    private readonly List<KubetmApp> _workloads = [];
+    private V1Pod _pod;
+    private V1PodStatus _status = new();
+    private bool _statusAcknowledged;
+    private bool _terminating;
+
+    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer)
+    {
+        _pod = pod;
+        _ip = ip;
+        _nodeName = nodeName;
+        _hostIP = hostIP;
+        _apiServer = apiServer;
+
+        Receive<PodChanged>(c =>
+        {
+            _pod = c.Pod;
+            // The stored status lost what we reported (a restarted ApiServer, a lost message): say it again.
+            if (!_terminating && !SameStatus(c.Pod.Status, _status))
+            {
+                _statusAcknowledged = false;
+                SendStatus();
+            }
+        });
+        Receive<TerminatePod>(t =>
+        {
+            if (_terminating) return;
+            _terminating = true;
+            var self = Self;
+            var workloads = _workloads.ToList();
+            Task.WhenAll(workloads.Select(w => w.StopAsync(t.GracePeriod)))
+                .ContinueWith(_ => (object)StoppedWorkloads.Instance, TaskScheduler.Default)
+                .PipeTo(self);
+        });
+        Receive<StoppedWorkloads>(_ =>
+        {
+            _workloads.Clear();
+            ConfirmTerminated();
+        });
+        Receive<Acknowledged>(_ =>
+        {
+            if (_terminating)
+            {
+                Context.Parent.Tell(new PodActorFinished(_pod.Metadata.Uid, _ip));
+                Context.Stop(Self);
+            }
+            else
+            {
+                _statusAcknowledged = true;
+            }
+        });
+        Receive<ApiErrorReply>(e => _log.Warning("pod {0}: status rejected: {1}", _pod.Metadata.Name, e.StatusJson));
+        Receive<ResendStatus>(_ =>
+        {
+            if (_terminating) ConfirmTerminated();
+            else if (!_statusAcknowledged) SendStatus();
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer) =>
+        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer));
+
+    private sealed record StoppedWorkloads
+    {
+        public static readonly StoppedWorkloads Instance = new();
+    }
+
+    private sealed record ResendStatus
+    {
+        public static readonly ResendStatus Instance = new();
+    }
+
+    protected override void PreStart()
+    {
+        _status = StartContainers();
+        SendStatus();
+        // Reports go to a singleton that may be moving; repeat until acknowledged.
+        Timers.StartPeriodicTimer("resend", ResendStatus.Instance, TimeSpan.FromSeconds(2));
+    }
+
+    protected override void PostStop()
+    {
+        foreach (var w in _workloads) _ = w.DisposeAsync().AsTask();
+        base.PostStop();
+    }
+
+    private void SendStatus() =>
+        _apiServer.Tell(new ReportPodStatus(_pod.Metadata.NamespaceProperty, _pod.Metadata.Name, _pod.Metadata.Uid, KubeObjects.ToJson(_status)));
+
+    private void ConfirmTerminated() =>
+        _apiServer.Tell(new ConfirmPodTerminated(_pod.Metadata.NamespaceProperty, _pod.Metadata.Name, _pod.Metadata.Uid));
+
+    private static bool SameStatus(V1PodStatus? stored, V1PodStatus mine) =>
+        stored?.Phase == mine.Phase && stored?.PodIP == mine.PodIP
+        && stored?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status == mine.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status;
+
+    /// <summary>Starts each container's workload and describes the outcome as kubelet would.</summary>
+    private V1PodStatus StartContainers()
+    {
+        var now = DateTime.UtcNow;
+        var identity = new PodIdentity(_pod.Metadata.Name, _pod.Metadata.NamespaceProperty, _ip, _nodeName);
+        var statuses = new List<V1ContainerStatus>();
+        foreach (var c in _pod.Spec.Containers)
+        {
+            var status = new V1ContainerStatus
+            {
+                Name = c.Name, Image = c.Image, ImageID = "", RestartCount = 0, Ready = false, Started = false,
+                ContainerID = $"actorcluster://{_pod.Metadata.Uid}/{c.Name}",
+            };
+            if (!KubetmApp.IsImage(c.Image))
+            {
+                status.ContainerID = null;
+                status.State = new V1ContainerState
+                {
+                    Waiting = new V1ContainerStateWaiting
+                    {
+                        Reason = "ErrImagePull",
+                        Message = $"image \"{c.Image}\" is not available: ActorCluster runs the built-in image {KubetmApp.Image} only",
+                    },
+                };
+                statuses.Add(status);
+                continue;
+            }
+            try
+            {
+                foreach (var port in c.Ports ?? [])
+                {
+                    if (port.Protocol is null or "TCP") _workloads.Add(KubetmApp.Start(identity, port.ContainerPort));
+                }
+                status.ImageID = "actorcluster://" + KubetmApp.Image;
+                status.Ready = true;
+                status.Started = true;
+                status.State = new V1ContainerState { Running = new V1ContainerStateRunning { StartedAt = now } };
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                _log.Warning("pod {0}: container {1} cannot listen on {2}: {3}", _pod.Metadata.Name, c.Name, _ip, e.Message);
+                status.State = new V1ContainerState
+                {
+                    Waiting = new V1ContainerStateWaiting { Reason = "RunContainerError", Message = $"listen on {_ip}: {e.Message}" },
+                };
+            }
+            statuses.Add(status);
+        }
+
+        var allReady = statuses.All(s => s.Ready);
+        var notReady = statuses.Where(s => !s.Ready).Select(s => s.Name).ToList();
+        V1PodCondition Condition(string type, bool ok) => new()
+        {
+            Type = type, Status = ok ? "True" : "False", LastTransitionTime = now,
+            Reason = ok || type == "Initialized" ? null : "ContainersNotReady",
+            Message = ok || type == "Initialized" ? null : $"containers with unready status: [{string.Join(" ", notReady)}]",
+        };
+        return new V1PodStatus
+        {
+            Phase = allReady ? "Running" : "Pending",
+            HostIP = _hostIP,
+            HostIPs = [new V1HostIP { Ip = _hostIP }],
+            PodIP = _ip,
+            PodIPs = [new V1PodIP { Ip = _ip }],
+            StartTime = now,
+            Conditions = [Condition("Initialized", true), Condition("Ready", allReady), Condition("ContainersReady", allReady)],
+            ContainerStatuses = statuses,
+        };
+    }
+}

@@ -1,1 +1,0 @@
-namespace ActorCluster.Cluster; internal static class Placeholder { }

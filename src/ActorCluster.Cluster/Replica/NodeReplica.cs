@@ -1,0 +1,140 @@
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Core.ControlPlane;
+using ActorCluster.Core.Store;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorCluster.Cluster.Replica;
+
+/// <summary>
+/// A node's read-only copy of what it needs (services, endpoint slices, nodes, namespaces, its own pods), kept
+/// the informer way: list once, then apply changes in resourceVersion order. Each change names the version of
+/// the one before it, so a gap (a lost message, a new ApiServer) is noticed and answered with a fresh list.
+/// Commit-to-applied latency is recorded per change.
+/// </summary>
+public sealed class NodeReplica : ReceiveActor, IWithTimers
+{
+    private const int LatencySamples = 20000;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _nodeName;
+    private readonly IActorRef _apiServer;
+    private readonly HashSet<IActorRef> _subscribers = [];
+    private readonly List<WatchedObject> _snapshotParts = [];
+    private readonly Queue<double> _latencies = new();
+    private ObjectStore _store = ObjectStore.Empty;
+    private bool _synced;
+    private IActorRef? _source;
+    private int _relists;
+    private long _applied;
+
+    public NodeReplica(string nodeName, IActorRef apiServer)
+    {
+        _nodeName = nodeName;
+        _apiServer = apiServer;
+
+        Receive<WatchSnapshot>(OnSnapshot);
+        Receive<WatchChange>(OnChange);
+        Receive<WatchExpired>(_ => Relist("watch expired"));
+        Receive<Retry>(_ =>
+        {
+            if (!_synced) Request(_store.ResourceVersion > 0 ? _store.ResourceVersion : 0);
+        });
+        Receive<Terminated>(t =>
+        {
+            if (!t.ActorRef.Equals(_source)) return;
+            _log.Info("replica {0}: ApiServer {1} stopped; resuming the watch at {2}", _nodeName, t.ActorRef.Path, _store.ResourceVersion);
+            _source = null;
+            _synced = false;
+            Request(_store.ResourceVersion);
+        });
+        Receive<SubscribeReplica>(s =>
+        {
+            _subscribers.Add(s.Subscriber);
+            Context.Watch(s.Subscriber);
+            if (_synced) s.Subscriber.Tell(new ReplicaUpdated(_store, [], true));
+        });
+        Receive<GetReplicaStats>(_ => Sender.Tell(Stats()));
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string nodeName, IActorRef apiServer) => Akka.Actor.Props.Create(() => new NodeReplica(nodeName, apiServer));
+
+    private sealed record Retry
+    {
+        public static readonly Retry Instance = new();
+    }
+
+    protected override void PreStart()
+    {
+        Request(0);
+        // Until synced, ask again now and then: the singleton may not be up yet, or may be moving.
+        Timers.StartPeriodicTimer("retry", Retry.Instance, TimeSpan.FromSeconds(3));
+    }
+
+    private void Request(long fromResourceVersion)
+    {
+        if (fromResourceVersion == 0) _snapshotParts.Clear();
+        _apiServer.Tell(new StartWatch(Self, _nodeName, fromResourceVersion));
+    }
+
+    private void Relist(string why)
+    {
+        _log.Info("replica {0}: listing again ({1})", _nodeName, why);
+        _relists++;
+        _synced = false;
+        if (_source is not null) _source.Tell(new StopWatch(Self));
+        Request(0);
+    }
+
+    private void Follow(IActorRef source)
+    {
+        if (source.Equals(_source)) return;
+        if (_source is not null) Context.Unwatch(_source);
+        _source = source;
+        Context.Watch(source);
+    }
+
+    private void OnSnapshot(WatchSnapshot part)
+    {
+        _snapshotParts.AddRange(part.Objects);
+        if (!part.Last) return;
+        Follow(Sender);
+        var store = ObjectStore.Empty;
+        foreach (var o in _snapshotParts) store = store.Put(StoredObject.FromJson(o.Resource, o.Json), part.ResourceVersion);
+        _snapshotParts.Clear();
+        _store = store.AtVersion(part.ResourceVersion);
+        _synced = true;
+        Notify(new ReplicaUpdated(_store, [], true));
+    }
+
+    private void OnChange(WatchChange c)
+    {
+        if (!_synced) return; // a change racing a relist; the snapshot will cover it
+        if (c.PreviousResourceVersion != _store.ResourceVersion)
+        {
+            Relist($"gap: expected a change after {_store.ResourceVersion}, got one after {c.PreviousResourceVersion}");
+            return;
+        }
+        Follow(Sender);
+        var change = new StoreChange(Enum.Parse<ChangeType>(c.Type), StoredObject.FromJson(c.Resource, c.Json));
+        _store = change.Type == ChangeType.Deleted ? _store.Remove(change.Object.Ref, c.ResourceVersion) : _store.Put(change.Object, c.ResourceVersion);
+        _applied++;
+        _latencies.Enqueue(Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - c.CommittedUnixMs));
+        if (_latencies.Count > LatencySamples) _latencies.Dequeue();
+        Notify(new ReplicaUpdated(_store, [change], false));
+    }
+
+    private void Notify(ReplicaUpdated update)
+    {
+        foreach (var s in _subscribers) s.Tell(update);
+    }
+
+    private ReplicaStats Stats()
+    {
+        var sorted = _latencies.Order().ToArray();
+        double P(double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+        return new ReplicaStats(_synced, _store.ResourceVersion, _store.Count, _relists, _applied, P(0.5), P(0.99), sorted.Length == 0 ? 0 : sorted[^1]);
+    }
+}

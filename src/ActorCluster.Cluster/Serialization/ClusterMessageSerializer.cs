@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using System.Runtime.Serialization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace ActorCluster.Cluster.Serialization;
+
+/// <summary>
+/// Marker for every message that crosses the wire or goes into the journal. All of them are bound to
+/// <see cref="ClusterMessageSerializer"/>; none may fall back to Akka's default (Newtonsoft) serializer.
+/// </summary>
+public interface IClusterMessage;
+
+/// <summary>
+/// System.Text.Json for our protocol records, with a stable manifest per type (its simple name, which is
+/// part of the journal format: renaming a persisted event type needs a migration). Actor references travel
+/// as their full paths and are resolved by the receiving system.
+/// </summary>
+public sealed class ClusterMessageSerializer : SerializerWithStringManifest
+{
+    private static readonly ConcurrentDictionary<string, Type> TypesByManifest = new(
+        typeof(IClusterMessage).Assembly.GetTypes()
+            .Where(t => typeof(IClusterMessage).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .ToDictionary(t => t.Name, t => t));
+
+    private readonly JsonSerializerOptions _options;
+
+    public ClusterMessageSerializer(ExtendedActorSystem system) : base(system)
+    {
+        _options = new JsonSerializerOptions
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            Converters = { new ActorRefConverter(system) },
+        };
+    }
+
+    public override int Identifier => 7341;
+
+    public override string Manifest(object o) => o.GetType().Name;
+
+    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _options);
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        if (!TypesByManifest.TryGetValue(manifest, out var type))
+            throw new SerializationException($"unknown ActorCluster message manifest '{manifest}'");
+        return JsonSerializer.Deserialize(bytes, type, _options)
+               ?? throw new SerializationException($"empty ActorCluster message '{manifest}'");
+    }
+
+    private sealed class ActorRefConverter(ExtendedActorSystem system) : JsonConverter<IActorRef>
+    {
+        public override IActorRef Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            var path = reader.GetString();
+            return string.IsNullOrEmpty(path) ? ActorRefs.Nobody : system.Provider.ResolveActorRef(path);
+        }
+
+        public override void Write(Utf8JsonWriter writer, IActorRef value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(Akka.Serialization.Serialization.SerializedActorPath(value));
+    }
+}

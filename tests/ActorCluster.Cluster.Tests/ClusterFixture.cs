@@ -1,0 +1,145 @@
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Hosting;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
+using Akka.Actor;
+using k8s;
+using k8s.Models;
+
+// Every test here starts real nodes that bind pod addresses: run them one at a time.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace ActorCluster.Cluster.Tests;
+
+/// <summary>Three (or more) ActorCluster nodes in this process, joined into one cluster over real remoting.</summary>
+internal sealed class TestCluster : IAsyncDisposable
+{
+    private static int _network = 10;
+
+    private TestCluster(string dataDir, string podPrefix)
+    {
+        DataDir = dataDir;
+        PodPrefix = podPrefix;
+    }
+
+    public string DataDir { get; }
+
+    public string PodPrefix { get; }
+
+    public List<ActorClusterNode> Nodes { get; } = [];
+
+    public ActorClusterNode this[int i] => Nodes[i];
+
+    /// <summary>Timings for a test cluster: fast failure detection so failover tests stay short.</summary>
+    public const string FastHocon = """
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 2s
+        akka.cluster.failure-detector.heartbeat-interval = 500ms
+        akka.cluster.split-brain-resolver.stable-after = 3s
+        akka.cluster.down-removal-margin = 1s
+        akka.loglevel = WARNING
+        """;
+
+    public static TestCluster Create(string? dataDir = null)
+    {
+        var n = Interlocked.Increment(ref _network);
+        var dir = dataDir ?? Path.Combine(Path.GetTempPath(), "actorcluster-tests", Guid.NewGuid().ToString("N"));
+        return new TestCluster(dir, $"127.{200 + n % 50}");
+    }
+
+    public ActorClusterNode StartNode(int index, string extraHocon = "")
+    {
+        var seeds = Nodes.Count == 0 ? [] : new[] { $"{Nodes[0].SelfAddress.Host}:{Nodes[0].SelfAddress.Port}" };
+        var node = ActorClusterNode.Start(new NodeOptions
+        {
+            Name = $"k8s-worker{index}",
+            Address = "127.0.0.1",
+            Port = 0,
+            Seeds = seeds,
+            DataDir = DataDir,
+            PodNetworkPrefix = PodPrefix,
+            ExtraHocon = extraHocon + "\n" + FastHocon,
+        });
+        Nodes.Add(node);
+        return node;
+    }
+
+    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null)
+    {
+        var cluster = Create(dataDir);
+        for (var i = 1; i <= nodes; i++) cluster.StartNode(i);
+        await cluster.WaitForReadyNodes(nodes);
+        return cluster;
+    }
+
+    public async Task WaitForReadyNodes(int count, ActorClusterNode? via = null) =>
+        await Eventually(async () =>
+        {
+            var ready = 0;
+            for (var i = 1; i <= count; i++)
+            {
+                var node = await TryGet<V1Node>(ResourceKind.Node, null, $"k8s-worker{i}", via);
+                if (node?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true) ready++;
+            }
+            return ready == count;
+        }, TimeSpan.FromSeconds(60), $"{count} Ready nodes");
+
+    public static async Task<T> Ask<T>(IActorRef target, object message) =>
+        await target.Ask<T>(message, TimeSpan.FromSeconds(10));
+
+    public async Task<T?> TryGet<T>(ResourceKind kind, string? ns, string name, ActorClusterNode? via = null) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        try
+        {
+            var reply = await (via ?? Nodes[0]).ApiServer.Ask<object>(new GetObject(kind.Resource, ns, name), TimeSpan.FromSeconds(5));
+            return reply is ObjectReply o ? StoredObject.FromJson(o.Resource, o.Json).As<T>() : null;
+        }
+        catch (Akka.Actor.AskTimeoutException)
+        {
+            return null;
+        }
+    }
+
+    public async Task<T> Create<T>(ResourceKind kind, string yaml, ActorClusterNode? via = null) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        var obj = KubeObjects.LoadAll(yaml).Single();
+        var reply = await Ask<object>((via ?? Nodes[0]).ApiServer, new CreateObject(kind.Resource, "default", KubeObjects.ToJson(obj)));
+        return reply switch
+        {
+            ObjectReply o => StoredObject.FromJson(o.Resource, o.Json).As<T>(),
+            ApiErrorReply e => throw new InvalidOperationException(e.StatusJson),
+            _ => throw new InvalidOperationException(reply.ToString()),
+        };
+    }
+
+    /// <summary>Waits for a condition with a deadline (never a fixed sleep): polls every 100 ms.</summary>
+    public static async Task Eventually(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (await condition()) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {timeout.TotalSeconds:0}s waiting for {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    public static Task Eventually(Func<bool> condition, TimeSpan timeout, string what) =>
+        Eventually(() => Task.FromResult(condition()), timeout, what);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(Nodes.Select(n => n.StopAsync()));
+        Nodes.Clear();
+    }
+
+    public void DeleteData()
+    {
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
