@@ -37,6 +37,7 @@ internal sealed class TestCluster : IAsyncDisposable
         akka.cluster.split-brain-resolver.stable-after = 3s
         akka.cluster.down-removal-margin = 1s
         akka.loglevel = WARNING
+        akka.stdout-loglevel = WARNING
         """;
 
     public static TestCluster Create(string? dataDir = null)
@@ -71,7 +72,12 @@ internal sealed class TestCluster : IAsyncDisposable
         return cluster;
     }
 
-    public async Task WaitForReadyNodes(int count, ActorClusterNode? via = null) =>
+    public async Task WaitForReadyNodes(int count, ActorClusterNode? via = null)
+    {
+        // Membership first: every node must see every other as Up (the split-brain resolver counts only Up members).
+        await Eventually(() => Nodes.All(n =>
+            Akka.Cluster.Cluster.Get(n.System).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) >= count),
+            TimeSpan.FromSeconds(60), $"{count} members Up");
         await Eventually(async () =>
         {
             var ready = 0;
@@ -82,6 +88,7 @@ internal sealed class TestCluster : IAsyncDisposable
             }
             return ready == count;
         }, TimeSpan.FromSeconds(60), $"{count} Ready nodes");
+    }
 
     public static async Task<T> Ask<T>(IActorRef target, object message) =>
         await target.Ask<T>(message, TimeSpan.FromSeconds(10));

@@ -1,0 +1,124 @@
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Core.Objects;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Tests;
+
+/// <summary>What survives: a full restart on the same database, and the loss of the node hosting the ApiServer.</summary>
+public sealed class PersistenceAndFailoverTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
+
+    private static string Seed(string file)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
+        return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
+    }
+
+    private static async Task<V1Pod> Running(TestCluster cluster, string name, string? notIP = null)
+    {
+        V1Pod? pod = null;
+        await TestCluster.Eventually(async () =>
+        {
+            pod = await cluster.TryGet<V1Pod>(ResourceKind.Pod, "default", name);
+            return pod?.Status?.Phase == "Running" && pod.Status.PodIP is not null && pod.Status.PodIP != notIP
+                   && pod.Status.Conditions.Any(c => c.Type == "Ready" && c.Status == "True");
+        }, Wait, $"{name} running" + (notIP is null ? "" : $" on an address other than {notIP}"));
+        return pod!;
+    }
+
+    [Fact]
+    public async Task Restarting_every_node_on_the_same_database_brings_everything_back()
+    {
+        var first = await TestCluster.StartAsync(3);
+        V1Service svc2;
+        V1Pod pod1;
+        try
+        {
+            svc2 = await first.Create<V1Service>(ResourceKind.Service, Seed("svc-2-nodeport.yaml"));
+            await first.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
+            await first.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
+            pod1 = await Running(first, "pod-1");
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+
+        var second = await TestCluster.StartAsync(3, first.DataDir);
+        try
+        {
+            var restored = await second.TryGet<V1Service>(ResourceKind.Service, "default", "svc-2");
+            Assert.NotNull(restored);
+            Assert.Equal(svc2.Spec.ClusterIP, restored!.Spec.ClusterIP);
+            Assert.Equal(30000, restored.Spec.Ports[0].NodePort);
+            Assert.Equal(svc2.Metadata.Uid, restored.Metadata.Uid);
+
+            // The bare pod bound to k8s-worker1 runs again, on a new address, and the services follow it.
+            var again = await Running(second, "pod-1", notIP: pod1.Status.PodIP);
+            Assert.Equal(pod1.Metadata.Uid, again.Metadata.Uid);
+            await TestCluster.Eventually(async () =>
+            {
+                var ep = await second.TryGet<V1Endpoints>(ResourceKind.Endpoints, "default", "svc-1");
+                return ep?.Subsets?.SingleOrDefault()?.Addresses?.SingleOrDefault()?.Ip == again.Status.PodIP;
+            }, Wait, "svc-1 endpoints on the new address");
+
+            // Allocations were rebuilt from the objects: the same node port is still taken.
+            var clash = await TestCluster.Ask<object>(second[0].ApiServer, new CreateObject("services", "default",
+                KubeObjects.ToJson(KubeObjects.LoadAll(Seed("svc-2-nodeport.yaml").Replace("svc-2", "svc-x", StringComparison.Ordinal)).Single())));
+            var error = Assert.IsType<ApiErrorReply>(clash);
+            Assert.Equal(422, error.Code);
+            Assert.Contains("spec.ports[0].nodePort: Invalid value: 30000: provided port is already allocated", error.StatusJson, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await second.DisposeAsync();
+            second.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task Losing_the_node_that_hosts_the_ApiServer_keeps_every_acknowledged_write()
+    {
+        var cluster = TestCluster.Create();
+        // The first node hosts the singleton; it will die without leaving (as under kill -9).
+        cluster.StartNode(1, "akka.coordinated-shutdown.run-by-actor-system-terminate = off");
+        cluster.StartNode(2);
+        cluster.StartNode(3);
+        try
+        {
+            await cluster.WaitForReadyNodes(3);
+            var acknowledged = new List<string>();
+            for (var i = 0; i < 20; i++)
+            {
+                var svc = await cluster.Create<V1Service>(ResourceKind.Service,
+                    $"apiVersion: v1\nkind: Service\nmetadata:\n  name: web-{i}\nspec:\n  ports:\n  - port: 80", cluster[1]);
+                acknowledged.Add(svc.Spec.ClusterIP);
+            }
+
+            await cluster[0].System.Terminate();
+            var survivor = cluster[1];
+            await TestCluster.Eventually(async () =>
+            {
+                var node = await cluster.TryGet<V1Node>(ResourceKind.Node, null, "k8s-worker1", survivor);
+                return node?.Status?.Conditions?.Single(c => c.Type == "Ready").Status is "False" or "Unknown";
+            }, Wait, "the ApiServer answering again from another node");
+
+            for (var i = 0; i < 20; i++)
+            {
+                var svc = await cluster.TryGet<V1Service>(ResourceKind.Service, "default", $"web-{i}", survivor);
+                Assert.Equal(acknowledged[i], svc?.Spec.ClusterIP);
+            }
+            // And it takes writes again.
+            var after = await cluster.Create<V1Service>(ResourceKind.Service, "apiVersion: v1\nkind: Service\nmetadata:\n  name: after\nspec:\n  ports:\n  - port: 80", survivor);
+            Assert.DoesNotContain(after.Spec.ClusterIP, acknowledged);
+        }
+        finally
+        {
+            cluster.Nodes.RemoveAt(0);
+            await cluster.DisposeAsync();
+            cluster.DeleteData();
+        }
+    }
+}
