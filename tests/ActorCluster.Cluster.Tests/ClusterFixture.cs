@@ -135,7 +135,8 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Task.WhenAll(Nodes.Select(n => n.StopAsync()));
+        // Youngest first, one at a time: each leave is confirmed by a leader that is still there.
+        for (var i = Nodes.Count - 1; i >= 0; i--) await Nodes[i].StopAsync();
         Nodes.Clear();
     }
 

@@ -1,0 +1,77 @@
+using System.Globalization;
+using ActorCluster.Cluster.Hosting;
+
+namespace ActorCluster.Host;
+
+/// <summary>
+/// Flags of <c>actorcluster node</c>; each has an ACTORCLUSTER_* environment variable (what containers use).
+/// Flags win over the environment; anything unknown or malformed is an error naming the flag.
+/// </summary>
+public static class CommandLine
+{
+    public const string NodeUsage = """
+        usage: actorcluster node --name NAME [options]
+
+          --name NAME          Kubernetes node name (ACTORCLUSTER_NAME), e.g. k8s-worker1
+          --address IP         address to bind remoting, API and NodePorts (ACTORCLUSTER_ADDRESS, default 127.0.1.1)
+          --port N             remoting port (ACTORCLUSTER_PORT, default 4053)
+          --seeds H:P[,H:P]    seed nodes (ACTORCLUSTER_SEEDS); none: this node starts a new cluster
+          --data-dir DIR       data directory (ACTORCLUSTER_DATA_DIR, default ./.actorcluster)
+          --config FILE        extra HOCON file layered over the shipped ones (ACTORCLUSTER_CONFIG)
+          --mode local|swarm   timing profile (ACTORCLUSTER_MODE, default local)
+          --persistence sqlite|postgres   (ACTORCLUSTER_PERSISTENCE, default sqlite)
+          --postgres CONNSTR   PostgreSQL connection string (ACTORCLUSTER_POSTGRES)
+          --lb-pool RANGE      LoadBalancer pool, CIDR or first-last; repeatable (ACTORCLUSTER_LB_POOLS, comma-separated)
+        """;
+
+    public static NodeOptions ParseNode(IReadOnlyList<string> args, Func<string, string?> env)
+    {
+        var values = new Dictionary<string, string>();
+        var pools = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"unexpected argument \"{arg}\"");
+            var name = arg[2..];
+            string value;
+            var eq = name.IndexOf('=');
+            if (eq >= 0)
+            {
+                value = name[(eq + 1)..];
+                name = name[..eq];
+            }
+            else
+            {
+                if (i + 1 >= args.Count) throw new ArgumentException($"flag --{name} needs a value");
+                value = args[++i];
+            }
+            if (name is not ("name" or "address" or "port" or "seeds" or "data-dir" or "config" or "mode" or "persistence" or "postgres" or "lb-pool"))
+                throw new ArgumentException($"unknown flag --{name}");
+            if (name == "lb-pool") pools.Add(value);
+            else values[name] = value;
+        }
+        string? Get(string flag) => values.TryGetValue(flag, out var v) ? v : env("ACTORCLUSTER_" + flag.Replace('-', '_').ToUpperInvariant());
+
+        var nodeName = Get("name") ?? throw new ArgumentException("--name is required (or ACTORCLUSTER_NAME)");
+        var port = 4053;
+        if (Get("port") is { } p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 0 or > 65535))
+            throw new ArgumentException($"--port: \"{p}\" is not a port number");
+        if (Get("address") is { } address && !System.Net.IPAddress.TryParse(address, out _))
+            throw new ArgumentException($"--address: \"{address}\" is not an IP address");
+        if (pools.Count == 0 && env("ACTORCLUSTER_LB_POOLS") is { Length: > 0 } envPools)
+            pools.AddRange(envPools.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return new NodeOptions
+        {
+            Name = nodeName,
+            Address = Get("address") ?? "127.0.1.1",
+            Port = port,
+            Seeds = (Get("seeds") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            DataDir = Get("data-dir") ?? "./.actorcluster",
+            ConfigFile = Get("config"),
+            Mode = Get("mode") ?? "local",
+            Persistence = Get("persistence") ?? "sqlite",
+            PostgresConnectionString = Get("postgres"),
+            LoadBalancerPools = pools,
+        };
+    }
+}

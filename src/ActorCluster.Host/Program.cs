@@ -1,0 +1,44 @@
+using ActorCluster.Cluster.Hosting;
+using ActorCluster.Host;
+
+// actorcluster node ...: one node in the foreground until Ctrl-C or SIGTERM, then a graceful leave.
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+{
+    Console.WriteLine("usage: actorcluster node [options]   (actorcluster node --help for the options)");
+    return args.Length == 0 ? 2 : 0;
+}
+
+switch (args[0])
+{
+    case "node":
+        if (args.Skip(1).Any(a => a is "-h" or "--help"))
+        {
+            Console.WriteLine(CommandLine.NodeUsage);
+            return 0;
+        }
+        NodeOptions options;
+        ActorClusterNode node;
+        try
+        {
+            options = CommandLine.ParseNode(args.Skip(1).ToList(), Environment.GetEnvironmentVariable);
+            node = ActorClusterNode.Start(options);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorcluster node: {e.Message}");
+            return 2;
+        }
+        Console.WriteLine($"actorcluster node {options.Name} running at {node.SelfAddress} (data: {Path.GetFullPath(options.DataDir)})");
+        var stopped = new TaskCompletionSource();
+        using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopped.TrySetResult(); }))
+        using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopped.TrySetResult(); }))
+        {
+            await Task.WhenAny(stopped.Task, node.System.WhenTerminated);
+        }
+        Console.WriteLine($"actorcluster node {options.Name} stopping");
+        await node.StopAsync();
+        return 0;
+    default:
+        Console.Error.WriteLine($"actorcluster: unknown command \"{args[0]}\" (commands: node)");
+        return 2;
+}
