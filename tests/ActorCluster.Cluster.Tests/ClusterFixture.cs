@@ -16,11 +16,17 @@ internal sealed class TestCluster : IAsyncDisposable
 {
     private static int _network = 10;
 
-    private TestCluster(string dataDir, string podPrefix)
+    private TestCluster(string dataDir, string podPrefix, string persistence, string? postgres)
     {
         DataDir = dataDir;
         PodPrefix = podPrefix;
+        Persistence = persistence;
+        Postgres = postgres;
     }
+
+    public string Persistence { get; }
+
+    public string? Postgres { get; }
 
     public string DataDir { get; }
 
@@ -40,11 +46,11 @@ internal sealed class TestCluster : IAsyncDisposable
         akka.stdout-loglevel = WARNING
         """;
 
-    public static TestCluster Create(string? dataDir = null)
+    public static TestCluster Create(string? dataDir = null, string persistence = "sqlite", string? postgres = null)
     {
         var n = Interlocked.Increment(ref _network);
         var dir = dataDir ?? Path.Combine(Path.GetTempPath(), "actorcluster-tests", Guid.NewGuid().ToString("N"));
-        return new TestCluster(dir, $"127.{200 + n % 50}");
+        return new TestCluster(dir, $"127.{200 + n % 50}", persistence, postgres);
     }
 
     public ActorClusterNode StartNode(int index, string extraHocon = "")
@@ -58,15 +64,17 @@ internal sealed class TestCluster : IAsyncDisposable
             Seeds = seeds,
             DataDir = DataDir,
             PodNetworkPrefix = PodPrefix,
+            Persistence = Persistence,
+            PostgresConnectionString = Postgres,
             ExtraHocon = extraHocon + "\n" + FastHocon,
         });
         Nodes.Add(node);
         return node;
     }
 
-    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null)
+    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null, string persistence = "sqlite", string? postgres = null)
     {
-        var cluster = Create(dataDir);
+        var cluster = Create(dataDir, persistence, postgres);
         for (var i = 1; i <= nodes; i++) cluster.StartNode(i);
         await cluster.WaitForReadyNodes(nodes);
         return cluster;

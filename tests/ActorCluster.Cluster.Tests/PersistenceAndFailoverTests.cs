@@ -29,9 +29,18 @@ public sealed class PersistenceAndFailoverTests
     }
 
     [Fact]
-    public async Task Restarting_every_node_on_the_same_database_brings_everything_back()
+    public Task Restarting_every_node_on_the_same_SQLite_database_brings_everything_back() => RestartKeepsEverything("sqlite", null);
+
+    [SkippableFact]
+    public async Task Restarting_every_node_on_the_same_PostgreSQL_database_brings_everything_back()
     {
-        var first = await TestCluster.StartAsync(3);
+        await using var db = await PostgresDatabase.CreateAsync();
+        await RestartKeepsEverything("postgres", db.ConnectionString);
+    }
+
+    private static async Task RestartKeepsEverything(string persistence, string? postgres)
+    {
+        var first = await TestCluster.StartAsync(3, persistence: persistence, postgres: postgres);
         V1Service svc2;
         V1Pod pod1;
         try
@@ -46,7 +55,20 @@ public sealed class PersistenceAndFailoverTests
             await first.DisposeAsync();
         }
 
-        var second = await TestCluster.StartAsync(3, first.DataDir);
+        if (postgres is not null)
+        {
+            // The events really went to PostgreSQL.
+            await using var connection = new Npgsql.NpgsqlConnection(postgres);
+            await connection.OpenAsync();
+            await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM journal WHERE persistence_id = 'actorcluster-apiserver'", connection);
+            Assert.True((long)(await count.ExecuteScalarAsync())! > 0);
+        }
+        else
+        {
+            Assert.True(File.Exists(Path.Combine(first.DataDir, "actorcluster.db")));
+        }
+
+        var second = await TestCluster.StartAsync(3, first.DataDir, persistence, postgres);
         try
         {
             var restored = await second.TryGet<V1Service>(ResourceKind.Service, "default", "svc-2");
