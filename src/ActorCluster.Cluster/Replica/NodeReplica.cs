@@ -55,6 +55,12 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
             if (_synced) s.Subscriber.Tell(new ReplicaUpdated(_store, [], true));
         });
         Receive<GetReplicaStats>(_ => Sender.Tell(Stats()));
+        Receive<ResetReplicaStats>(_ =>
+        {
+            _latencies.Clear();
+            _applied = 0;
+            Sender.Tell(Stats());
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;

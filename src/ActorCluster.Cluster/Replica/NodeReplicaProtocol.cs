@@ -18,5 +18,11 @@ public sealed record GetReplicaStats
     public static readonly GetReplicaStats Instance = new();
 }
 
+/// <summary>Forget the latency samples gathered so far (benchmarks measure one phase at a time).</summary>
+public sealed record ResetReplicaStats
+{
+    public static readonly ResetReplicaStats Instance = new();
+}
+
 /// <summary>How current the replica is and how long changes took from commit to applied here.</summary>
 public sealed record ReplicaStats(bool Synced, long ResourceVersion, int Objects, int Relists, long ChangesApplied, double P50Ms, double P99Ms, double MaxMs);

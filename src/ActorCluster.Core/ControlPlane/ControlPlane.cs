@@ -5,6 +5,7 @@ using ActorCluster.Core.Api;
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Registry;
+using ActorCluster.Core.Selectors;
 using ActorCluster.Core.Store;
 using ActorCluster.Core.Validation;
 using k8s;
@@ -515,7 +516,11 @@ public sealed class ControlPlane
             foreach (var s in existingSlices) batch.Delete(s);
             return;
         }
-        var pods = batch.All<V1Pod>(ResourceKind.Pod).Where(p => p.Metadata.NamespaceProperty == key.Namespace).Select(PodEndpointView.From).ToList();
+        // Match labels on the stored pods first: only selected pods are worth converting.
+        var selector = LabelSelector.FromSet(svc.Spec!.Selector)!;
+        var pods = batch.All<V1Pod>(ResourceKind.Pod)
+            .Where(p => p.Metadata.NamespaceProperty == key.Namespace && p.Metadata.Labels is { } l && Selects(selector, l))
+            .Select(PodEndpointView.From).ToList();
 
         var endpoints = EndpointsComputer.ComputeEndpoints(svc, pods);
         PutIfChanged(batch, ResourceKind.Endpoints, endpoints, existingEndpoints);
@@ -529,6 +534,15 @@ public sealed class ControlPlane
             PutIfChanged(batch, ResourceKind.EndpointSlice, slice, existingSlices.FirstOrDefault(s => s.Ref == sliceRef));
         }
         foreach (var stale in existingSlices.Where(s => !keep.Contains(s.Ref))) batch.Delete(stale);
+    }
+
+    private static bool Selects(LabelSelector selector, IDictionary<string, string> labels)
+    {
+        foreach (var r in selector.Requirements)
+        {
+            if (!labels.TryGetValue(r.Key, out var v) || v != r.Values[0]) return false;
+        }
+        return true;
     }
 
     private void PutIfChanged(Batch batch, ResourceKind kind, IKubernetesObject<V1ObjectMeta> desired, StoredObject? existing)

@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Hosting;
+using ActorCluster.Cluster.Node;
+using ActorCluster.Cluster.Replica;
+using ActorCluster.Core.Objects;
+using Akka.Actor;
+using k8s.Models;
+
+namespace ActorCluster.Benchmarks;
+
+/// <summary>
+/// The control plane's figures (issue "Control plane on Akka.Cluster"): durable creates per second, commit ->
+/// applied latency on every node, recovery time and memory, on a real cluster of ActorSystems in this process
+/// with the embedded SQLite journal.
+/// </summary>
+internal static class ControlPlaneBenchmark
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
+
+    public static async Task RunAsync(int services, int pods, int nodes, int changes)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
+        Console.WriteLine($"control-plane benchmark: {nodes} nodes in one process, SQLite at {dataDir}");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        var baseline = Rss();
+        var cluster = await StartCluster(nodes, dataDir, seedOf: null);
+        try
+        {
+            var api = cluster[0].ApiServer;
+
+            // 1. Durable creates: many in flight, each acknowledged only after its event is written.
+            var sw = Stopwatch.StartNew();
+            await ForEachConcurrent(Enumerable.Range(0, services), 64, async i =>
+            {
+                var reply = await api.Ask<object>(new CreateObject("services", "default", ServiceJson(i)), AskTimeout);
+                if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
+            });
+            sw.Stop();
+            Console.WriteLine($"creates: {services} services in {sw.Elapsed.TotalSeconds:0.00} s = {services / sw.Elapsed.TotalSeconds:0} creates/s (durable, 64 in flight)");
+
+            // 2. Propagation: changes one after another; every node's replica records commit -> applied.
+            await WaitReplicas(cluster);
+            foreach (var n in cluster) await n.Replica.Ask<ReplicaStats>(ResetReplicaStats.Instance, AskTimeout);
+            var target = KubeObjects.FromJson<V1Service>(((ObjectReply)await api.Ask<object>(new GetObject("services", "default", "bench-0"), AskTimeout)).Json);
+            for (var i = 0; i < changes; i++)
+            {
+                target.Metadata.Labels = new Dictionary<string, string> { ["round"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+                target.Metadata.ResourceVersion = null;
+                var reply = await api.Ask<object>(new UpdateObject("services", "default", "bench-0", KubeObjects.ToJson(target), false), AskTimeout);
+                if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
+            }
+            await WaitReplicas(cluster);
+            foreach (var n in cluster)
+            {
+                var s = await n.Replica.Ask<ReplicaStats>(GetReplicaStats.Instance, AskTimeout);
+                Console.WriteLine($"propagation on {n.Options.Name}: {s.ChangesApplied} changes, p50 {s.P50Ms:0} ms, p99 {s.P99Ms:0} ms, max {s.MaxMs:0} ms");
+            }
+
+            // 3. Pods: running workloads spread over the nodes.
+            if (pods > 0)
+            {
+                sw.Restart();
+                await ForEachConcurrent(Enumerable.Range(0, pods), 32, async i =>
+                {
+                    var reply = await api.Ask<object>(new CreateObject("pods", "default", PodJson(i)), AskTimeout);
+                    if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
+                });
+                await Until(async () =>
+                {
+                    var running = 0;
+                    foreach (var n in cluster) running += (await n.Agent.Ask<RunningPods>(GetRunningPods.Instance, AskTimeout)).IPsByPod.Count;
+                    return running == pods;
+                }, TimeSpan.FromMinutes(5));
+                Console.WriteLine($"pods: {pods} running in {sw.Elapsed.TotalSeconds:0.0} s");
+            }
+            await WaitReplicas(cluster);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            var rss = Rss();
+            Console.WriteLine($"memory: process RSS {rss / 1048576.0:0} MiB ({baseline / 1048576.0:0} MiB before start), managed heap {GC.GetTotalMemory(false) / 1048576.0:0} MiB; " +
+                              $"per node ~{(rss - baseline) / 1048576.0 / nodes:0} MiB with {services} services and {pods} pods ({pods / Math.Max(1, nodes)} per node)");
+        }
+        finally
+        {
+            for (var i = cluster.Count - 1; i >= 0; i--) await cluster[i].StopAsync();
+        }
+
+        // 4. Recovery: a fresh node on the same database, until the ApiServer answers for the newest object.
+        var sw2 = Stopwatch.StartNew();
+        var single = await StartCluster(1, dataDir, seedOf: null, waitForNodes: false);
+        try
+        {
+            await Until(async () =>
+                await single[0].ApiServer.Ask<object>(new GetObject("services", "default", $"bench-{services - 1}"), AskTimeout) is ObjectReply,
+                TimeSpan.FromMinutes(5));
+            Console.WriteLine($"recovery: {services + pods} user objects (plus endpoints, slices, events) answered {sw2.Elapsed.TotalSeconds:0.00} s after start, node start included");
+        }
+        finally
+        {
+            await single[0].StopAsync();
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    private static string ServiceJson(int i) =>
+        $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"bench-{{{i}}}"},"spec":{"selector":{"app":"bench-{{{i % 100}}}"},"ports":[{"port":80,"targetPort":8080}]}}""";
+
+    private static string PodJson(int i) =>
+        $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-pod-{{{i}}}","labels":{"app":"bench-{{{i % 100}}}"}},"spec":{"containers":[{"name":"app","image":"kubetm/app","ports":[{"containerPort":8080}]}]}}""";
+
+    private static long Rss()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        return 0;
+    }
+
+    private static async Task<List<ActorClusterNode>> StartCluster(int count, string dataDir, string? seedOf, bool waitForNodes = true)
+    {
+        var nodes = new List<ActorClusterNode>();
+        for (var i = 1; i <= count; i++)
+        {
+            var seeds = nodes.Count == 0 ? [] : new[] { $"{nodes[0].SelfAddress.Host}:{nodes[0].SelfAddress.Port}" };
+            nodes.Add(ActorClusterNode.Start(new NodeOptions
+            {
+                Name = $"k8s-worker{i}", Address = "127.0.0.1", Port = 0, Seeds = seeds, DataDir = dataDir,
+                PodNetworkPrefix = "127.199", ExtraHocon = "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING",
+            }));
+        }
+        if (waitForNodes)
+        {
+            await Until(async () =>
+            {
+                for (var i = 1; i <= count; i++)
+                {
+                    if (await nodes[0].ApiServer.Ask<object>(new GetObject("nodes", null, $"k8s-worker{i}"), AskTimeout) is not ObjectReply) return false;
+                }
+                return true;
+            }, TimeSpan.FromMinutes(2));
+        }
+        return nodes;
+    }
+
+    private static async Task WaitReplicas(List<ActorClusterNode> cluster)
+    {
+        await Until(async () =>
+        {
+            var rvs = new List<long>();
+            foreach (var n in cluster) rvs.Add((await n.Replica.Ask<ReplicaStats>(GetReplicaStats.Instance, AskTimeout)).ResourceVersion);
+            return rvs.Distinct().Count() == 1;
+        }, TimeSpan.FromMinutes(2));
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("benchmark condition not reached");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task ForEachConcurrent(IEnumerable<int> items, int parallelism, Func<int, Task> body)
+    {
+        using var gate = new SemaphoreSlim(parallelism);
+        var tasks = items.Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                await body(i);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }).ToList();
+        await Task.WhenAll(tasks);
+    }
+}
