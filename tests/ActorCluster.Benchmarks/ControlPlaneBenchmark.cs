@@ -18,6 +18,9 @@ internal static class ControlPlaneBenchmark
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>Concurrent writers, as many kubectl/controller clients would be (ACTORCLUSTER_BENCH_INFLIGHT).</summary>
+    private static readonly int InFlight = int.TryParse(Environment.GetEnvironmentVariable("ACTORCLUSTER_BENCH_INFLIGHT"), out var n) ? n : 64;
+
     public static async Task RunAsync(int services, int pods, int nodes, int changes)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
@@ -31,13 +34,13 @@ internal static class ControlPlaneBenchmark
 
             // 1. Durable creates: many in flight, each acknowledged only after its event is written.
             var sw = Stopwatch.StartNew();
-            await ForEachConcurrent(Enumerable.Range(0, services), 64, async i =>
+            await ForEachConcurrent(Enumerable.Range(0, services), InFlight, async i =>
             {
                 var reply = await api.Ask<object>(new CreateObject("services", "default", ServiceJson(i)), AskTimeout);
                 if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
             });
             sw.Stop();
-            Console.WriteLine($"creates: {services} services in {sw.Elapsed.TotalSeconds:0.00} s = {services / sw.Elapsed.TotalSeconds:0} creates/s (durable, 64 in flight)");
+            Console.WriteLine($"creates: {services} services in {sw.Elapsed.TotalSeconds:0.00} s = {services / sw.Elapsed.TotalSeconds:0} creates/s (durable, {InFlight} in flight)");
 
             // 2. Propagation: changes one after another; every node's replica records commit -> applied.
             await WaitReplicas(cluster);
@@ -104,11 +107,12 @@ internal static class ControlPlaneBenchmark
         }
     }
 
+    // Service i selects pod i (if there is one): each pod belongs to one service, as is usual.
     private static string ServiceJson(int i) =>
-        $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"bench-{{{i}}}"},"spec":{"selector":{"app":"bench-{{{i % 100}}}"},"ports":[{"port":80,"targetPort":8080}]}}""";
+        $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"bench-{{{i}}}"},"spec":{"selector":{"app":"bench-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}""";
 
     private static string PodJson(int i) =>
-        $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-pod-{{{i}}}","labels":{"app":"bench-{{{i % 100}}}"}},"spec":{"containers":[{"name":"app","image":"kubetm/app","ports":[{"containerPort":8080}]}]}}""";
+        $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-pod-{{{i}}}","labels":{"app":"bench-{{{i}}}"}},"spec":{"containers":[{"name":"app","image":"kubetm/app","ports":[{"containerPort":8080}]}]}}""";
 
     private static long Rss()
     {

@@ -26,6 +26,9 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public string Persistence { get; }
 
+    /// <summary>HOCON every node of this cluster gets (on top of <see cref="FastHocon"/>).</summary>
+    public string ExtraHocon { get; init; } = "";
+
     public string? Postgres { get; }
 
     public string DataDir { get; }
@@ -66,15 +69,16 @@ internal sealed class TestCluster : IAsyncDisposable
             PodNetworkPrefix = PodPrefix,
             Persistence = Persistence,
             PostgresConnectionString = Postgres,
-            ExtraHocon = extraHocon + "\n" + FastHocon,
+            ExtraHocon = extraHocon + "\n" + ExtraHocon + "\n" + FastHocon,
         });
         Nodes.Add(node);
         return node;
     }
 
-    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null, string persistence = "sqlite", string? postgres = null)
+    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null, string persistence = "sqlite", string? postgres = null, string extraHocon = "")
     {
         var cluster = Create(dataDir, persistence, postgres);
+        cluster = new TestCluster(cluster.DataDir, cluster.PodPrefix, persistence, postgres) { ExtraHocon = extraHocon };
         for (var i = 1; i <= nodes; i++) cluster.StartNode(i);
         await cluster.WaitForReadyNodes(nodes);
         return cluster;

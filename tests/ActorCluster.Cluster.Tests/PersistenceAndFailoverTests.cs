@@ -40,7 +40,9 @@ public sealed class PersistenceAndFailoverTests
 
     private static async Task RestartKeepsEverything(string persistence, string? postgres)
     {
-        var first = await TestCluster.StartAsync(3, persistence: persistence, postgres: postgres);
+        // Snapshot often, so recovery goes through a snapshot and the events after it.
+        const string snapshots = "actorcluster.apiserver.snapshot-every = 5";
+        var first = await TestCluster.StartAsync(3, persistence: persistence, postgres: postgres, extraHocon: snapshots);
         V1Service svc2;
         V1Pod pod1;
         try
@@ -65,10 +67,14 @@ public sealed class PersistenceAndFailoverTests
         }
         else
         {
-            Assert.True(File.Exists(Path.Combine(first.DataDir, "actorcluster.db")));
+            await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(first.DataDir, "actorcluster.db")}");
+            await connection.OpenAsync();
+            await using var count = connection.CreateCommand();
+            count.CommandText = "SELECT count(*) FROM snapshot";
+            Assert.True((long)(await count.ExecuteScalarAsync())! > 0, "a snapshot was written");
         }
 
-        var second = await TestCluster.StartAsync(3, first.DataDir, persistence, postgres);
+        var second = await TestCluster.StartAsync(3, first.DataDir, persistence, postgres, snapshots);
         try
         {
             var restored = await second.TryGet<V1Service>(ResourceKind.Service, "default", "svc-2");

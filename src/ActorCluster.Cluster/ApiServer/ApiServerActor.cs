@@ -28,6 +28,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
     private readonly Dictionary<IActorRef, Watcher> _watchers = new();
     private readonly LinkedList<HistoryEntry> _history = new();
     private long _eventsSinceSnapshot;
+    private bool _snapshotInProgress;
 
     private sealed class Watcher(string nodeName)
     {
@@ -79,8 +80,16 @@ public sealed class ApiServerActor : ReceivePersistentActor
         Command<ClusterEvent.MemberRemoved>(m => SetNodeReady(m.Member.Address, "False", "NodeLeft", "node left the cluster"));
         Command<ClusterEvent.IMemberEvent>(_ => { });
 
-        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
-        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "snapshot at {0} failed", f.Metadata.SequenceNr));
+        Command<SaveSnapshotSuccess>(s =>
+        {
+            _snapshotInProgress = false;
+            DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(f =>
+        {
+            _snapshotInProgress = false;
+            _log.Warning(f.Cause, "snapshot at {0} failed", f.Metadata.SequenceNr);
+        });
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(f => _log.Warning(f.Cause, "deleting old snapshots failed"));
     }
@@ -144,24 +153,43 @@ public sealed class ApiServerActor : ReceivePersistentActor
         var rv = LastSequenceNr + 1;
         var rvText = rv.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var persisted = new List<PersistedChange>(decision.Changes.Count);
+        var podNodes = new List<string?>(decision.Changes.Count);
         foreach (var change in decision.Changes)
         {
             change.Object.Object.Metadata.ResourceVersion = rvText;
             _controlPlane.Apply(change, rv);
             persisted.Add(new PersistedChange(change.Type.ToString(), change.Object.Kind.Resource, change.Object.ToJson()));
+            podNodes.Add(change.Object.Object is V1Pod pod ? pod.Spec?.NodeName : null);
         }
         var evt = new ObjectsChanged(persisted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         PersistAsync(evt, e =>
         {
             decision.Transaction.Commit();
-            replyTo.Tell(Reply(decision, ack));
-            Publish(e, rv);
-            if (++_eventsSinceSnapshot >= _settings.SnapshotEvery)
-            {
-                _eventsSinceSnapshot = 0;
-                SaveSnapshot(new StoreSnapshot(
-                    _controlPlane.Store.All().Select(o => new WatchedObject(o.Kind.Resource, o.ToJson())).ToList(), LastSequenceNr));
-            }
+            var replyIndex = decision.Reply is null ? -1 : decision.Changes.ToList().FindIndex(c => ReferenceEquals(c.Object.Object, decision.Reply.Object));
+            replyTo.Tell(ack || replyIndex < 0 ? Reply(decision, ack) : new ObjectReply(decision.Reply!.Kind.Resource, e.Changes[replyIndex].Json, rv));
+            Publish(e, rv, podNodes);
+            MaybeSnapshot();
+        });
+    }
+
+    /// <summary>
+    /// Snapshots keep recovery short. The store is immutable, so the snapshot is built off the actor (it costs
+    /// seconds for a large store) and written at the version it was taken at; the interval grows with the
+    /// store, so snapshotting stays a constant cost per write.
+    /// </summary>
+    private void MaybeSnapshot()
+    {
+        if (++_eventsSinceSnapshot < Math.Max(_settings.SnapshotEvery, _controlPlane.Store.Count / 4) || _snapshotInProgress) return;
+        _eventsSinceSnapshot = 0;
+        _snapshotInProgress = true;
+        var store = _controlPlane.Store;
+        var metadata = new SnapshotMetadata(PersistenceId, LastSequenceNr, DateTime.UtcNow);
+        var snapshotStore = SnapshotStore;
+        var self = Self;
+        Task.Run(() =>
+        {
+            var snapshot = new StoreSnapshot(store.All().Select(o => new WatchedObject(o.Kind.Resource, o.ToJson())).ToList(), metadata.SequenceNr);
+            snapshotStore.Tell(new SaveSnapshot(metadata, snapshot), self);
         });
     }
 
@@ -172,9 +200,6 @@ public sealed class ApiServerActor : ReceivePersistentActor
 
     // ------------------------------------------------------------------ watch
 
-    private static string? PodNode(string resource, string json) =>
-        resource == ResourceKind.Pod.Resource ? KubeObjects.FromJson<V1Pod>(json).Spec?.NodeName : null;
-
     private static bool Wanted(string nodeName, string resource, string? podNode) =>
         nodeName.Length == 0
         || resource switch
@@ -184,11 +209,12 @@ public sealed class ApiServerActor : ReceivePersistentActor
             _ => true,
         };
 
-    private void Publish(ObjectsChanged e, long rv)
+    private void Publish(ObjectsChanged e, long rv, List<string?> podNodes)
     {
-        foreach (var c in e.Changes)
+        for (var i = 0; i < e.Changes.Count; i++)
         {
-            var podNode = PodNode(c.Resource, c.Json);
+            var c = e.Changes[i];
+            var podNode = podNodes[i];
             var change = new WatchChange(c.Type, c.Resource, c.Json, rv, 0, e.CommittedUnixMs);
             _history.AddLast(new HistoryEntry(change, podNode));
             if (_history.Count > _settings.WatchHistory) _history.RemoveFirst();

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using ActorCluster.Cluster.Serialization;
 using Akka.Actor;
 
@@ -7,10 +8,10 @@ namespace ActorCluster.Cluster.ApiServer;
 // so every message is plain data and stays small (one object each, well under the remoting frame).
 
 /// <summary>Create an object (POST). Replies <see cref="ObjectReply"/> or <see cref="ApiErrorReply"/>.</summary>
-public sealed record CreateObject(string Resource, string? Namespace, string Json) : IClusterMessage;
+public sealed record CreateObject(string Resource, string? Namespace, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json) : IClusterMessage;
 
 /// <summary>Replace an object (PUT), or its status when <paramref name="Status"/> is set.</summary>
-public sealed record UpdateObject(string Resource, string? Namespace, string Name, string Json, bool Status) : IClusterMessage;
+public sealed record UpdateObject(string Resource, string? Namespace, string Name, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json, bool Status) : IClusterMessage;
 
 /// <summary>Delete an object; pods on a Ready node are stopped gracefully first.</summary>
 public sealed record DeleteObject(string Resource, string? Namespace, string Name, long? GracePeriodSeconds) : IClusterMessage;
@@ -19,16 +20,16 @@ public sealed record DeleteObject(string Resource, string? Namespace, string Nam
 public sealed record GetObject(string Resource, string? Namespace, string Name) : IClusterMessage;
 
 /// <summary>The object as stored (with its resourceVersion), after the write is durable.</summary>
-public sealed record ObjectReply(string Resource, string Json, long ResourceVersion) : IClusterMessage;
+public sealed record ObjectReply(string Resource, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json, long ResourceVersion) : IClusterMessage;
 
 /// <summary>A Kubernetes Status error (the JSON kube-apiserver would send).</summary>
-public sealed record ApiErrorReply(int Code, string StatusJson) : IClusterMessage;
+public sealed record ApiErrorReply(int Code, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string StatusJson) : IClusterMessage;
 
 /// <summary>A node's agent announces its node (on start and whenever the ApiServer moves).</summary>
 public sealed record RegisterNode(string Name, string Address, string AkkaAddress, string KernelVersion, string OsImage) : IClusterMessage;
 
 /// <summary>A node's agent reports a pod's status.</summary>
-public sealed record ReportPodStatus(string Namespace, string Name, string Uid, string StatusJson) : IClusterMessage;
+public sealed record ReportPodStatus(string Namespace, string Name, string Uid, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string StatusJson) : IClusterMessage;
 
 /// <summary>A node's agent confirms that a pod marked for deletion has stopped.</summary>
 public sealed record ConfirmPodTerminated(string Namespace, string Name, string Uid) : IClusterMessage;
@@ -47,13 +48,13 @@ public sealed record StartWatch(IActorRef Subscriber, string NodeName, long From
 public sealed record WatchSnapshot(IReadOnlyList<WatchedObject> Objects, long ResourceVersion, bool Last) : IClusterMessage;
 
 /// <summary>An object inside a snapshot.</summary>
-public sealed record WatchedObject(string Resource, string Json);
+public sealed record WatchedObject(string Resource, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json);
 
 /// <summary>
 /// One change, in resourceVersion order. <paramref name="PreviousResourceVersion"/> is the version of the
 /// previous message this subscriber got, so a subscriber sees any gap and lists again.
 /// </summary>
-public sealed record WatchChange(string Type, string Resource, string Json, long ResourceVersion, long PreviousResourceVersion, long CommittedUnixMs) : IClusterMessage;
+public sealed record WatchChange(string Type, string Resource, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json, long ResourceVersion, long PreviousResourceVersion, long CommittedUnixMs) : IClusterMessage;
 
 /// <summary>The requested resourceVersion is older than the history kept: list again (HTTP 410 Gone).</summary>
 public sealed record WatchExpired(long OldestResourceVersion) : IClusterMessage;
@@ -65,7 +66,7 @@ public sealed record StopWatch(IActorRef Subscriber) : IClusterMessage;
 public sealed record ObjectsChanged(IReadOnlyList<PersistedChange> Changes, long CommittedUnixMs) : IClusterMessage;
 
 /// <summary>One change inside <see cref="ObjectsChanged"/>.</summary>
-public sealed record PersistedChange(string Type, string Resource, string Json);
+public sealed record PersistedChange(string Type, string Resource, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json);
 
 /// <summary>The snapshot: the whole store at one resourceVersion.</summary>
 public sealed record StoreSnapshot(IReadOnlyList<WatchedObject> Objects, long ResourceVersion) : IClusterMessage;

@@ -69,6 +69,10 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
 
     private void OnReplica(ReplicaUpdated update)
     {
+        // Only pods and this node's own object concern the agent; services and slices are the proxy's.
+        if (!update.Relisted && update.Changes.All(c => c.Object.Kind != ResourceKind.Pod
+                                                       && !(c.Object.Kind == ResourceKind.Node && c.Object.Object.Metadata.Name == _settings.NodeName)))
+            return;
         var store = update.Store;
         var node = store.Get<V1Node>(ResourceKind.Node, "", _settings.NodeName);
         if (node is null) return; // not registered yet: pods cannot be bound here
