@@ -2,13 +2,17 @@ using System.Globalization;
 using ActorCluster.Benchmarks;
 
 // dotnet run -c Release --project tests/ActorCluster.Benchmarks -- control-plane [services] [pods] [nodes] [changes]
+// dotnet run -c Release --project tests/ActorCluster.Benchmarks -- failover [rounds]
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
 switch (args.FirstOrDefault())
 {
     case "control-plane":
         await ControlPlaneBenchmark.RunAsync(services: Arg(1, 10000), pods: Arg(2, 1000), nodes: Arg(3, 5), changes: Arg(4, 1000));
         return 0;
+    case "failover":
+        await FailoverBenchmark.RunAsync(rounds: Arg(1, 3));
+        return 0;
     default:
-        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000]");
+        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3]");
         return 2;
 }
