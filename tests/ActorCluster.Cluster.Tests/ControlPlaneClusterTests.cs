@@ -60,6 +60,10 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
         Assert.True(pod1.Status.ContainerStatuses.Single().Ready);
         Assert.Equal("pod-1\n", await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/hostname"));
         Assert.Contains("node: k8s-worker1", await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/"), StringComparison.Ordinal);
+        Assert.Equal("ok\n", await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/health"));
+        // /client shows the caller's own address and port as the pod sees them.
+        var client = (await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/client")).Trim();
+        Assert.Matches(@"^127\.0\.0\.1:\d+$", client);
 
         await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
         await TestCluster.Eventually(async () => (await ReadyAddresses("svc-1")).SequenceEqual([pod1.Status.PodIP]), Wait, "svc-1 -> pod-1");

@@ -38,6 +38,38 @@ public sealed class SerializationAndWatchTests
     }
 
     [Fact]
+    public async Task A_replica_that_sees_a_gap_lists_again_and_catches_up()
+    {
+        var cluster = await TestCluster.StartAsync(1);
+        try
+        {
+            var replica = cluster[0].Replica;
+            var before = await TestCluster.Ask<Replica.ReplicaStats>(replica, Replica.GetReplicaStats.Instance);
+            Assert.True(before.Synced);
+            // A change that claims to follow a version the replica never saw: a lost message.
+            replica.Tell(new WatchChange("Added", "namespaces", "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"ghost\"}}",
+                before.ResourceVersion + 10, before.ResourceVersion + 5, 0));
+            await TestCluster.Eventually(async () =>
+            {
+                var stats = await TestCluster.Ask<Replica.ReplicaStats>(replica, Replica.GetReplicaStats.Instance);
+                return stats.Relists == before.Relists + 1 && stats.Synced;
+            }, TimeSpan.FromSeconds(20), "a relist");
+            // The bogus change was not applied, and later changes flow again.
+            await cluster.Create<k8s.Models.V1Service>(ResourceKind.Service, "apiVersion: v1\nkind: Service\nmetadata:\n  name: after-gap\nspec:\n  ports:\n  - port: 80");
+            await TestCluster.Eventually(async () =>
+            {
+                var stats = await TestCluster.Ask<Replica.ReplicaStats>(replica, Replica.GetReplicaStats.Instance);
+                return stats.ChangesApplied > 0 && stats.Relists == before.Relists + 1;
+            }, TimeSpan.FromSeconds(20), "changes after the relist");
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+            cluster.DeleteData();
+        }
+    }
+
+    [Fact]
     public async Task A_watch_resumes_from_a_recent_resource_version_and_expires_when_too_old()
     {
         var cluster = await TestCluster.StartAsync(1);
