@@ -37,8 +37,7 @@ public static class ObjectMetaRules
     /// </summary>
     public static ApiError? PrepareUpdate(ResourceKind kind, V1ObjectMeta meta, V1ObjectMeta old, bool specChanged)
     {
-        if (!string.IsNullOrEmpty(meta.ResourceVersion) && meta.ResourceVersion != old.ResourceVersion)
-            return ApiError.StaleResourceVersion(kind, old.Name);
+        if (StaleVersion(kind, meta, old) is { } stale) return stale;
         if (string.IsNullOrEmpty(meta.Uid)) meta.Uid = old.Uid;
         meta.CreationTimestamp = old.CreationTimestamp;
         meta.Generation = (old.Generation ?? 1) + (specChanged ? 1 : 0);
@@ -48,6 +47,12 @@ public static class ObjectMetaRules
         meta.ManagedFields = null;
         return null;
     }
+
+    /// <summary>Optimistic concurrency: a resourceVersion that is given must be the stored one.</summary>
+    public static ApiError? StaleVersion(ResourceKind kind, V1ObjectMeta? given, V1ObjectMeta stored) =>
+        !string.IsNullOrEmpty(given?.ResourceVersion) && given.ResourceVersion != stored.ResourceVersion
+            ? ApiError.StaleResourceVersion(kind, stored.Name)
+            : null;
 
     /// <summary>metav1.Time has second precision on the wire.</summary>
     public static DateTime Truncate(DateTime t) =>

@@ -44,8 +44,8 @@ public static class PodAdmission
     public static Admission<V1Pod> UpdateStatus(V1Pod input, V1Pod existing)
     {
         var txn = new AllocationTransaction();
-        if (!string.IsNullOrEmpty(input.Metadata?.ResourceVersion) && input.Metadata.ResourceVersion != existing.Metadata.ResourceVersion)
-            return Admission<V1Pod>.Reject(ApiError.StaleResourceVersion(ResourceKind.Pod, existing.Metadata.Name), txn);
+        if (ObjectMetaRules.StaleVersion(ResourceKind.Pod, input.Metadata, existing.Metadata) is { } stale)
+            return Admission<V1Pod>.Reject(stale, txn);
         var pod = KubeObjects.Clone(existing);
         pod.Status = KubeObjects.Clone(input.Status ?? new V1PodStatus());
         var errs = new List<FieldError>();

@@ -61,8 +61,8 @@ public static class ServiceAdmission
     public static Admission<V1Service> UpdateStatus(V1Service input, V1Service existing)
     {
         var txn = new AllocationTransaction();
-        if (!string.IsNullOrEmpty(input.Metadata?.ResourceVersion) && input.Metadata.ResourceVersion != existing.Metadata.ResourceVersion)
-            return Admission<V1Service>.Reject(ApiError.StaleResourceVersion(ResourceKind.Service, existing.Metadata.Name), txn);
+        if (ObjectMetaRules.StaleVersion(ResourceKind.Service, input.Metadata, existing.Metadata) is { } stale)
+            return Admission<V1Service>.Reject(stale, txn);
         var svc = KubeObjects.Clone(existing);
         svc.Status = KubeObjects.Clone(input.Status ?? new V1ServiceStatus());
         svc.Status.LoadBalancer ??= new V1LoadBalancerStatus();
