@@ -15,6 +15,7 @@ public static class CommandLine
           --name NAME          Kubernetes node name (ACTORCLUSTER_NAME), e.g. k8s-worker1
           --address IP         address to bind remoting, API and NodePorts (ACTORCLUSTER_ADDRESS, default 127.0.1.1)
           --port N             remoting port (ACTORCLUSTER_PORT, default 4053)
+          --api-port N         Kubernetes API port on --address (ACTORCLUSTER_API_PORT, default 6443)
           --seeds H:P[,H:P]    seed nodes (ACTORCLUSTER_SEEDS); none: this node starts a new cluster
           --data-dir DIR       data directory (ACTORCLUSTER_DATA_DIR, default ./.actorcluster)
           --config FILE        extra HOCON file layered over the shipped ones (ACTORCLUSTER_CONFIG)
@@ -24,7 +25,7 @@ public static class CommandLine
           --lb-pool RANGE      LoadBalancer pool, CIDR or first-last; repeatable (ACTORCLUSTER_LB_POOLS, comma-separated)
         """;
 
-    public static NodeOptions ParseNode(IReadOnlyList<string> args, Func<string, string?> env)
+    public static (NodeOptions Node, int ApiPort) ParseNode(IReadOnlyList<string> args, Func<string, string?> env)
     {
         var values = new Dictionary<string, string>();
         var pools = new List<string>();
@@ -45,7 +46,7 @@ public static class CommandLine
                 if (i + 1 >= args.Count) throw new ArgumentException($"flag --{name} needs a value");
                 value = args[++i];
             }
-            if (name is not ("name" or "address" or "port" or "seeds" or "data-dir" or "config" or "mode" or "persistence" or "postgres" or "lb-pool"))
+            if (name is not ("name" or "address" or "port" or "api-port" or "seeds" or "data-dir" or "config" or "mode" or "persistence" or "postgres" or "lb-pool"))
                 throw new ArgumentException($"unknown flag --{name}");
             if (name == "lb-pool") pools.Add(value);
             else values[name] = value;
@@ -56,11 +57,14 @@ public static class CommandLine
         var port = 4053;
         if (Get("port") is { } p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 0 or > 65535))
             throw new ArgumentException($"--port: \"{p}\" is not a port number");
+        var apiPort = 6443;
+        if (Get("api-port") is { } ap && (!int.TryParse(ap, NumberStyles.None, CultureInfo.InvariantCulture, out apiPort) || apiPort is < 0 or > 65535))
+            throw new ArgumentException($"--api-port: \"{ap}\" is not a port number");
         if (Get("address") is { } address && !System.Net.IPAddress.TryParse(address, out _))
             throw new ArgumentException($"--address: \"{address}\" is not an IP address");
         if (pools.Count == 0 && env("ACTORCLUSTER_LB_POOLS") is { Length: > 0 } envPools)
             pools.AddRange(envPools.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        return new NodeOptions
+        return (new NodeOptions
         {
             Name = nodeName,
             Address = Get("address") ?? "127.0.1.1",
@@ -72,6 +76,6 @@ public static class CommandLine
             Persistence = Get("persistence") ?? "sqlite",
             PostgresConnectionString = Get("postgres"),
             LoadBalancerPools = pools,
-        };
+        }, apiPort);
     }
 }

@@ -1,3 +1,4 @@
+using ActorCluster.Api;
 using ActorCluster.Cluster.Hosting;
 using ActorCluster.Host;
 
@@ -17,10 +18,11 @@ switch (args[0])
             return 0;
         }
         NodeOptions options;
+        int apiPort;
         ActorClusterNode node;
         try
         {
-            options = CommandLine.ParseNode(args.Skip(1).ToList(), Environment.GetEnvironmentVariable);
+            (options, apiPort) = CommandLine.ParseNode(args.Skip(1).ToList(), Environment.GetEnvironmentVariable);
             node = ActorClusterNode.Start(options);
         }
         catch (ArgumentException e)
@@ -28,7 +30,18 @@ switch (args[0])
             Console.Error.WriteLine($"actorcluster node: {e.Message}");
             return 2;
         }
-        Console.WriteLine($"actorcluster node {options.Name} running at {node.SelfAddress} (data: {Path.GetFullPath(options.DataDir)})");
+        KubernetesApi api;
+        try
+        {
+            api = await KubernetesApi.StartAsync(node, new ApiOptions(options.Address, apiPort, options.DataDir));
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"actorcluster node: cannot serve the API on {options.Address}:{apiPort}: {e.Message}");
+            await node.StopAsync();
+            return 2;
+        }
+        Console.WriteLine($"actorcluster node {options.Name} running at {node.SelfAddress}; API {api.Url}; kubeconfig {Path.GetFullPath(api.KubeconfigPath)}");
         var stopped = new TaskCompletionSource();
         using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopped.TrySetResult(); }))
         using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopped.TrySetResult(); }))
@@ -36,6 +49,7 @@ switch (args[0])
             await Task.WhenAny(stopped.Task, node.System.WhenTerminated);
         }
         Console.WriteLine($"actorcluster node {options.Name} stopping");
+        await api.DisposeAsync();
         await node.StopAsync();
         return 0;
     default:

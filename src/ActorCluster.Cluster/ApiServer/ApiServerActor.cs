@@ -67,6 +67,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
                 ? ErrorReply(kind is null ? ApiError.BadRequest($"unknown resource {c.Resource}") : ApiError.NotFound(kind, c.Name))
                 : new ObjectReply(c.Resource, obj.ToJson(), obj.ResourceVersion));
         });
+        Command<ListObjects>(c => Sender.Tell(List(c)));
         Command<RegisterNode>(c => Write(() => _controlPlane.RegisterNode(c.Name, c.Address, c.KernelVersion, c.OsImage, c.AkkaAddress), Sender, ack: true));
         Command<ReportPodStatus>(c => Write(() => _controlPlane.ReportPodStatus(c.Namespace, c.Name, c.Uid, KubeObjects.FromJson<V1PodStatus>(c.StatusJson)), Sender, ack: true));
         Command<ConfirmPodTerminated>(c => Write(() => _controlPlane.PodTerminated(c.Namespace, c.Name, c.Uid), Sender, ack: true));
@@ -114,6 +115,63 @@ public sealed class ApiServerActor : ReceivePersistentActor
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
     }
+
+    private const int ListPageBytes = 64 * 1024;
+
+    /// <summary>A page of objects in (namespace, name) order, filtered by namespace and selectors.</summary>
+    private object List(ListObjects c)
+    {
+        var kind = ResourceKind.All.FirstOrDefault(k => k.Resource == c.Resource);
+        if (kind is null) return ErrorReply(ApiError.NotFound(ResourceKind.Namespace, c.Resource) with { Message = "the server could not find the requested resource" });
+        Core.Selectors.LabelSelector labels;
+        Core.Selectors.FieldSelector fields;
+        try
+        {
+            labels = string.IsNullOrEmpty(c.LabelSelector) ? Core.Selectors.LabelSelector.Everything : Core.Selectors.LabelSelector.Parse(c.LabelSelector);
+            fields = string.IsNullOrEmpty(c.FieldSelector) ? Core.Selectors.FieldSelector.Everything : Core.Selectors.FieldSelector.Parse(c.FieldSelector, c.Resource);
+        }
+        catch (FormatException e)
+        {
+            return ErrorReply(ApiError.BadRequest(e.Message));
+        }
+        var start = "";
+        if (!string.IsNullOrEmpty(c.Continue))
+        {
+            try
+            {
+                start = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(c.Continue));
+            }
+            catch (FormatException)
+            {
+                return ErrorReply(ApiError.BadRequest("continue key is not valid: illegal base64 data"));
+            }
+        }
+        var items = new List<RawObject>();
+        var bytes = 0;
+        string? next = null;
+        var ordered = _controlPlane.Store.All(kind)
+            .Where(o => string.IsNullOrEmpty(c.Namespace) || !kind.Namespaced || o.Object.Metadata.NamespaceProperty == c.Namespace)
+            .Select(o => (Key: $"{o.Object.Metadata.NamespaceProperty}/{o.Object.Metadata.Name}", Object: o))
+            .Where(x => string.CompareOrdinal(x.Key, start) > 0)
+            .OrderBy(x => x.Key, StringComparer.Ordinal);
+        foreach (var (key, o) in ordered)
+        {
+            var objectLabels = o.Object.Metadata.Labels is { } l ? new Dictionary<string, string>(l) : new Dictionary<string, string>();
+            if (!labels.Matches(objectLabels) || !fields.Matches(o)) continue;
+            if ((c.Limit > 0 && items.Count == c.Limit) || (items.Count > 0 && bytes > ListPageBytes))
+            {
+                next = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(items.Count > 0 ? LastKey : key));
+                break;
+            }
+            var json = o.ToJson();
+            items.Add(new RawObject(json));
+            bytes += json.Length;
+            LastKey = key;
+        }
+        return new ObjectList(c.Resource, items, _controlPlane.Store.ResourceVersion, next);
+    }
+
+    private string LastKey { get; set; } = "";
 
     private static ResourceKind Kind(string resource) =>
         ResourceKind.All.FirstOrDefault(k => k.Resource == resource)

@@ -19,6 +19,19 @@ public sealed record DeleteObject(string Resource, string? Namespace, string Nam
 /// <summary>Read one object from the authoritative store.</summary>
 public sealed record GetObject(string Resource, string? Namespace, string Name) : IClusterMessage;
 
+/// <summary>
+/// List objects (namespace "" or null: all namespaces) with label and field selectors, in pages: at most
+/// <paramref name="Limit"/> objects (0: no limit) and never more than fits well under the remoting frame; a page
+/// that stops early carries a continue token.
+/// </summary>
+public sealed record ListObjects(string Resource, string? Namespace, string? LabelSelector, string? FieldSelector, int Limit, string? Continue) : IClusterMessage;
+
+/// <summary>One page of a list, as raw object JSON, at the store's resourceVersion.</summary>
+public sealed record ObjectList(string Resource, IReadOnlyList<RawObject> Items, long ResourceVersion, string? Continue) : IClusterMessage;
+
+/// <summary>An object's JSON inside a list page.</summary>
+public sealed record RawObject([property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json);
+
 /// <summary>The object as stored (with its resourceVersion), after the write is durable.</summary>
 public sealed record ObjectReply(string Resource, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json, long ResourceVersion) : IClusterMessage;
 

@@ -1,0 +1,103 @@
+using System.Text.Json.Nodes;
+using ActorCluster.Core.Objects;
+
+namespace ActorCluster.Api;
+
+/// <summary>
+/// Legacy discovery documents (/api, /apis, /api/v1, /apis/discovery.k8s.io/v1), served as plain
+/// application/json so kubectl reads both in the same (legacy) format, with short names and the "all" category.
+/// </summary>
+public static class Discovery
+{
+    private static readonly string[] AllVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+    public static JsonObject Versions(string serverAddress) => new()
+    {
+        ["kind"] = "APIVersions",
+        ["versions"] = new JsonArray("v1"),
+        ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = serverAddress }),
+    };
+
+    public static JsonObject Groups() => new()
+    {
+        ["kind"] = "APIGroupList",
+        ["apiVersion"] = "v1",
+        ["groups"] = new JsonArray(new JsonObject
+        {
+            ["name"] = "discovery.k8s.io",
+            ["versions"] = new JsonArray(new JsonObject { ["groupVersion"] = "discovery.k8s.io/v1", ["version"] = "v1" }),
+            ["preferredVersion"] = new JsonObject { ["groupVersion"] = "discovery.k8s.io/v1", ["version"] = "v1" },
+        }),
+    };
+
+    public static JsonObject Resources(string groupVersion)
+    {
+        var list = new JsonArray();
+        foreach (var kind in ResourceKind.All.Where(k => k.ApiVersion == groupVersion))
+        {
+            var entry = new JsonObject
+            {
+                ["name"] = kind.Resource,
+                ["singularName"] = kind.Kind.ToLowerInvariant(),
+                ["namespaced"] = kind.Namespaced,
+                ["kind"] = kind.Kind,
+                ["verbs"] = new JsonArray(AllVerbs.Select(v => (JsonNode)v).ToArray()),
+            };
+            if (kind.ShortName.Length > 0) entry["shortNames"] = new JsonArray(kind.ShortName);
+            if (kind == ResourceKind.Pod || kind == ResourceKind.Service) entry["categories"] = new JsonArray("all");
+            list.Add(entry);
+            if (kind == ResourceKind.Pod || kind == ResourceKind.Service)
+            {
+                list.Add(new JsonObject
+                {
+                    ["name"] = kind.Resource + "/status", ["singularName"] = "", ["namespaced"] = true, ["kind"] = kind.Kind,
+                    ["verbs"] = new JsonArray("get", "patch", "update"),
+                });
+            }
+        }
+        return new JsonObject { ["kind"] = "APIResourceList", ["apiVersion"] = "v1", ["groupVersion"] = groupVersion, ["resources"] = list };
+    }
+
+    /// <summary>
+    /// The OpenAPI v3 index and per-group documents, reduced to what kubectl's --validate needs: each kind's PATCH
+    /// operation declaring the fieldValidation parameter, so kubectl leaves validation to the server.
+    /// </summary>
+    public static JsonObject OpenApiIndex() => new()
+    {
+        ["paths"] = new JsonObject
+        {
+            ["api/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/api/v1?hash=actorcluster1" },
+            ["apis/discovery.k8s.io/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/apis/discovery.k8s.io/v1?hash=actorcluster1" },
+        },
+    };
+
+    public static JsonObject OpenApi(string groupVersion)
+    {
+        var paths = new JsonObject();
+        foreach (var kind in ResourceKind.All.Where(k => k.ApiVersion == groupVersion))
+        {
+            var prefix = kind.Group.Length == 0 ? "/api/v1" : $"/apis/{kind.ApiVersion}";
+            var path = kind.Namespaced ? $"{prefix}/namespaces/{{namespace}}/{kind.Resource}/{{name}}" : $"{prefix}/{kind.Resource}/{{name}}";
+            JsonObject Operation(string verb) => new()
+            {
+                ["operationId"] = verb + kind.Kind,
+                ["x-kubernetes-action"] = verb,
+                ["x-kubernetes-group-version-kind"] = new JsonObject { ["group"] = kind.Group, ["version"] = kind.Version, ["kind"] = kind.Kind },
+                ["parameters"] = new JsonArray(
+                    new JsonObject { ["name"] = "fieldValidation", ["in"] = "query", ["schema"] = new JsonObject { ["type"] = "string", ["uniqueItems"] = true } },
+                    new JsonObject { ["name"] = "dryRun", ["in"] = "query", ["schema"] = new JsonObject { ["type"] = "string", ["uniqueItems"] = true } }),
+                ["responses"] = new JsonObject { ["200"] = new JsonObject { ["description"] = "OK" } },
+            };
+            paths[path] = new JsonObject { ["patch"] = Operation("patch"), ["put"] = Operation("put") };
+            var collection = kind.Namespaced ? $"{prefix}/namespaces/{{namespace}}/{kind.Resource}" : $"{prefix}/{kind.Resource}";
+            paths[collection] = new JsonObject { ["post"] = Operation("post") };
+        }
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.0",
+            ["info"] = new JsonObject { ["title"] = "ActorCluster", ["version"] = "v1.32.0" },
+            ["paths"] = paths,
+            ["components"] = new JsonObject { ["schemas"] = new JsonObject() },
+        };
+    }
+}

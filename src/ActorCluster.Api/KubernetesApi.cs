@@ -1,0 +1,373 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Hosting;
+using ActorCluster.Core.Api;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
+using ActorCluster.Core.Tables;
+using Akka.Actor;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ActorCluster.Api;
+
+/// <summary>Where a node's API listens and where its credentials live.</summary>
+public sealed record ApiOptions(string Address, int Port, string DataDir);
+
+/// <summary>
+/// The Kubernetes-compatible HTTP API of one node (Kestrel on address:6443). Every request is answered by the
+/// ApiServer singleton through this node's proxy, so any node serves any client. Requests need the bearer token
+/// from &lt;data-dir&gt;/token (health and version excepted); kubectl gets it through &lt;data-dir&gt;/kubeconfig.
+/// </summary>
+public sealed class KubernetesApi : IAsyncDisposable
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
+    private readonly WebApplication _app;
+    private readonly ActorClusterNode _node;
+    private readonly string _token;
+
+    private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
+    {
+        _app = app;
+        _node = node;
+        _token = token;
+        Url = url;
+        KubeconfigPath = kubeconfig;
+    }
+
+    public string Url { get; }
+
+    public string KubeconfigPath { get; }
+
+    public string Token => _token;
+
+    public static async Task<KubernetesApi> StartAsync(ActorClusterNode node, ApiOptions options)
+    {
+        Directory.CreateDirectory(options.DataDir);
+        var token = LoadOrCreateToken(options.DataDir);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);
+        var serverCertificate = ApiCertificates.IssueServerCertificate(ca, options.Address);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(options.Address), options.Port, listen => listen.UseHttps(serverCertificate)));
+        var app = builder.Build();
+        KubernetesApi? api = null;
+        app.Run(ctx => api!.Handle(ctx));
+        await app.StartAsync();
+        var port = new Uri(app.Urls.First()).Port;
+        var url = $"https://{options.Address}:{port}";
+        var kubeconfig = Path.Combine(options.DataDir, "kubeconfig");
+        WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
+        api = new KubernetesApi(app, node, token, url, kubeconfig);
+        return api;
+    }
+
+    /// <summary>The bearer token, generated once per data directory (readable by its owner only).</summary>
+    private static string LoadOrCreateToken(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "token");
+        if (File.Exists(path)) return File.ReadAllText(path).Trim();
+        var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        File.WriteAllText(path, token + "\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return token;
+    }
+
+    public static void WriteKubeconfig(string path, string server, string token, string caPem)
+    {
+        var ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(caPem));
+        File.WriteAllText(path, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - cluster:
+                certificate-authority-data: {ca}
+                server: {server}
+              name: actorcluster
+            contexts:
+            - context:
+                cluster: actorcluster
+                namespace: default
+                user: admin
+              name: actorcluster
+            current-context: actorcluster
+            users:
+            - name: admin
+              user:
+                token: {token}
+            """);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    // ------------------------------------------------------------------ request handling
+
+    private async Task Handle(HttpContext ctx)
+    {
+        var path = ctx.Request.Path.Value?.TrimEnd('/') ?? "";
+        try
+        {
+            if (path is "/healthz" or "/livez" or "/readyz")
+            {
+                await Text(ctx, 200, "ok");
+                return;
+            }
+            if (path == "/version")
+            {
+                await Json(ctx, 200, new JsonObject
+                {
+                    ["major"] = "1", ["minor"] = "32", ["gitVersion"] = "v1.32.0-actorcluster", ["gitCommit"] = "", ["gitTreeState"] = "clean",
+                    ["buildDate"] = "2026-11-26T00:00:00Z", ["goVersion"] = "n/a", ["compiler"] = "dotnet", ["platform"] = "linux/amd64",
+                });
+                return;
+            }
+            if (!Authorized(ctx))
+            {
+                await Error(ctx, new ApiError(401, "Unauthorized", "Unauthorized"));
+                return;
+            }
+            switch (path)
+            {
+                case "/api":
+                    await Json(ctx, 200, Discovery.Versions($"{ctx.Request.Host}"));
+                    return;
+                case "/apis":
+                    await Json(ctx, 200, Discovery.Groups());
+                    return;
+                case "/api/v1":
+                    await Json(ctx, 200, Discovery.Resources("v1"));
+                    return;
+                case "/apis/discovery.k8s.io/v1":
+                    await Json(ctx, 200, Discovery.Resources("discovery.k8s.io/v1"));
+                    return;
+                case "/openapi/v3":
+                    await Json(ctx, 200, Discovery.OpenApiIndex());
+                    return;
+                case "/openapi/v3/api/v1":
+                    await Json(ctx, 200, Discovery.OpenApi("v1"));
+                    return;
+                case "/openapi/v3/apis/discovery.k8s.io/v1":
+                    await Json(ctx, 200, Discovery.OpenApi("discovery.k8s.io/v1"));
+                    return;
+            }
+            string groupVersion, rest;
+            if (path.StartsWith("/api/v1/", StringComparison.Ordinal)) (groupVersion, rest) = ("v1", path["/api/v1/".Length..]);
+            else if (path.StartsWith("/apis/discovery.k8s.io/v1/", StringComparison.Ordinal)) (groupVersion, rest) = ("discovery.k8s.io/v1", path["/apis/discovery.k8s.io/v1/".Length..]);
+            else
+            {
+                await Error(ctx, new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));
+                return;
+            }
+            await HandleResource(ctx, groupVersion, rest.Split('/'));
+        }
+        catch (ApiErrorException e)
+        {
+            await Error(ctx, e.Error);
+        }
+        catch (AskTimeoutException)
+        {
+            await Error(ctx, new ApiError(504, "Timeout", "the ApiServer did not answer in time; the control plane may be failing over, try again"));
+        }
+    }
+
+    private bool Authorized(HttpContext ctx)
+    {
+        var header = ctx.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
+        var given = Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim());
+        return CryptographicOperations.FixedTimeEquals(given, Encoding.UTF8.GetBytes(_token));
+    }
+
+    private sealed record Target(ResourceKind Kind, string? Namespace, string? Name, string? Subresource);
+
+    private static Target Resolve(string groupVersion, string[] s)
+    {
+        ResourceKind Kind(string resource) =>
+            ResourceKind.All.FirstOrDefault(k => k.Resource == resource && k.ApiVersion == groupVersion)
+            ?? throw new ApiErrorException(new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));
+        return s switch
+        {
+            ["namespaces", var ns, var resource] when resource is not ("status" or "finalize") => new Target(Kind(resource), ns, null, null),
+            ["namespaces", var ns, var resource, var name] => new Target(Kind(resource), ns, name, null),
+            ["namespaces", var ns, var resource, var name, var sub] => new Target(Kind(resource), ns, name, sub),
+            [var resource] => new Target(Kind(resource), null, null, null),
+            [var resource, var name] => new Target(Kind(resource), null, name, null),
+            [var resource, var name, var sub] => new Target(Kind(resource), null, name, sub),
+            _ => throw new ApiErrorException(new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", []))),
+        };
+    }
+
+    private async Task HandleResource(HttpContext ctx, string groupVersion, string[] segments)
+    {
+        var t = Resolve(groupVersion, segments);
+        // For cluster-scoped kinds the "namespace" segment is not part of the address.
+        var ns = t.Kind.Namespaced ? t.Namespace : null;
+        if (t.Subresource is not null and not "status")
+            throw new ApiErrorException(new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));
+        var method = ctx.Request.Method;
+        var query = ctx.Request.Query;
+        var table = ctx.Request.Headers.Accept.ToString().Contains("as=Table", StringComparison.Ordinal);
+
+        if (t.Name is null)
+        {
+            switch (method)
+            {
+                case "GET" when query["watch"] is { Count: > 0 } w && w[0] is "true" or "1":
+                    await Watch.Serve(ctx, _node, t.Kind, ns, table);
+                    return;
+                case "GET":
+                    await ListCollection(ctx, t.Kind, ns, table);
+                    return;
+                case "POST":
+                    var body = await ReadBody(ctx, t.Kind);
+                    await Reply(ctx, await Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body)), 201, table);
+                    return;
+                default:
+                    throw new ApiErrorException(ApiError.MethodNotSupported(t.Kind, method.ToLowerInvariant()) with { Code = 405 });
+            }
+        }
+
+        switch (method)
+        {
+            case "GET":
+                await Reply(ctx, await Ask(new GetObject(t.Kind.Resource, ns, t.Name)), 200, table);
+                return;
+            case "PUT":
+                var body = await ReadBody(ctx, t.Kind);
+                await Reply(ctx, await Ask(new UpdateObject(t.Kind.Resource, ns, t.Name, body, t.Subresource == "status")), 200, table);
+                return;
+            case "DELETE":
+                long? grace = null;
+                if (query["gracePeriodSeconds"] is { Count: > 0 } g && long.TryParse(g[0], out var gq)) grace = gq;
+                if (ctx.Request.ContentLength is > 0)
+                {
+                    var options = JsonNode.Parse(await new StreamReader(ctx.Request.Body).ReadToEndAsync());
+                    if (options?["gracePeriodSeconds"]?.GetValue<long>() is { } gb) grace = gb;
+                }
+                await Reply(ctx, await Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace)), 200, table);
+                return;
+            default:
+                throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource (patch is not supported yet)"));
+        }
+    }
+
+    /// <summary>Reads a JSON (or YAML) body, checks its kind, and applies fieldValidation=Strict as kube-apiserver does.</summary>
+    private static async Task<string> ReadBody(HttpContext ctx, ResourceKind kind)
+    {
+        var text = await new StreamReader(ctx.Request.Body).ReadToEndAsync();
+        if (ctx.Request.ContentType?.Contains("yaml", StringComparison.OrdinalIgnoreCase) == true)
+            text = KubeObjects.ToJson(KubeObjects.LoadAll(text).Single());
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(text);
+        }
+        catch (JsonException e)
+        {
+            throw new ApiErrorException(ApiError.BadRequest($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml: {e.Message}"));
+        }
+        if (node is not JsonObject obj) throw new ApiErrorException(ApiError.BadRequest("the body of the request must be an object"));
+        var bodyKind = obj["kind"]?.GetValue<string>();
+        var bodyVersion = obj["apiVersion"]?.GetValue<string>();
+        if (bodyKind is not null && bodyKind != kind.Kind || bodyVersion is not null && bodyVersion != kind.ApiVersion)
+            throw new ApiErrorException(ApiError.BadRequest($"the API version in the data ({bodyVersion}) does not match the expected API version ({kind.ApiVersion})"));
+        var validation = ctx.Request.Query["fieldValidation"].ToString();
+        if (validation is "Strict")
+        {
+            var modelType = StoredObject.FromJson(kind.Resource, "{}").Object.GetType();
+            var unknown = StrictDecoding.UnknownFields(obj, modelType);
+            if (unknown.Count > 0)
+                throw new ApiErrorException(ApiError.BadRequest(
+                    $"{kind.Kind} in version \"{kind.Version}\" cannot be handled as a {kind.Kind}: strict decoding error: " +
+                    string.Join(", ", unknown.Select(u => $"unknown field \"{u}\""))));
+        }
+        return text;
+    }
+
+    private async Task<object> Ask(object message) => await _node.ApiServer.Ask<object>(message, AskTimeout);
+
+    private async Task ListCollection(HttpContext ctx, ResourceKind kind, string? ns, bool table)
+    {
+        var q = ctx.Request.Query;
+        var limit = int.TryParse(q["limit"], out var l) ? l : 0;
+        string? continueToken = q["continue"].ToString() is { Length: > 0 } c ? c : null;
+        var items = new List<string>();
+        long rv;
+        while (true)
+        {
+            var reply = await Ask(new ListObjects(kind.Resource, ns, q["labelSelector"], q["fieldSelector"], limit == 0 ? 0 : limit - items.Count, continueToken));
+            if (reply is ApiErrorReply e)
+            {
+                await Raw(ctx, e.Code, e.StatusJson);
+                return;
+            }
+            var page = (ObjectList)reply;
+            items.AddRange(page.Items.Select(i => i.Json));
+            rv = page.ResourceVersion;
+            continueToken = page.Continue;
+            // Without a limit the client wants everything: follow the pages the ApiServer cut for the wire.
+            if (continueToken is null || (limit > 0 && items.Count >= limit)) break;
+        }
+        if (table)
+        {
+            var objects = items.Select(i => StoredObject.FromJson(kind.Resource, i));
+            await Json(ctx, 200, TableConverter.ToTable(kind, objects, rv, continueToken, DateTime.UtcNow));
+            return;
+        }
+        var list = new StringBuilder();
+        list.Append($"{{\"kind\":\"{kind.Kind}List\",\"apiVersion\":\"{kind.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{rv}\"");
+        if (continueToken is not null) list.Append($",\"continue\":\"{continueToken}\"");
+        list.Append("},\"items\":[").Append(string.Join(",", items)).Append("]}");
+        await Raw(ctx, 200, list.ToString());
+    }
+
+    private static async Task Reply(HttpContext ctx, object reply, int okStatus, bool table)
+    {
+        switch (reply)
+        {
+            case ObjectReply o when table:
+                var obj = StoredObject.FromJson(o.Resource, o.Json);
+                await Json(ctx, okStatus, TableConverter.ToTable(obj.Kind, [obj], o.ResourceVersion, null, DateTime.UtcNow));
+                return;
+            case ObjectReply o:
+                await Raw(ctx, okStatus, o.Json);
+                return;
+            case ApiErrorReply e:
+                await Raw(ctx, e.Code, e.StatusJson);
+                return;
+            default:
+                await Error(ctx, ApiError.InternalError($"unexpected reply {reply.GetType().Name}"));
+                return;
+        }
+    }
+
+    internal static Task Error(HttpContext ctx, ApiError error) => Raw(ctx, error.Code, error.ToJson());
+
+    internal static Task Json(HttpContext ctx, int status, JsonNode body) => Raw(ctx, status, body.ToJsonString());
+
+    internal static async Task Raw(HttpContext ctx, int status, string json)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync(json);
+    }
+
+    private static async Task Text(HttpContext ctx, int status, string text)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "text/plain; charset=utf-8";
+        await ctx.Response.WriteAsync(text);
+    }
+}
