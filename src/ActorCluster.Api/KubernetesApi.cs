@@ -258,9 +258,47 @@ public sealed class KubernetesApi : IAsyncDisposable
                 }
                 await Reply(ctx, await Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace)), 200, table);
                 return;
+            case "PATCH":
+                await Patch(ctx, t.Kind, ns, t.Name, t.Subresource == "status", table);
+                return;
             default:
-                throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource (patch is not supported yet)"));
+                throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
         }
+    }
+
+    /// <summary>
+    /// PATCH as kube-apiserver does it: read the stored object, apply the patch, write it back under the
+    /// object's resourceVersion, and start again on a conflict (unless the patch itself named a version).
+    /// </summary>
+    private async Task Patch(HttpContext ctx, ResourceKind kind, string? ns, string name, bool status, bool table)
+    {
+        var patch = await new StreamReader(ctx.Request.Body).ReadToEndAsync();
+        var contentType = ctx.Request.ContentType ?? "";
+        var strict = ctx.Request.Query["fieldValidation"].ToString() == "Strict";
+        object reply = ApiError.InternalError("patch did not run");
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var current = await Ask(new GetObject(kind.Resource, ns, name));
+            if (current is not ObjectReply stored)
+            {
+                reply = current;
+                break;
+            }
+            var patched = Patches.Apply(contentType, JsonNode.Parse(stored.Json)!, patch);
+            var pinned = patched["metadata"]?["resourceVersion"]?.GetValue<string>() is { } v && v != stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!pinned) patched["metadata"]!["resourceVersion"] = stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (strict)
+            {
+                var modelType = StoredObject.FromJson(kind.Resource, "{}").Object.GetType();
+                var unknown = StrictDecoding.UnknownFields(patched, modelType);
+                if (unknown.Count > 0)
+                    throw new ApiErrorException(ApiError.BadRequest(string.Join(", ", unknown.Select(u => $".{u}: field not declared in schema"))));
+            }
+            reply = await Ask(new UpdateObject(kind.Resource, ns, name, patched.ToJsonString(), status));
+            if (reply is ApiErrorReply { Code: 409 } && !pinned) continue;
+            break;
+        }
+        await Reply(ctx, reply is ApiError e ? new ApiErrorReply(e.Code, e.ToJson()) : reply, 200, table);
     }
 
     /// <summary>Reads a JSON (or YAML) body, checks its kind, and applies fieldValidation=Strict as kube-apiserver does.</summary>
