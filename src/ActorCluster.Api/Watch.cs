@@ -59,6 +59,8 @@ internal static class Watch
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "application/json";
         await ctx.Response.StartAsync(cts.Token);
+        // Send the headers now: a client waits for them before it reads any event.
+        await ctx.Response.Body.FlushAsync(cts.Token);
         var sentColumns = false;
 
         bool Wanted(StoredObject o) =>

@@ -14,7 +14,8 @@ namespace ActorCluster.Cluster.Tests;
 /// <summary>Three (or more) ActorCluster nodes in this process, joined into one cluster over real remoting.</summary>
 internal sealed class TestCluster : IAsyncDisposable
 {
-    private static int _network = 10;
+    // Each test assembly takes its own pod ranges, so assemblies running side by side never share a pod address.
+    private static int _network = typeof(TestCluster).Assembly.GetName().Name!.Contains("Api", StringComparison.Ordinal) ? 70 : 10;
 
     private TestCluster(string dataDir, string podPrefix, string persistence, string? postgres)
     {
@@ -53,7 +54,7 @@ internal sealed class TestCluster : IAsyncDisposable
     {
         var n = Interlocked.Increment(ref _network);
         var dir = dataDir ?? Path.Combine(Path.GetTempPath(), "actorcluster-tests", Guid.NewGuid().ToString("N"));
-        return new TestCluster(dir, $"127.{200 + n % 50}", persistence, postgres);
+        return new TestCluster(dir, $"127.{100 + n % 150}", persistence, postgres);
     }
 
     public ActorClusterNode StartNode(int index, string extraHocon = "")

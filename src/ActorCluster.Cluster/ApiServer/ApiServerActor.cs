@@ -72,8 +72,16 @@ public sealed class ApiServerActor : ReceivePersistentActor
         Command<ReportPodStatus>(c => Write(() => _controlPlane.ReportPodStatus(c.Namespace, c.Name, c.Uid, KubeObjects.FromJson<V1PodStatus>(c.StatusJson)), Sender, ack: true));
         Command<ConfirmPodTerminated>(c => Write(() => _controlPlane.PodTerminated(c.Namespace, c.Name, c.Uid), Sender, ack: true));
         Command<StartWatch>(StartWatching);
-        Command<StopWatch>(c => _watchers.Remove(c.Subscriber));
-        Command<Terminated>(t => _watchers.Remove(t.ActorRef));
+        // Block bodies: a Func<T, bool> handler returning false would mark the message unhandled.
+        Command<StopWatch>(c =>
+        {
+            _watchers.Remove(c.Subscriber);
+            Context.Unwatch(c.Subscriber);
+        });
+        Command<Terminated>(t =>
+        {
+            _watchers.Remove(t.ActorRef);
+        });
 
         Command<ClusterEvent.CurrentClusterState>(OnClusterState);
         Command<ClusterEvent.UnreachableMember>(m => SetNodeReady(m.Member.Address, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."));

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using ActorCluster.Api;
+using ActorCluster.Cluster.Tests;
+
+namespace ActorCluster.Api.Tests;
+
+/// <summary>A 3-node cluster with the API served by node 1, shared by the tests of one class.</summary>
+public sealed class ApiCluster : IAsyncLifetime
+{
+    internal TestCluster Cluster { get; private set; } = null!;
+
+    public KubernetesApi Api { get; private set; } = null!;
+
+    public string CacheDir { get; } = Path.Combine(Path.GetTempPath(), "actorcluster-kubectl", Guid.NewGuid().ToString("N"));
+
+    public async Task InitializeAsync()
+    {
+        Cluster = await TestCluster.StartAsync(3);
+        Api = await KubernetesApi.StartAsync(Cluster[0], new ApiOptions("127.0.0.1", 0, Cluster.DataDir));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Api.DisposeAsync();
+        await Cluster.DisposeAsync();
+        Cluster.DeleteData();
+        if (Directory.Exists(CacheDir)) Directory.Delete(CacheDir, recursive: true);
+    }
+
+    public static string SeedFile(string file)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!global::System.IO.File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
+        return Path.Combine(dir, "deploy", "examples", "seed", file);
+    }
+
+    /// <summary>Skips when kubectl is missing, except under CI, where it must be there.</summary>
+    public static string Kubectl()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(global::System.IO.File.Exists);
+        if (path is null)
+        {
+            if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) throw new InvalidOperationException("kubectl is required under CI");
+            Skip.If(true, "kubectl not installed");
+        }
+        return path!;
+    }
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public string Output => Stdout + Stderr;
+    }
+
+    /// <summary>Runs the real kubectl against this cluster's kubeconfig, with a bounded wait.</summary>
+    public async Task<Result> Run(params string[] args) => await Run(TimeSpan.FromSeconds(60), args);
+
+    public async Task<Result> Run(TimeSpan timeout, params string[] args)
+    {
+        var info = new ProcessStartInfo(Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("--kubeconfig");
+        info.ArgumentList.Add(Api.KubeconfigPath);
+        info.ArgumentList.Add("--cache-dir");
+        info.ArgumentList.Add(CacheDir);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["HOME"] = CacheDir;
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s");
+        }
+        return new Result(process.ExitCode, await stdout, await stderr);
+    }
+
+    public async Task<string> Ok(params string[] args)
+    {
+        var r = await Run(args);
+        Assert.True(r.ExitCode == 0, $"kubectl {string.Join(' ', args)} failed: {r.Output}");
+        return r.Stdout;
+    }
+
+    /// <summary>A manifest written to a temp file, as a user would have it.</summary>
+    public static string File(string yaml)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "actorcluster-manifest-" + Guid.NewGuid().ToString("N")[..8] + ".yaml");
+        global::System.IO.File.WriteAllText(path, yaml);
+        return path;
+    }
+}

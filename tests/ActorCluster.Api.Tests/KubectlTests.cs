@@ -1,0 +1,162 @@
+using System.Diagnostics;
+
+namespace ActorCluster.Api.Tests;
+
+/// <summary>The real kubectl (v1.32) against a running cluster, asserting what it prints.</summary>
+public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
+{
+    [SkippableFact]
+    public async Task Discovery_serves_short_names_and_the_server_version()
+    {
+        var resources = await c.Ok("api-resources");
+        Assert.Matches(@"(?m)^services\s+svc\s+v1\s+true\s+Service$", resources);
+        Assert.Matches(@"(?m)^pods\s+po\s+v1\s+true\s+Pod$", resources);
+        Assert.Matches(@"(?m)^endpoints\s+ep\s+v1\s+true\s+Endpoints$", resources);
+        Assert.Matches(@"(?m)^nodes\s+no\s+v1\s+false\s+Node$", resources);
+        Assert.Matches(@"(?m)^namespaces\s+ns\s+v1\s+false\s+Namespace$", resources);
+        Assert.Matches(@"(?m)^events\s+ev\s+v1\s+true\s+Event$", resources);
+        Assert.Matches(@"(?m)^endpointslices\s+discovery.k8s.io/v1\s+true\s+EndpointSlice$", resources);
+        Assert.Contains("Server Version: v1.32.0-actorcluster", await c.Ok("version"), StringComparison.Ordinal);
+        var nodes = await c.Ok("get", "no");
+        Assert.Matches(@"(?m)^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$", nodes);
+        Assert.Equal(3, nodes.Split('\n').Count(l => l.StartsWith("k8s-worker", StringComparison.Ordinal) && l.Contains(" Ready ", StringComparison.Ordinal)));
+    }
+
+    [SkippableFact]
+    public async Task The_seed_pods_and_service_are_created_listed_and_described()
+    {
+        Assert.Equal("pod/pod-1 created\n", await c.Ok("create", "-f", ApiCluster.SeedFile("pod-1.yaml")));
+        Assert.Equal("pod/pod-2 created\n", await c.Ok("apply", "-f", ApiCluster.SeedFile("pod-2.yaml")));
+        Assert.Equal("service/svc-1 created\n", await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-1-clusterip.yaml")));
+        Assert.Equal("service/svc-1 unchanged\n", await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-1-clusterip.yaml")));
+        // kubectl wait watches the pods until their Ready condition is True.
+        await c.Ok("wait", "--for=condition=Ready", "pod/pod-1", "pod/pod-2", "--timeout=60s");
+
+        var wide = await c.Ok("get", "pods", "-o", "wide");
+        Assert.Matches(@"(?m)^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$", wide);
+        Assert.Matches(@"(?m)^pod-1\s+1/1\s+Running\s+0\s+\S+\s+127\.\d+\.1\.\d+\s+k8s-worker1\s+<none>\s+<none>$", wide);
+        Assert.Matches(@"(?m)^pod-2\s+1/1\s+Running\s+0\s+\S+\s+127\.\d+\.2\.\d+\s+k8s-worker2\s+<none>\s+<none>$", wide);
+
+        var svc = await c.Ok("get", "svc", "svc-1", "-o", "wide");
+        Assert.Matches(@"(?m)^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE\s+SELECTOR$", svc);
+        Assert.Matches(@"(?m)^svc-1\s+ClusterIP\s+127\.\d+\.\d+\.\d+\s+<none>\s+9000/TCP\s+\S+\s+app=pod$", svc);
+        var clusterIP = await c.Ok("get", "svc", "svc-1", "-o", "jsonpath={.spec.clusterIP}");
+        Assert.Contains($"clusterIP: {clusterIP}", await c.Ok("get", "svc", "svc-1", "-o", "yaml"), StringComparison.Ordinal);
+
+        var endpoints = await c.Ok("get", "ep", "svc-1");
+        Assert.Matches(@"(?m)^svc-1\s+127\.\d+\.1\.\d+:8080,127\.\d+\.2\.\d+:8080\s+\S+$", endpoints);
+        Assert.Contains("pod-1", await c.Ok("get", "pods", "-l", "app=pod", "-A"), StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^default\s+pod-1\s+", await c.Ok("get", "pods", "-A"));
+
+        var described = await c.Ok("describe", "svc", "svc-1");
+        Assert.Matches(@"(?m)^Selector:\s+app=pod$", described);
+        Assert.Matches(@"(?m)^Endpoints:\s+127\.\d+\.\d+\.\d+:8080,127\.\d+\.\d+\.\d+:8080$", described);
+        Assert.Matches(@"(?m)^Node:\s+k8s-worker1/127\.0\.0\.1$", await c.Ok("describe", "pod", "pod-1"));
+        Assert.Matches(@"(?m)^Name:\s+k8s-worker1$", await c.Ok("describe", "node", "k8s-worker1"));
+
+        Assert.Equal("pod \"pod-2\" deleted\n", await c.Ok("delete", "pod", "pod-2"));
+        var gone = await c.Run("get", "pod", "pod-2");
+        Assert.Equal("Error from server (NotFound): pods \"pod-2\" not found\n", gone.Stderr);
+    }
+
+    [SkippableFact]
+    public async Task Labels_annotations_patches_and_reapply_change_the_service()
+    {
+        await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-2-nodeport.yaml"));
+        Assert.Equal("service/svc-2 configured\n", await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-2-nodeport-local.yaml")));
+        Assert.Equal("Local 30002", await c.Ok("get", "svc", "svc-2", "-o", "jsonpath={.spec.externalTrafficPolicy} {.spec.ports[0].nodePort}"));
+        Assert.Equal("service/svc-2 labeled\n", await c.Ok("label", "svc", "svc-2", "tier=web"));
+        Assert.Equal("service/svc-2 annotated\n", await c.Ok("annotate", "svc", "svc-2", "team=blue"));
+        Assert.Equal("service/svc-2 patched\n", await c.Ok("patch", "svc", "svc-2", "-p", "{\"spec\":{\"sessionAffinity\":\"ClientIP\"}}"));
+        Assert.Equal("service/svc-2 patched\n", await c.Ok("patch", "svc", "svc-2", "--type=json", "-p", "[{\"op\":\"replace\",\"path\":\"/spec/ports/0/targetPort\",\"value\":8081}]"));
+        Assert.Equal("web blue ClientIP 10800 8081",
+            await c.Ok("get", "svc", "-l", "tier=web", "-o", "jsonpath={.items[0].metadata.labels.tier} {.items[0].metadata.annotations.team} {.items[0].spec.sessionAffinity} {.items[0].spec.sessionAffinityConfig.clientIP.timeoutSeconds} {.items[0].spec.ports[0].targetPort}"));
+    }
+
+    public static TheoryData<string, string> ErrorCases => new()
+    {
+        { "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-x\nspec:\n  type: NodePort\n  ports:\n  - port: 9000\n    nodePort: 80",
+          "The Service \"svc-x\" is invalid: spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767" },
+        { "apiVersion: v1\nkind: Service\nmetadata:\n  name: Svc_X\nspec:\n  ports:\n  - port: 9000",
+          "The Service \"Svc_X\" is invalid: metadata.name: Invalid value: \"Svc_X\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')" },
+        { "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-dup\nspec:\n  ports:\n  - name: a\n    port: 80\n  - name: b\n    port: 80",
+          "The Service \"svc-dup\" is invalid: spec.ports[1]: Duplicate value: core.ServicePort{Name:\"\", Protocol:\"TCP\", AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}" },
+        { "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-names\nspec:\n  ports:\n  - port: 80\n  - name: b\n    port: 81",
+          "The Service \"svc-names\" is invalid: spec.ports[0].name: Required value" },
+        { "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-foo\nspec:\n  foo: bar\n  ports:\n  - port: 80",
+          "Error from server (BadRequest): error when creating \"{file}\": Service in version \"v1\" cannot be handled as a Service: strict decoding error: unknown field \"spec.foo\"" },
+    };
+
+    [SkippableTheory]
+    [MemberData(nameof(ErrorCases))]
+    public async Task Bad_manifests_get_kubernetes_exact_error_lines(string yaml, string expected)
+    {
+        var file = ApiCluster.File(yaml);
+        var result = await c.Run("create", "-f", file);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Equal(expected.Replace("{file}", file, StringComparison.Ordinal) + "\n", result.Stderr);
+    }
+
+    [SkippableFact]
+    public async Task Allocated_node_ports_existing_objects_and_missing_ones_are_refused_in_kubernetes_words()
+    {
+        await c.Ok("create", "-f", ApiCluster.File("apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-np\nspec:\n  type: NodePort\n  ports:\n  - port: 9000\n    nodePort: 30500"));
+        var clash = await c.Run("create", "-f", ApiCluster.File("apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-np2\nspec:\n  type: NodePort\n  ports:\n  - port: 9000\n    nodePort: 30500"));
+        Assert.Equal("The Service \"svc-np2\" is invalid: spec.ports[0].nodePort: Invalid value: 30500: provided port is already allocated\n", clash.Stderr);
+        var file = ApiCluster.File("apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-np\nspec:\n  ports:\n  - port: 80");
+        var exists = await c.Run("create", "-f", file);
+        Assert.Equal($"Error from server (AlreadyExists): error when creating \"{file}\": services \"svc-np\" already exists\n", exists.Stderr);
+        var missing = await c.Run("get", "svc", "no-such-service");
+        Assert.Equal("Error from server (NotFound): services \"no-such-service\" not found\n", missing.Stderr);
+        var pending = await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-4-loadbalancer.yaml"));
+        Assert.Equal("service/svc-4 created\n", pending);
+        Assert.Matches(@"(?m)^svc-4\s+LoadBalancer\s+\S+\s+<pending>\s+9000:\d+/TCP\s+", await c.Ok("get", "svc", "svc-4"));
+    }
+
+    [SkippableFact]
+    public async Task Get_watch_sees_a_change()
+    {
+        ApiCluster.Kubectl();
+        var info = new ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--kubeconfig", c.Api.KubeconfigPath, "--cache-dir", c.CacheDir, "get", "svc", "-w" }) info.ArgumentList.Add(a);
+        using var watch = Process.Start(info)!;
+        try
+        {
+            var seen = new TaskCompletionSource<string>();
+            _ = Task.Run(async () =>
+            {
+                while (await watch.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    if (line.StartsWith("watched", StringComparison.Ordinal)) seen.TrySetResult(line);
+                }
+            });
+            // The watch may start just after the create, so create until it reports one (bounded).
+            for (var i = 0; i < 20 && !seen.Task.IsCompleted; i++)
+            {
+                await c.Ok("create", "-f", ApiCluster.File($"apiVersion: v1\nkind: Service\nmetadata:\n  name: watched-{i}\nspec:\n  ports:\n  - port: 80"));
+                await Task.WhenAny(seen.Task, Task.Delay(TimeSpan.FromSeconds(1)));
+            }
+            Assert.True(seen.Task.IsCompleted, "kubectl get -w never printed the new service");
+            Assert.Matches(@"^watched-\d+\s+ClusterIP\s+127\.", await seen.Task);
+        }
+        finally
+        {
+            watch.Kill(entireProcessTree: true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Requests_without_the_token_are_unauthorized()
+    {
+        ApiCluster.Kubectl();
+        var config = await File.ReadAllTextAsync(c.Api.KubeconfigPath);
+        var noToken = ApiCluster.File(config.Replace($"token: {c.Api.Token}", "token: wrong", StringComparison.Ordinal));
+        var info = new ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--kubeconfig", noToken, "--cache-dir", c.CacheDir + "-x", "get", "pods" }) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.NotEqual(0, p.ExitCode);
+        Assert.Contains("error: You must be logged in to the server", stderr, StringComparison.Ordinal);
+    }
+}
