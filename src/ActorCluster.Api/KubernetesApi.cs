@@ -211,6 +211,11 @@ public sealed class KubernetesApi : IAsyncDisposable
 
     private async Task HandleResource(HttpContext ctx, string groupVersion, string[] segments)
     {
+        if (groupVersion == "v1" && segments is ["namespaces", var proxyNs, "services" or "pods", var target, "proxy", ..])
+        {
+            await Proxy(ctx, proxyNs, segments[2], target, "/" + string.Join("/", segments[5..]));
+            return;
+        }
         var t = Resolve(groupVersion, segments);
         // For cluster-scoped kinds the "namespace" segment is not part of the address.
         var ns = t.Kind.Namespaced ? t.Namespace : null;
@@ -263,6 +268,61 @@ public sealed class KubernetesApi : IAsyncDisposable
                 return;
             default:
                 throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
+        }
+    }
+
+    private static readonly HttpClient ProxyClient = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>
+    /// The proxy subresources: services/{name}[:{port}]/proxy/{path} goes to one ready endpoint of the service,
+    /// pods/{name}[:{port}]/proxy/{path} to the pod, so `kubectl get --raw` reaches workloads from outside.
+    /// </summary>
+    private async Task Proxy(HttpContext ctx, string ns, string resource, string target, string path)
+    {
+        var colon = target.LastIndexOf(':');
+        var name = colon < 0 ? target : target[..colon];
+        var port = colon < 0 ? "" : target[(colon + 1)..];
+        var kind = resource == "services" ? ResourceKind.Service : ResourceKind.Pod;
+        if (await Ask(new GetObject(kind.Resource, ns, name)) is not ObjectReply reply)
+            throw new ApiErrorException(ApiError.NotFound(kind, name));
+        string? address = null;
+        if (reply.Json is var json && kind == ResourceKind.Pod)
+        {
+            var pod = KubeObjects.FromJson<k8s.Models.V1Pod>(json);
+            var containerPort = port.Length == 0
+                ? pod.Spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).FirstOrDefault(80)
+                : int.TryParse(port, out var n) ? n : pod.Spec.Containers.SelectMany(c => c.Ports ?? []).FirstOrDefault(p => p.Name == port)?.ContainerPort ?? 0;
+            if (!string.IsNullOrEmpty(pod.Status?.PodIP) && containerPort > 0) address = $"{pod.Status.PodIP}:{containerPort}";
+        }
+        else
+        {
+            var svc = KubeObjects.FromJson<k8s.Models.V1Service>(reply.Json);
+            var servicePort = port.Length == 0 ? svc.Spec.Ports?.FirstOrDefault()
+                : svc.Spec.Ports?.FirstOrDefault(p => p.Name == port || p.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) == port);
+            if (servicePort is null)
+                throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for service {GoFormat.Quote(name)}"));
+            var slices = await Ask(new ListObjects("endpointslices", ns, $"kubernetes.io/service-name={name}", null, 0, null)) as ObjectList;
+            var endpoint = (slices?.Items ?? []).Select(i => KubeObjects.FromJson<k8s.Models.V1EndpointSlice>(i.Json))
+                .SelectMany(s => (s.Endpoints ?? []).Where(e => e.Conditions?.Ready != false)
+                    .Select(e => (Ip: e.Addresses.FirstOrDefault(), Port: s.Ports?.FirstOrDefault(p => (p.Name ?? "") == (servicePort.Name ?? ""))?.Port)))
+                .Where(e => e.Ip is not null && e.Port is not null)
+                .OrderBy(_ => Random.Shared.Next()).FirstOrDefault();
+            if (endpoint.Ip is not null) address = $"{endpoint.Ip}:{endpoint.Port}";
+        }
+        if (address is null)
+            throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for {kind.Kind.ToLowerInvariant()} {GoFormat.Quote(name)}"));
+        using var request = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), $"http://{address}{path}{ctx.Request.QueryString}");
+        if (ctx.Request.ContentLength is > 0) request.Content = new StreamContent(ctx.Request.Body);
+        try
+        {
+            using var response = await ProxyClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ctx.RequestAborted);
+            ctx.Response.StatusCode = (int)response.StatusCode;
+            ctx.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "text/plain";
+            await response.Content.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"error trying to reach {kind.Kind.ToLowerInvariant()}: {e.Message}"));
         }
     }
 

@@ -48,6 +48,13 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Contains("pod-1", await c.Ok("get", "pods", "-l", "app=pod", "-A"), StringComparison.Ordinal);
         Assert.Matches(@"(?m)^default\s+pod-1\s+", await c.Ok("get", "pods", "-A"));
 
+        // The proxy subresources reach the workloads from outside.
+        Assert.Matches(@"^pod-[12]\n$", await c.Ok("get", "--raw", "/api/v1/namespaces/default/services/svc-1:9000/proxy/hostname"));
+        Assert.Contains("node: k8s-worker1", await c.Ok("get", "--raw", "/api/v1/namespaces/default/pods/pod-1:8080/proxy/"), StringComparison.Ordinal);
+        var all = await c.Ok("get", "all");
+        Assert.Contains("pod/pod-1", all, StringComparison.Ordinal);
+        Assert.Contains("service/svc-1", all, StringComparison.Ordinal);
+
         var described = await c.Ok("describe", "svc", "svc-1");
         Assert.Matches(@"(?m)^Selector:\s+app=pod$", described);
         Assert.Matches(@"(?m)^Endpoints:\s+127\.\d+\.\d+\.\d+:8080,127\.\d+\.\d+\.\d+:8080$", described);

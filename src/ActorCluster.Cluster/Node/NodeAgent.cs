@@ -46,6 +46,17 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>What `uname -r` prints, as kubelet reports it.</summary>
+    private static readonly string KernelVersion = ReadFirstLine("/proc/sys/kernel/osrelease") ?? Environment.OSVersion.Version.ToString();
+
+    /// <summary>PRETTY_NAME from /etc/os-release, as kubelet reports it.</summary>
+    private static readonly string OsImage =
+        File.Exists("/etc/os-release")
+            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?["PRETTY_NAME=".Length..].Trim('"') ?? "Linux"
+            : Environment.OSVersion.VersionString;
+
+    private static string? ReadFirstLine(string path) => File.Exists(path) ? File.ReadLines(path).FirstOrDefault()?.Trim() : null;
+
     public static Props Props(NodeAgentSettings settings, IActorRef apiServer, IActorRef replica) =>
         Akka.Actor.Props.Create(() => new NodeAgent(settings, apiServer, replica));
 
@@ -63,8 +74,7 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
     private void SendRegistration()
     {
         if (_registered) return;
-        _apiServer.Tell(new RegisterNode(_settings.NodeName, _settings.Address, _settings.AkkaAddress,
-            Environment.OSVersion.Version.ToString(), Environment.OSVersion.VersionString));
+        _apiServer.Tell(new RegisterNode(_settings.NodeName, _settings.Address, _settings.AkkaAddress, KernelVersion, OsImage));
     }
 
     private void OnReplica(ReplicaUpdated update)
