@@ -256,8 +256,9 @@ public sealed class KubernetesApi : IAsyncDisposable
             case "DELETE":
                 long? grace = null;
                 if (query["gracePeriodSeconds"] is { Count: > 0 } g && long.TryParse(g[0], out var gq)) grace = gq;
-                if (ctx.Request.ContentLength is > 0)
+                if (ctx.Request.ContentLength is > 0 && ctx.Request.ContentType?.Contains("json", StringComparison.Ordinal) == true)
                 {
+                    // DeleteOptions; a body in another encoding only loses its grace period override.
                     var options = JsonNode.Parse(await new StreamReader(ctx.Request.Body).ReadToEndAsync());
                     if (options?["gracePeriodSeconds"]?.GetValue<long>() is { } gb) grace = gb;
                 }
@@ -364,6 +365,12 @@ public sealed class KubernetesApi : IAsyncDisposable
     /// <summary>Reads a JSON (or YAML) body, checks its kind, and applies fieldValidation=Strict as kube-apiserver does.</summary>
     private static async Task<string> ReadBody(HttpContext ctx, ResourceKind kind)
     {
+        if (ctx.Request.ContentType?.StartsWith(ProtobufBodies.ContentType, StringComparison.Ordinal) == true)
+        {
+            using var buffer = new MemoryStream();
+            await ctx.Request.Body.CopyToAsync(buffer);
+            return ProtobufBodies.ToJson(buffer.ToArray(), kind);
+        }
         var text = await new StreamReader(ctx.Request.Body).ReadToEndAsync();
         if (ctx.Request.ContentType?.Contains("yaml", StringComparison.OrdinalIgnoreCase) == true)
             text = KubeObjects.ToJson(KubeObjects.LoadAll(text).Single());

@@ -15,7 +15,8 @@ public sealed class ApiCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cluster = await TestCluster.StartAsync(3);
+        // A short watch history, so a test can ask for a version that has been forgotten (410 Gone).
+        Cluster = await TestCluster.StartAsync(3, extraHocon: "actorcluster.apiserver.watch-history = 20");
         Api = await KubernetesApi.StartAsync(Cluster[0], new ApiOptions("127.0.0.1", 0, Cluster.DataDir));
     }
 
@@ -74,7 +75,7 @@ public sealed class ApiCluster : IAsyncLifetime
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s");
+            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s; it printed: {await stdout}{await stderr}");
         }
         return new Result(process.ExitCode, await stdout, await stderr);
     }

@@ -121,6 +121,45 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Namespaces_events_slices_and_paged_lists_work_as_in_kubernetes()
+    {
+        Assert.Equal("namespace/team-a created\n", await c.Ok("create", "namespace", "team-a"));
+        var namespaces = await c.Ok("get", "ns");
+        Assert.Matches(@"(?m)^NAME\s+STATUS\s+AGE$", namespaces);
+        Assert.Matches(@"(?m)^default\s+Active\s+", namespaces);
+        Assert.Matches(@"(?m)^kube-system\s+Active\s+", namespaces);
+        Assert.Matches(@"(?m)^team-a\s+Active\s+", namespaces);
+        await c.Ok("-n", "team-a", "apply", "-f", ApiCluster.SeedFile("svc-4-loadbalancer.yaml"));
+        // No pool: the LoadBalancer controller says why, as MetalLB does.
+        var events = await c.Ok("-n", "team-a", "get", "events");
+        Assert.Matches(@"(?m)^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$", events);
+        Assert.Matches(@"(?m)^\S+\s+Warning\s+AllocationFailed\s+service/svc-4\s+Failed to allocate IP for ""team-a/svc-4"": no available IPs$", events);
+        var slices = await c.Ok("-n", "team-a", "get", "endpointslices");
+        Assert.Matches(@"(?m)^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$", slices);
+        Assert.Matches(@"(?m)^svc-4-\w{5}\s+IPv4\s+8080\s+<unset>\s+", slices);
+        for (var i = 0; i < 3; i++)
+            await c.Ok("-n", "team-a", "create", "-f", ApiCluster.File($"apiVersion: v1\nkind: Service\nmetadata:\n  name: page-{i}\nspec:\n  ports:\n  - port: 80"));
+        // One object per page: kubectl follows the continue tokens.
+        var paged = await c.Ok("-n", "team-a", "get", "svc", "--chunk-size=1", "-o", "name");
+        Assert.Equal("service/page-0\nservice/page-1\nservice/page-2\nservice/svc-4\n", paged);
+        Assert.Equal("namespace \"team-a\" deleted\n", await c.Ok("delete", "namespace", "team-a"));
+        Assert.Equal("Error from server (NotFound): namespaces \"team-a\" not found\n", (await c.Run("get", "ns", "team-a")).Stderr);
+    }
+
+    [SkippableFact]
+    public async Task A_watch_from_a_forgotten_version_ends_with_410_expired()
+    {
+        // More changes than the 20 the ApiServer keeps for resuming (a Service without selector is one change).
+        for (var i = 0; i < 30; i++)
+            await c.Ok("create", "-f", ApiCluster.File($"apiVersion: v1\nkind: Service\nmetadata:\n  name: churn-{i}\nspec:\n  ports:\n  - port: 80"));
+        var raw = (await c.Run(TimeSpan.FromSeconds(20), "get", "--raw", "/api/v1/namespaces/default/services?watch=true&resourceVersion=1")).Stdout;
+        Assert.Contains("\"type\":\"ERROR\"", raw, StringComparison.Ordinal);
+        Assert.Contains("\"reason\":\"Expired\"", raw, StringComparison.Ordinal);
+        Assert.Contains("\"code\":410", raw, StringComparison.Ordinal);
+        Assert.Contains("too old resource version: 1", raw, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public async Task Get_watch_sees_a_change()
     {
         ApiCluster.Kubectl();
