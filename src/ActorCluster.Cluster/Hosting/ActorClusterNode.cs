@@ -41,6 +41,9 @@ public sealed class ActorClusterNode : IAsyncDisposable
 
     public IActorRef Agent { get; }
 
+    /// <summary>This node's kube-proxy: listeners on ClusterIPs and NodePorts.</summary>
+    public IActorRef ServiceProxy { get; private init; } = ActorRefs.Nobody;
+
     public Akka.Actor.Address SelfAddress => Akka.Cluster.Cluster.Get(System).SelfAddress;
 
     /// <summary>Layers the HOCON files and the options into the node's configuration.</summary>
@@ -137,12 +140,13 @@ public sealed class ActorClusterNode : IAsyncDisposable
 
         var replica = system.ActorOf(NodeReplica.Props(options.Name, proxy), "replica");
         var agent = system.ActorOf(NodeAgent.Props(new NodeAgentSettings(options.Name, options.Address, cluster.SelfAddress.ToString()), proxy, replica), "node-agent");
+        var serviceProxy = system.ActorOf(Proxy.ServiceProxyActor.Props(options.Name, options.Address, proxy, replica), "service-proxy");
 
         if (options.Seeds.Count == 0)
             cluster.Join(cluster.SelfAddress);
         else
             cluster.JoinSeedNodes(options.Seeds.Select(ParseSeed).ToList());
-        return new ActorClusterNode(system, options, proxy, replica, agent);
+        return new ActorClusterNode(system, options, proxy, replica, agent) { ServiceProxy = serviceProxy };
     }
 
     private static Akka.Actor.Address ParseSeed(string seed)

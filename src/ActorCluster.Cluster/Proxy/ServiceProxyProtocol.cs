@@ -1,0 +1,12 @@
+namespace ActorCluster.Cluster.Proxy;
+
+// The node's service proxy (local to one node process).
+
+/// <summary>Ask which addresses this node's proxy listens on; answered with <see cref="ProxyListeners"/>.</summary>
+public sealed record GetProxyListeners
+{
+    public static readonly GetProxyListeners Instance = new();
+}
+
+/// <summary>"ip:port -> namespace/service" for every bound listener, and the endpoints that could not bind.</summary>
+public sealed record ProxyListeners(IReadOnlyDictionary<string, string> Bound, IReadOnlyList<string> Failed);

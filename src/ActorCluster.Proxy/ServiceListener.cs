@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using ActorCluster.Core.Routing;
+
+namespace ActorCluster.Proxy;
+
+/// <summary>Counters of one listener, read by metrics.</summary>
+public sealed class ListenerStats
+{
+    public long Connections;
+    public long Refused;
+    public long DialRetries;
+    public long Failed;
+}
+
+/// <summary>
+/// One bound address:port of a service port (its ClusterIP, or this node's NodePort). Each accepted connection reads
+/// the current <see cref="RoutingTable"/> (swapped atomically when the service or its endpoints change; no locks, no
+/// messages), lets <see cref="Router"/> pick an endpoint, dials it (retrying other endpoints with kube-proxy's
+/// userspace timeouts) and relays. No endpoint: the connection is reset at once.
+/// </summary>
+public sealed class ServiceListener : IAsyncDisposable
+{
+    private static readonly TimeSpan[] DialTimeouts = [TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)];
+
+    private readonly Socket _socket;
+    private readonly TrafficSource _source;
+    private readonly IPAddress _nodeAddress;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<string, AffinityEntry> _affinity = new();
+    private readonly Task _loop;
+    private RoutingTable _table;
+
+    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress)
+    {
+        _socket = socket;
+        _table = table;
+        _source = source;
+        _nodeAddress = nodeAddress;
+        _loop = Task.Run(AcceptLoop);
+    }
+
+    public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    public ListenerStats Stats { get; } = new();
+
+    public RoutingTable Table => Volatile.Read(ref _table);
+
+    /// <summary>Binds; ClusterIPs are shared by every node (SO_REUSEPORT) so the kernel spreads connections over them.</summary>
+    public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (reusePort && OperatingSystem.IsLinux()) socket.SetRawSocketOption(1 /* SOL_SOCKET */, 15 /* SO_REUSEPORT */, BitConverter.GetBytes(1));
+            socket.Bind(endPoint);
+            socket.Listen(1024);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return new ServiceListener(socket, table, source, nodeAddress);
+    }
+
+    /// <summary>Swaps in a new routing table; connections accepted from now on use it.</summary>
+    public void Update(RoutingTable table) => Volatile.Write(ref _table, table);
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _socket.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            _ = Task.Run(() => Serve(client));
+        }
+    }
+
+    private async Task Serve(Socket client)
+    {
+        Interlocked.Increment(ref Stats.Connections);
+        client.NoDelay = true;
+        var table = Table;
+        var clientAddress = ((IPEndPoint)client.RemoteEndPoint!).Address;
+        var clientKey = clientAddress.ToString();
+        var tried = new HashSet<string>();
+        _affinity.TryGetValue(clientKey, out var affinity);
+        for (var attempt = 0; attempt < DialTimeouts.Length; attempt++)
+        {
+            var decision = Router.Route(table, _source, affinity, DateTime.UtcNow, Random.Shared.NextDouble(), tried.Count == 0 ? null : tried);
+            if (!decision.Routed)
+            {
+                Interlocked.Increment(ref decision.Reason == NoRouteReason.AllEndpointsTried ? ref Stats.Failed : ref Stats.Refused);
+                TcpRelay.Refuse(client);
+                return;
+            }
+            var endpoint = decision.Endpoint!;
+            tried.Add(endpoint.Address);
+            affinity = null;
+            // Local policy keeps the client's address (the pod sees who called); Cluster shows the node's (SNAT).
+            var local = _source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
+            var sourceAddress = local && IPAddress.IsLoopback(clientAddress) ? clientAddress : _nodeAddress;
+            var upstream = await TcpRelay.DialAsync(new IPEndPoint(IPAddress.Parse(endpoint.IP), endpoint.Port), sourceAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);
+            if (upstream is null)
+            {
+                Interlocked.Increment(ref Stats.DialRetries);
+                continue;
+            }
+            if (decision.Affinity is not null) _affinity[clientKey] = decision.Affinity;
+            using (upstream)
+            using (client)
+            {
+                await TcpRelay.RunAsync(client, upstream, _stop.Token).ConfigureAwait(false);
+            }
+            return;
+        }
+        Interlocked.Increment(ref Stats.Failed);
+        TcpRelay.Refuse(client);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _socket.Dispose();
+        await _loop.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
