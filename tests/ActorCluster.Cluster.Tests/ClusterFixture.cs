@@ -57,13 +57,16 @@ internal sealed class TestCluster : IAsyncDisposable
         return new TestCluster(dir, $"127.{100 + n % 150}", persistence, postgres);
     }
 
+    public string NodeAddress(int index) => $"{PodPrefix}.0.{index}";
+
     public ActorClusterNode StartNode(int index, string extraHocon = "")
     {
         var seeds = Nodes.Count == 0 ? [] : new[] { $"{Nodes[0].SelfAddress.Host}:{Nodes[0].SelfAddress.Port}" };
         var node = ActorClusterNode.Start(new NodeOptions
         {
             Name = $"k8s-worker{index}",
-            Address = "127.0.0.1",
+            // Node i at <prefix>.0.i: its own address for NodePorts; pods use <prefix>.<i>.x.
+            Address = NodeAddress(index),
             Port = 0,
             Seeds = seeds,
             DataDir = DataDir,

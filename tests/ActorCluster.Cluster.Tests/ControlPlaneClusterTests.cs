@@ -63,7 +63,7 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
         Assert.Equal("ok\n", await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/health"));
         // /client shows the caller's own address and port as the pod sees them.
         var client = (await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/client")).Trim();
-        Assert.Matches(@"^127\.0\.0\.1:\d+$", client);
+        Assert.Matches(@"^127\.0\.0\.1:\d+$", client); // the test's own address
 
         await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
         await TestCluster.Eventually(async () => (await ReadyAddresses("svc-1")).SequenceEqual([pod1.Status.PodIP]), Wait, "svc-1 -> pod-1");

@@ -1,0 +1,143 @@
+using System.Net.Sockets;
+using ActorCluster.Cluster.Proxy;
+using ActorCluster.Core.Objects;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Tests;
+
+/// <summary>The walkthrough's traffic through real listeners: ClusterIP, NodePort on every node, Local vs Cluster.</summary>
+public sealed class DataPlaneTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private TestCluster _cluster = null!;
+
+    public async Task InitializeAsync() => _cluster = await TestCluster.StartAsync(3);
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DisposeAsync();
+        _cluster.DeleteData();
+    }
+
+    private static string Seed(string file)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
+        return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
+    }
+
+    /// <summary>One HTTP/1.0 request over a fresh connection (so every request is routed anew); null when refused or reset.</summary>
+    private static async Task<string?> Get(string host, int port, string path, string? fromAddress = null)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (fromAddress is not null) socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(fromAddress), 0));
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.ConnectAsync(host, port, cts.Token);
+            await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes($"GET {path} HTTP/1.0\r\n\r\n"), SocketFlags.None, cts.Token);
+            using var stream = new NetworkStream(socket);
+            var response = await new StreamReader(stream).ReadToEndAsync(cts.Token);
+            var body = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            return body < 0 ? null : response[(body + 4)..].Trim();
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<V1Pod> Running(string name)
+    {
+        V1Pod? pod = null;
+        await TestCluster.Eventually(async () =>
+        {
+            pod = await _cluster.TryGet<V1Pod>(ResourceKind.Pod, "default", name);
+            return pod?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+        }, Wait, name + " ready");
+        return pod!;
+    }
+
+    private async Task<HashSet<string>> Responders(string host, int port, int tries = 40)
+    {
+        var seen = new HashSet<string>();
+        for (var i = 0; i < tries; i++)
+        {
+            if (await Get(host, port, "/hostname") is { } name) seen.Add(name);
+        }
+        return seen;
+    }
+
+    [Fact]
+    public async Task ClusterIP_and_NodePort_spread_over_the_pods_and_Local_keeps_traffic_on_the_node()
+    {
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-2.yaml"));
+        var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
+        var svc2 = await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-2-nodeport.yaml"));
+        await Running("pod-1");
+        await Running("pod-2");
+
+        // The ClusterIP answers from both pods; the NodePort does on every node.
+        await TestCluster.Eventually(async () => (await Responders(svc1.Spec.ClusterIP, 9000, 10)).Count == 2, Wait, "ClusterIP spreading over both pods");
+        for (var n = 1; n <= 3; n++)
+        {
+            var address = _cluster.NodeAddress(n);
+            await TestCluster.Eventually(async () => (await Responders(address, 30000, 10)).SetEquals(["pod-1", "pod-2"]), Wait, $"NodePort on node {n} spreading");
+        }
+
+        // Under Cluster the pod sees the receiving node as the client (SNAT).
+        Assert.StartsWith(_cluster.NodeAddress(1) + ":", await Get(_cluster.NodeAddress(1), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
+
+        // externalTrafficPolicy: Local on 30002: each node answers only from its own pod, node 3 refuses at once.
+        var local = KubeObjects.LoadAll(Seed("svc-2-nodeport-local.yaml")).Cast<V1Service>().Single();
+        local.Metadata.ResourceVersion = null;
+        var updated = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.UpdateObject("services", "default", "svc-2", KubeObjects.ToJson(local), false));
+        Assert.IsType<ApiServer.ObjectReply>(updated);
+        await TestCluster.Eventually(async () => (await Responders(_cluster.NodeAddress(1), 30002, 10)).SetEquals(["pod-1"]), Wait, "node 1 local");
+        Assert.Equal(["pod-2"], await Responders(_cluster.NodeAddress(2), 30002, 10));
+        Assert.Empty(await Responders(_cluster.NodeAddress(3), 30002, 5));
+        // Under Local the pod sees the client's own address.
+        Assert.StartsWith("127.0.0.9:", await Get(_cluster.NodeAddress(1), 30002, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
+        // The old NodePort is closed.
+        await TestCluster.Eventually(async () => await Get(_cluster.NodeAddress(1), 30000, "/hostname") is null, Wait, "30000 closed");
+        _ = svc2;
+    }
+
+    [Fact]
+    public async Task A_service_without_endpoints_refuses_and_a_taken_port_binds_once_free()
+    {
+        // Another program holds node 1's port 30444 before the service exists.
+        var holder = new TcpListener(System.Net.IPAddress.Parse(_cluster.NodeAddress(1)), 30444);
+        holder.Start();
+        try
+        {
+            await _cluster.Create<V1Service>(ResourceKind.Service,
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: empty\nspec:\n  type: NodePort\n  selector:\n    app: nothing\n  ports:\n  - port: 80\n    nodePort: 30444");
+            // Node 2 listens, and refuses (resets) at once: there is no endpoint.
+            await TestCluster.Eventually(async () =>
+            {
+                var bound = await TestCluster.Ask<ProxyListeners>(_cluster[1].ServiceProxy, GetProxyListeners.Instance);
+                return bound.Bound.ContainsKey($"{_cluster.NodeAddress(2)}:30444");
+            }, Wait, "node 2 listening");
+            Assert.Null(await Get(_cluster.NodeAddress(2), 30444, "/hostname"));
+            // Node 1 reports the conflict as an Event on the Service.
+            await TestCluster.Eventually(async () =>
+            {
+                var list = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.ListObjects("events", "default", null, "involvedObject.name=empty", 0, null));
+                return list is ApiServer.ObjectList l && l.Items.Any(i => i.Json.Contains("FailedToBindPort", StringComparison.Ordinal)
+                                                                       && i.Json.Contains("address already in use", StringComparison.Ordinal));
+            }, Wait, "the FailedToBindPort event");
+        }
+        finally
+        {
+            holder.Stop();
+        }
+        // Once the port is free, node 1 binds it.
+        await TestCluster.Eventually(async () =>
+        {
+            var bound = await TestCluster.Ask<ProxyListeners>(_cluster[0].ServiceProxy, GetProxyListeners.Instance);
+            return bound.Bound.ContainsKey($"{_cluster.NodeAddress(1)}:30444");
+        }, Wait, "node 1 binding after the port freed");
+    }
+}
