@@ -5,7 +5,7 @@ using ActorCluster.Host;
 // actorcluster node ...: one node in the foreground until Ctrl-C or SIGTERM, then a graceful leave.
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {
-    Console.WriteLine("usage: actorcluster node [options]   (actorcluster node --help for the options)");
+    Console.WriteLine("usage: actorcluster up [options] | actorcluster node [options]   (--help after a command lists its options)");
     return args.Length == 0 ? 2 : 0;
 }
 
@@ -52,7 +52,24 @@ switch (args[0])
         await api.DisposeAsync();
         await node.StopAsync();
         return 0;
+    case "up":
+        if (args.Skip(1).Any(a => a is "-h" or "--help"))
+        {
+            Console.WriteLine("usage: actorcluster up [--nodes N (3)] [--data-dir DIR (./.actorcluster)] [--lb-pool CIDR|first-last]... [--config FILE]");
+            return 0;
+        }
+        UpOptions up;
+        try
+        {
+            up = LocalCluster.Parse(args.Skip(1).ToList());
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorcluster up: {e.Message}");
+            return 2;
+        }
+        return await new LocalCluster(up).RunAsync();
     default:
-        Console.Error.WriteLine($"actorcluster: unknown command \"{args[0]}\" (commands: node)");
+        Console.Error.WriteLine($"actorcluster: unknown command \"{args[0]}\" (commands: node, up)");
         return 2;
 }

@@ -1,0 +1,295 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+
+namespace ActorCluster.Host;
+
+/// <summary>Options of <c>actorcluster up</c>.</summary>
+public sealed record UpOptions(int Nodes, string DataDir, IReadOnlyList<string> LoadBalancerPools, string? ConfigFile);
+
+/// <summary>
+/// <c>actorcluster up</c>: a local cluster of real node processes (k8s-worker1..N at 127.0.1.1..N), each started as
+/// <c>actorcluster node</c> with its log in &lt;data-dir&gt;/logs and its pid in &lt;data-dir&gt;/nodes. Shows progress
+/// until every node is Ready, restarts a node that dies (with backoff), and stops them all gracefully on Ctrl-C or
+/// SIGTERM. One `up` per data directory.
+/// </summary>
+public sealed class LocalCluster
+{
+    private const int RemotingPort = 4053;
+    private const int ApiPort = 6443;
+
+    private readonly UpOptions _options;
+    private readonly Dictionary<int, Process> _processes = new();
+    private readonly CancellationTokenSource _stopping = new();
+
+    public LocalCluster(UpOptions options) => _options = options;
+
+    public static string Address(int i) => $"127.0.1.{i}";
+
+    public static string Name(int i) => $"k8s-worker{i}";
+
+    public static UpOptions Parse(IReadOnlyList<string> args)
+    {
+        var nodes = 3;
+        var dataDir = "./.actorcluster";
+        string? config = null;
+        var pools = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"flag {args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--nodes":
+                    var n = Value();
+                    if (!int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out nodes) || nodes is < 1 or > 200)
+                        throw new ArgumentException($"--nodes: \"{n}\" is not a number of nodes (1-200)");
+                    break;
+                case "--data-dir": dataDir = Value(); break;
+                case "--config": config = Value(); break;
+                case "--lb-pool": pools.Add(Value()); break;
+                default: throw new ArgumentException($"unknown flag {args[i]}");
+            }
+        }
+        return new UpOptions(nodes, dataDir, pools, config);
+    }
+
+    public async Task<int> RunAsync()
+    {
+        var dataDir = Path.GetFullPath(_options.DataDir);
+        Directory.CreateDirectory(Path.Combine(dataDir, "logs"));
+        Directory.CreateDirectory(Path.Combine(dataDir, "nodes"));
+
+        // One `up` per data directory: the lock is held for as long as this process runs.
+        var lockPath = Path.Combine(dataDir, "up.lock");
+        FileStream lockFile;
+        try
+        {
+            lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            var pidPath = Path.Combine(dataDir, "up.pid");
+            var holder = File.Exists(pidPath) ? File.ReadAllText(pidPath).Trim() : "?";
+            Console.Error.WriteLine($"actorcluster up: another actorcluster up (pid {holder}) is running on {dataDir}");
+            return 1;
+        }
+        using (lockFile)
+        {
+            File.WriteAllText(Path.Combine(dataDir, "up.pid"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+
+            for (var i = 1; i <= _options.Nodes; i++)
+            {
+                foreach (var port in new[] { RemotingPort, ApiPort })
+                {
+                    if (!PortFree(Address(i), port))
+                    {
+                        Console.Error.WriteLine($"actorcluster up: {Address(i)}:{port} is already in use (is another cluster running?)");
+                        return 1;
+                    }
+                }
+            }
+
+            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; _stopping.Cancel(); });
+            using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; _stopping.Cancel(); });
+
+            Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
+            for (var i = 1; i <= _options.Nodes; i++)
+            {
+                Start(i, firstStart: true);
+                Console.WriteLine($"  {Name(i)} starting at {Address(i)} (log: {Path.Combine(dataDir, "logs", Name(i) + ".log")})");
+            }
+            var supervisors = Enumerable.Range(1, _options.Nodes).Select(Supervise).ToList();
+            try
+            {
+                await WaitReady(dataDir);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            if (!_stopping.IsCancellationRequested)
+            {
+                Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   (Ctrl-C stops the cluster)");
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+            Console.WriteLine("actorcluster up: stopping the nodes");
+            await StopAll();
+            await Task.WhenAll(supervisors);
+            Console.WriteLine("actorcluster up: stopped");
+        }
+        File.Delete(lockPath);
+        File.Delete(Path.Combine(dataDir, "up.pid"));
+        return 0;
+    }
+
+    private static bool PortFree(string address, int port)
+    {
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.Parse(address), port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private void Start(int i, bool firstStart)
+    {
+        var dataDir = Path.GetFullPath(_options.DataDir);
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") info.ArgumentList.Add(typeof(LocalCluster).Assembly.Location);
+        foreach (var a in new[] { "node", "--name", Name(i), "--address", Address(i), "--data-dir", dataDir }) info.ArgumentList.Add(a);
+        // The first node forms the cluster on a fresh start; afterwards every node joins through all the others.
+        if (!(firstStart && i == 1))
+        {
+            info.ArgumentList.Add("--seeds");
+            info.ArgumentList.Add(string.Join(",", Enumerable.Range(1, _options.Nodes).Where(j => j != i || !firstStart).Select(j => $"{Address(j)}:{RemotingPort}")));
+        }
+        if (_options.ConfigFile is not null)
+        {
+            info.ArgumentList.Add("--config");
+            info.ArgumentList.Add(Path.GetFullPath(_options.ConfigFile));
+        }
+        foreach (var pool in _options.LoadBalancerPools)
+        {
+            info.ArgumentList.Add("--lb-pool");
+            info.ArgumentList.Add(pool);
+        }
+        var process = Process.Start(info)!;
+        var log = new StreamWriter(Path.Combine(dataDir, "logs", Name(i) + ".log"), append: true) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        process.Exited += (_, _) => { lock (log) log.Dispose(); };
+        process.EnableRaisingEvents = true;
+        File.WriteAllText(Path.Combine(dataDir, "nodes", Name(i) + ".pid"), process.Id.ToString(CultureInfo.InvariantCulture));
+        lock (_processes) _processes[i] = process;
+    }
+
+    /// <summary>Restarts a node that exits while the cluster should be running, with backoff up to 30 s.</summary>
+    private async Task Supervise(int i)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            Process process;
+            lock (_processes) process = _processes[i];
+            var started = DateTime.UtcNow;
+            await process.WaitForExitAsync();
+            if (_stopping.IsCancellationRequested) return;
+            if (DateTime.UtcNow - started > TimeSpan.FromMinutes(1)) backoff = TimeSpan.FromSeconds(1);
+            Console.WriteLine($"actorcluster up: {Name(i)} exited with code {process.ExitCode}; restarting in {backoff.TotalSeconds:0} s (log: logs/{Name(i)}.log)");
+            try
+            {
+                await Task.Delay(backoff, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            backoff = TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
+            Start(i, firstStart: false);
+            Console.WriteLine($"actorcluster up: {Name(i)} restarted");
+        }
+    }
+
+    /// <summary>Polls the API (as a client would) and reports nodes as they become Ready.</summary>
+    private async Task WaitReady(string dataDir)
+    {
+        var reported = new HashSet<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        while (reported.Count < _options.Nodes)
+        {
+            _stopping.Token.ThrowIfCancellationRequested();
+            if (DateTime.UtcNow > deadline)
+            {
+                Console.WriteLine($"actorcluster up: only {reported.Count}/{_options.Nodes} nodes Ready after 3 minutes; see {Path.Combine(dataDir, "logs")}");
+                return;
+            }
+            foreach (var name in await ReadyNodes(dataDir))
+            {
+                if (reported.Add(name)) Console.WriteLine($"  {name} Ready ({reported.Count}/{_options.Nodes})");
+            }
+            await Task.Delay(250, _stopping.Token);
+        }
+    }
+
+    private static async Task<IReadOnlyList<string>> ReadyNodes(string dataDir)
+    {
+        var tokenPath = Path.Combine(dataDir, "token");
+        var caPath = Path.Combine(dataDir, "ca.crt");
+        if (!File.Exists(tokenPath) || !File.Exists(caPath)) return [];
+        try
+        {
+            using var ca = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(caPath));
+            using var handler = new HttpClientHandler
+            {
+                ServerCertificateCustomValidationCallback = (_, cert, _, errors) =>
+                {
+                    if (cert is null) return false;
+                    if (errors == SslPolicyErrors.None) return true;
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    return chain.Build(cert);
+                },
+            };
+            using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(tokenPath)).Trim());
+            var json = JsonNode.Parse(await http.GetStringAsync($"https://{Address(1)}:{ApiPort}/api/v1/nodes"));
+            return json?["items"]?.AsArray()
+                .Where(n => n?["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c?["status"]?.GetValue<string>() == "True") == true)
+                .Select(n => n!["metadata"]!["name"]!.GetValue<string>()).ToList() ?? [];
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or System.Security.Cryptography.CryptographicException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>SIGTERM to every node, youngest first; a node that does not stop in 20 s is killed.</summary>
+    private async Task StopAll()
+    {
+        List<(int Index, Process Process)> running;
+        lock (_processes) running = _processes.OrderByDescending(p => p.Key).Select(p => (p.Key, p.Value)).ToList();
+        foreach (var (i, process) in running)
+        {
+            if (process.HasExited) continue;
+            Posix.Terminate(process.Id);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine($"actorcluster up: {Name(i)} did not stop in 20 s; killing it");
+                process.Kill(entireProcessTree: true);
+            }
+            File.Delete(Path.Combine(Path.GetFullPath(_options.DataDir), "nodes", Name(i) + ".pid"));
+        }
+    }
+
+    /// <summary>SIGTERM through libc: a graceful stop (Process.Kill would be SIGKILL).</summary>
+    private static class Posix
+    {
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static extern int Kill(int pid, int signal);
+
+        public static void Terminate(int pid) => Kill(pid, 15);
+    }
+}
