@@ -147,6 +147,13 @@ public class ControlPlaneTests
         Commit(cp, cp.Delete(ResourceKind.Service, "default", "svc-4"));
         Assert.Equal("127.0.2.1", cp.Store.Get<V1Service>(ResourceKind.Service, "default", "svc-5")!.Status.LoadBalancer.Ingress.Single().Ip);
 
+        // A pool configured later (a restart with --lb-pool) serves the pending ones at once.
+        var later = new ControlPlane.ControlPlane(new ControlPlaneConfig(ServiceNetworkConfig.Default, [new IPAddressPool("new", ["127.0.3.1-127.0.3.2"])]), () => _now, () => "uid-" + ++_uid);
+        foreach (var obj in none.Store.All()) later.Apply(new StoreChange(ChangeType.Added, obj), obj.ResourceVersion);
+        later.RebuildDerived();
+        Commit(later, later.ReconcileLoadBalancers());
+        Assert.Equal("127.0.3.1", later.Store.Get<V1Service>(ResourceKind.Service, "default", "svc-4")!.Status.LoadBalancer.Ingress.Single().Ip);
+
         // Derived state after a "restart" equals the live state.
         var rebuilt = new ControlPlane.ControlPlane(cp.Config);
         foreach (var obj in cp.Store.All()) rebuilt.Apply(new StoreChange(ChangeType.Added, obj), obj.ResourceVersion);

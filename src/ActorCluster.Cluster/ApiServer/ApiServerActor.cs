@@ -120,6 +120,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
         Write(_controlPlane.Bootstrap, ActorRefs.Nobody);
         // Resync derived objects (a crash between a change and its controllers' follow-ups cannot leave them stale).
         Write(_controlPlane.ResyncEndpoints, ActorRefs.Nobody);
+        Write(_controlPlane.ReconcileLoadBalancers, ActorRefs.Nobody);
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
     }

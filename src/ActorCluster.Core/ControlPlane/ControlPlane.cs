@@ -118,6 +118,17 @@ public sealed class ControlPlane
         return batch.Done(null);
     }
 
+    /// <summary>
+    /// MetalLB's reprocess-all: every LoadBalancer still pending tries the pools again. Run at start (the pools
+    /// may have changed since the objects were written).
+    /// </summary>
+    public Decision ReconcileLoadBalancers()
+    {
+        var batch = new Batch(Store);
+        RetryPendingLoadBalancers(batch);
+        return batch.Done(null);
+    }
+
     public Decision Create(ResourceKind kind, string? ns, IKubernetesObject<V1ObjectMeta> input)
     {
         ns = kind.Namespaced ? ns ?? DefaultNamespace : null;

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ActorCluster.IntegrationTests;
+
+/// <summary>
+/// The seed walkthrough as a user runs it: `actorcluster up` (three real node processes at 127.0.1.1-3), the real
+/// kubectl, and plain TCP clients against the ClusterIP and the NodePorts; then a full restart on the same data.
+/// </summary>
+public sealed class WalkthroughTests : IAsyncLifetime
+{
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-e2e", Guid.NewGuid().ToString("N"));
+    private Process? _up;
+    private readonly StringBuilder _upOutput = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        await StopUp();
+        try
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static string Kubectl()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
+        if (path is null)
+        {
+            if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) throw new InvalidOperationException("kubectl is required under CI");
+            Skip.If(true, "kubectl not installed");
+        }
+        return path!;
+    }
+
+    private static string Seed(string file)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
+        return Path.Combine(dir, "deploy", "examples", "seed", file);
+    }
+
+    private async Task StartUp(params string[] extra)
+    {
+        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "up", "--data-dir", _dataDir }.Concat(extra)) info.ArgumentList.Add(a);
+        _upOutput.Clear();
+        _up = Process.Start(info)!;
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _up.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_upOutput) _upOutput.AppendLine(e.Data);
+            if (e.Data.Contains("nodes Ready", StringComparison.Ordinal)) ready.TrySetResult();
+        };
+        _up.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_upOutput) _upOutput.AppendLine(e.Data); };
+        _up.BeginOutputReadLine();
+        _up.BeginErrorReadLine();
+        var finished = await Task.WhenAny(ready.Task, _up.WaitForExitAsync(), Task.Delay(TimeSpan.FromMinutes(2)));
+        Assert.True(finished == ready.Task, "actorcluster up did not get ready:\n" + _upOutput);
+    }
+
+    private async Task StopUp()
+    {
+        if (_up is null || _up.HasExited) return;
+        Posix.Terminate(_up.Id);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try
+        {
+            await _up.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _up.Kill(entireProcessTree: true);
+        }
+    }
+
+    private async Task<string> Kubectl(params string[] args)
+    {
+        var info = new ProcessStartInfo(Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--kubeconfig", Path.Combine(_dataDir, "kubeconfig"), "--cache-dir", Path.Combine(_dataDir, "kube-cache") }.Concat(args)) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await p.WaitForExitAsync(cts.Token);
+        Assert.True(p.ExitCode == 0, $"kubectl {string.Join(' ', args)}: {await stderr}");
+        return await stdout;
+    }
+
+    /// <summary>One request on a fresh connection; null when the connection is refused or reset.</summary>
+    private static async Task<string?> Hostname(string host, int port)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.ConnectAsync(host, port, cts.Token);
+            await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hostname HTTP/1.0\r\n\r\n"), SocketFlags.None, cts.Token);
+            var response = await new StreamReader(new NetworkStream(socket)).ReadToEndAsync(cts.Token);
+            var body = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            return body < 0 ? null : response[(body + 4)..].Trim();
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<HashSet<string>> Spread(string host, int port)
+    {
+        var seen = new HashSet<string>();
+        for (var i = 0; i < 30; i++)
+        {
+            if (await Hostname(host, port) is { } name) seen.Add(name);
+        }
+        return seen;
+    }
+
+    private static async Task Eventually(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("timed out waiting for " + what);
+            await Task.Delay(200);
+        }
+    }
+
+    [SkippableFact]
+    public async Task The_seed_walkthrough_works_end_to_end_and_survives_a_restart()
+    {
+        Kubectl();
+        await StartUp();
+        Assert.Matches(@"(?m)^k8s-worker1\s+Ready\s", await Kubectl("get", "nodes"));
+        await Kubectl("apply", "-f", Seed("pod-1.yaml"), "-f", Seed("pod-2.yaml"), "-f", Seed("svc-1-clusterip.yaml"), "-f", Seed("svc-2-nodeport.yaml"), "-f", Seed("svc-4-loadbalancer.yaml"));
+        await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "pod/pod-2", "--timeout=60s");
+        var wide = await Kubectl("get", "pods", "-o", "wide");
+        Assert.Matches(@"(?m)^pod-1\s+1/1\s+Running\s+0\s+\S+\s+127\.244\.1\.\d+\s+k8s-worker1\s", wide);
+        Assert.Matches(@"(?m)^pod-2\s+1/1\s+Running\s+0\s+\S+\s+127\.244\.2\.\d+\s+k8s-worker2\s", wide);
+        var clusterIP = await Kubectl("get", "svc", "svc-1", "-o", "jsonpath={.spec.clusterIP}");
+        var pod1IP = await Kubectl("get", "pod", "pod-1", "-o", "jsonpath={.status.podIP}");
+
+        // ClusterIP from the machine, spread over both pods; NodePort 30000 on every node, spread too.
+        await Eventually(async () => (await Spread(clusterIP, 9000)).SetEquals(["pod-1", "pod-2"]), "the ClusterIP to spread");
+        for (var n = 1; n <= 3; n++)
+        {
+            var node = $"127.0.1.{n}";
+            await Eventually(async () => (await Spread(node, 30000)).SetEquals(["pod-1", "pod-2"]), $"NodePort 30000 on {node} to spread");
+        }
+        Assert.Matches(@"(?m)^svc-4\s+LoadBalancer\s+\S+\s+<pending>\s", await Kubectl("get", "svc", "svc-4"));
+
+        // The Local variant on 30002: each node answers from its own pod only; k8s-worker3 refuses at once.
+        await Kubectl("apply", "-f", Seed("svc-2-nodeport-local.yaml"));
+        await Eventually(async () => (await Spread("127.0.1.1", 30002)).SetEquals(["pod-1"]), "Local on k8s-worker1");
+        Assert.Equal(["pod-2"], await Spread("127.0.1.2", 30002));
+        var sw = Stopwatch.StartNew();
+        Assert.Null(await Hostname("127.0.1.3", 30002));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(4), "a node without a local pod must refuse, not hang");
+
+        // Deleting and recreating pod-1 gives it a new IP; the service follows.
+        await Kubectl("delete", "pod", "pod-1");
+        await Kubectl("apply", "-f", Seed("pod-1.yaml"));
+        await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "--timeout=60s");
+        var newPod1IP = await Kubectl("get", "pod", "pod-1", "-o", "jsonpath={.status.podIP}");
+        Assert.NotEqual(pod1IP, newPod1IP);
+        await Eventually(async () => (await Spread(clusterIP, 9000)).Contains("pod-1"), "the ClusterIP to reach the new pod-1");
+
+        // A full restart keeps ClusterIP and NodePort, and the bare pods run again.
+        await StopUp();
+        Assert.Equal(0, _up!.ExitCode);
+        await StartUp("--lb-pool", "127.0.2.0/24");
+        Assert.Equal(clusterIP, await Kubectl("get", "svc", "svc-1", "-o", "jsonpath={.spec.clusterIP}"));
+        Assert.Equal("30002", await Kubectl("get", "svc", "svc-2", "-o", "jsonpath={.spec.ports[0].nodePort}"));
+        await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "pod/pod-2", "--timeout=60s");
+        await Eventually(async () => (await Spread(clusterIP, 9000)).SetEquals(["pod-1", "pod-2"]), "the ClusterIP after the restart");
+        // With a pool configured, the pending LoadBalancer gets an address.
+        await Eventually(async () => (await Kubectl("get", "svc", "svc-4", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}")).StartsWith("127.0.2.", StringComparison.Ordinal), "svc-4 to get an IP");
+    }
+
+    private static class Posix
+    {
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static extern int Kill(int pid, int signal);
+
+        public static void Terminate(int pid) => Kill(pid, 15);
+    }
+}
