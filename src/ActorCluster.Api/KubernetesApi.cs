@@ -152,6 +152,9 @@ public sealed class KubernetesApi : IAsyncDisposable
                 case "/apis/discovery.k8s.io/v1":
                     await Json(ctx, 200, Discovery.Resources("discovery.k8s.io/v1"));
                     return;
+                case "/metrics":
+                    await Metrics(ctx);
+                    return;
                 case "/openapi/v3":
                     await Json(ctx, 200, Discovery.OpenApiIndex());
                     return;
@@ -180,6 +183,44 @@ public sealed class KubernetesApi : IAsyncDisposable
         {
             await Error(ctx, new ApiError(504, "Timeout", "the ApiServer did not answer in time; the control plane may be failing over, try again"));
         }
+    }
+
+    /// <summary>Prometheus text: this node's replica (commit -> applied latency, relists) and its proxy listeners.</summary>
+    private async Task Metrics(HttpContext ctx)
+    {
+        var node = _node.Options.Name;
+        var replica = await _node.Replica.Ask<Cluster.Replica.ReplicaStats>(Cluster.Replica.GetReplicaStats.Instance, AskTimeout);
+        var counters = await _node.ServiceProxy.Ask<List<Cluster.Proxy.ListenerCounters>>(Cluster.Proxy.GetProxyCounters.Instance, AskTimeout);
+        var text = new StringBuilder();
+        string N(double v) => v.ToString("0.######", System.Globalization.CultureInfo.InvariantCulture);
+        text.AppendLine("# HELP actorcluster_replica_apply_latency_seconds Time from a change's commit on the ApiServer to its application on this node's replica.");
+        text.AppendLine("# TYPE actorcluster_replica_apply_latency_seconds summary");
+        text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"0.5\"}} {N(replica.P50Ms / 1000)}");
+        text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"0.99\"}} {N(replica.P99Ms / 1000)}");
+        text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"1\"}} {N(replica.MaxMs / 1000)}");
+        text.AppendLine($"actorcluster_replica_apply_latency_seconds_count{{node=\"{node}\"}} {replica.ChangesApplied}");
+        text.AppendLine("# HELP actorcluster_replica_relists_total Times this node's replica listed again after a gap or a lost watch.");
+        text.AppendLine("# TYPE actorcluster_replica_relists_total counter");
+        text.AppendLine($"actorcluster_replica_relists_total{{node=\"{node}\"}} {replica.Relists}");
+        text.AppendLine("# HELP actorcluster_replica_resource_version The newest resourceVersion this node's replica has applied.");
+        text.AppendLine("# TYPE actorcluster_replica_resource_version gauge");
+        text.AppendLine($"actorcluster_replica_resource_version{{node=\"{node}\"}} {replica.ResourceVersion}");
+        foreach (var (metric, help, value) in new (string, string, Func<Cluster.Proxy.ListenerCounters, long>)[]
+                 {
+                     ("actorcluster_proxy_connections_total", "Connections accepted by a service listener.", c => c.Connections),
+                     ("actorcluster_proxy_refused_total", "Connections reset at once: no endpoint, or no local endpoint under the Local policy.", c => c.Refused),
+                     ("actorcluster_proxy_dial_retries_total", "Dials to an endpoint that failed and were retried on another.", c => c.DialRetries),
+                     ("actorcluster_proxy_failed_total", "Connections closed after every endpoint failed.", c => c.Failed),
+                 })
+        {
+            text.AppendLine($"# HELP {metric} {help}");
+            text.AppendLine($"# TYPE {metric} counter");
+            foreach (var c in counters)
+                text.AppendLine($"{metric}{{node=\"{node}\",service=\"{c.Service}\",listener=\"{c.Kind}\",address=\"{c.Address}\"}} {value(c)}");
+        }
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await ctx.Response.WriteAsync(text.ToString());
     }
 
     private bool Authorized(HttpContext ctx)

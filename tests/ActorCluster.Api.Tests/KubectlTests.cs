@@ -160,6 +160,34 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Metrics_export_replica_latency_and_proxy_counters()
+    {
+        await c.Ok("create", "-f", ApiCluster.File("apiVersion: v1\nkind: Service\nmetadata:\n  name: metered\nspec:\n  type: NodePort\n  selector:\n    app: none\n  ports:\n  - port: 80\n    nodePort: 30555"));
+        var address = c.Cluster.NodeAddress(1);
+        string metrics = "";
+        await Cluster.Tests.TestCluster.Eventually(async () =>
+        {
+            // No endpoint: the connection is refused, and counted.
+            using (var client = new System.Net.Sockets.TcpClient())
+            {
+                try
+                {
+                    await client.ConnectAsync(address, 30555);
+                    _ = await client.GetStream().ReadAsync(new byte[1]); // a reset ends it at once
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+                {
+                }
+            }
+            metrics = await c.Ok("get", "--raw", "/metrics");
+            return System.Text.RegularExpressions.Regex.IsMatch(metrics,
+                $"(?m)^actorcluster_proxy_refused_total\\{{node=\"k8s-worker1\",service=\"default/metered\",listener=\"NodePort\",address=\"{System.Text.RegularExpressions.Regex.Escape(address)}:30555\"\\}} [1-9][0-9]*$");
+        }, TimeSpan.FromSeconds(30), "a counted refusal");
+        Assert.Matches(@"(?m)^actorcluster_replica_apply_latency_seconds\{node=""k8s-worker1"",quantile=""0.99""\} [0-9.]+$", metrics);
+        Assert.Matches(@"(?m)^actorcluster_replica_resource_version\{node=""k8s-worker1""\} [1-9][0-9]*$", metrics);
+    }
+
+    [SkippableFact]
     public async Task Get_watch_sees_a_change()
     {
         ApiCluster.Kubectl();

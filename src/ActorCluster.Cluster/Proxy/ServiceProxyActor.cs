@@ -34,6 +34,10 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         Receive<GetProxyListeners>(_ => Sender.Tell(new ProxyListeners(
             _proxy.Listeners.ToDictionary(l => l.EndPoint.ToString(), l => $"{l.Table.Namespace}/{l.Table.ServiceName}"),
             [])));
+        Receive<GetProxyCounters>(_ => Sender.Tell(_proxy.Listeners.Select(l => new ListenerCounters(
+            $"{l.Table.Namespace}/{l.Table.ServiceName}", l.EndPoint.ToString(), l.EndPoint.Port == l.Table.NodePort ? "NodePort" : "ClusterIP",
+            Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.Refused), Interlocked.Read(ref l.Stats.DialRetries),
+            Interlocked.Read(ref l.Stats.Failed))).ToList()));
         Receive<ObjectReply>(_ => { });
         Receive<ApiErrorReply>(e => _log.Warning("event not recorded: {0}", e.StatusJson));
     }
