@@ -57,8 +57,31 @@ public sealed class LocalCluster
         return new UpOptions(nodes, dataDir, pools, config);
     }
 
+    /// <summary>Checks the configuration the nodes would start with, so a mistake is one line here, not N crashing nodes.</summary>
+    private string? ConfigurationProblem()
+    {
+        try
+        {
+            var config = Cluster.Hosting.ActorClusterNode.BuildConfig(new Cluster.Hosting.NodeOptions
+            {
+                Name = Name(1), Address = Address(1), DataDir = _options.DataDir, ConfigFile = _options.ConfigFile, LoadBalancerPools = _options.LoadBalancerPools,
+            });
+            Cluster.Hosting.ActorClusterNode.ApiServerSettingsFrom(config);
+            return null;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or Akka.Configuration.ConfigurationException or InvalidOperationException)
+        {
+            return e.Message.Split('\n')[0];
+        }
+    }
+
     public async Task<int> RunAsync()
     {
+        if (ConfigurationProblem() is { } problem)
+        {
+            Console.Error.WriteLine($"actorcluster up: bad configuration: {problem}");
+            return 2;
+        }
         var dataDir = Path.GetFullPath(_options.DataDir);
         Directory.CreateDirectory(Path.Combine(dataDir, "logs"));
         Directory.CreateDirectory(Path.Combine(dataDir, "nodes"));

@@ -28,6 +28,23 @@ public sealed class WalkthroughTests : IAsyncLifetime
         }
     }
 
+    private bool UpSaid(string text)
+    {
+        lock (_upOutput) return _upOutput.ToString().Contains(text, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
+    {
+        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
     private static string Kubectl()
     {
         var path = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
@@ -139,6 +156,24 @@ public sealed class WalkthroughTests : IAsyncLifetime
         Kubectl();
         await StartUp();
         Assert.Matches(@"(?m)^k8s-worker1\s+Ready\s", await Kubectl("get", "nodes"));
+
+        // A second `up` on the same data, or on the same addresses, is refused in one line.
+        var (code, _, stderr) = await Run("up", "--data-dir", _dataDir);
+        Assert.Equal(1, code);
+        Assert.Equal($"actorcluster up: another actorcluster up (pid {_up!.Id}) is running on {_dataDir}\n", stderr);
+        (code, _, stderr) = await Run("up", "--data-dir", _dataDir + "-other");
+        Assert.Equal(1, code);
+        Assert.Equal("actorcluster up: 127.0.1.1:4053 is already in use (is another cluster running?)\n", stderr);
+        Directory.Delete(_dataDir + "-other", recursive: true);
+
+        // A node process that dies is restarted, reported, and rejoins.
+        var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(_dataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture);
+        Process.GetProcessById(pid).Kill();
+        await Eventually(() => Task.FromResult(UpSaid("k8s-worker3 restarted")), "up to restart k8s-worker3");
+        Assert.True(UpSaid("k8s-worker3 exited with code 137; restarting in 1 s"));
+        await Eventually(async () => (await Kubectl("get", "node", "k8s-worker3")).Contains(" Ready ", StringComparison.Ordinal)
+                                     && int.Parse(await File.ReadAllTextAsync(Path.Combine(_dataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture) != pid,
+            "k8s-worker3 Ready again");
         await Kubectl("apply", "-f", Seed("pod-1.yaml"), "-f", Seed("pod-2.yaml"), "-f", Seed("svc-1-clusterip.yaml"), "-f", Seed("svc-2-nodeport.yaml"), "-f", Seed("svc-4-loadbalancer.yaml"));
         await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "pod/pod-2", "--timeout=60s");
         var wide = await Kubectl("get", "pods", "-o", "wide");

@@ -102,16 +102,30 @@ public sealed class ActorClusterNode : IAsyncDisposable
     public static ApiServerSettings ApiServerSettingsFrom(Config config)
     {
         var pools = config.GetStringList("actorcluster.load-balancer-pools");
+        PortRange range;
+        try
+        {
+            range = PortRange.Parse(config.GetString("actorcluster.node-port-range"));
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException("actorcluster.node-port-range: " + e.Message, e);
+        }
         var controlPlane = new ControlPlaneConfig(
-            new ServiceNetworkConfig(config.GetString("actorcluster.service-cidr"), PortRange.Parse(config.GetString("actorcluster.node-port-range"))),
+            new ServiceNetworkConfig(config.GetString("actorcluster.service-cidr"), range),
             pools.Count == 0 ? [] : [new IPAddressPool("default", pools.ToList())],
             config.GetString("actorcluster.pod-network-prefix"));
         // Fail at start, in words, rather than in the singleton later.
         _ = new IPAllocator(controlPlane.ServiceNetwork.ServiceCidr);
         _ = new LoadBalancerPools(controlPlane.LoadBalancerPools);
-        return new ApiServerSettings(controlPlane,
-            config.GetInt("actorcluster.apiserver.snapshot-every"),
-            config.GetInt("actorcluster.apiserver.watch-history"));
+        int Positive(string key)
+        {
+            var text = config.GetString(key);
+            if (!int.TryParse(text, global::System.Globalization.NumberStyles.None, global::System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+                throw new FormatException($"{key} = \"{text}\" is not a positive number");
+            return n;
+        }
+        return new ApiServerSettings(controlPlane, Positive("actorcluster.apiserver.snapshot-every"), Positive("actorcluster.apiserver.watch-history"));
     }
 
     /// <summary>Starts the node and joins (or starts) the cluster. Throws ArgumentException for bad options or configuration.</summary>

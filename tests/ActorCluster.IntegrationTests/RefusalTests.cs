@@ -1,0 +1,66 @@
+using System.Diagnostics;
+
+namespace ActorCluster.IntegrationTests;
+
+/// <summary>`actorcluster up` says no in one line, with a non-zero exit, and leaves nothing running.</summary>
+public sealed class RefusalTests
+{
+    private static async Task<(int Code, string Stdout, string Stderr)> Up(params string[] args)
+    {
+        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add("up");
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("actorcluster up did not refuse; it started: " + await stdout);
+        }
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    private static string Config(string hocon)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "actorcluster-bad-" + Guid.NewGuid().ToString("N")[..8] + ".conf");
+        File.WriteAllText(path, hocon);
+        return path;
+    }
+
+    public static TheoryData<string[], string> Cases => new()
+    {
+        { ["--nodes", "many"], "actorcluster up: --nodes: \"many\" is not a number of nodes (1-200)\n" },
+        { ["--frobnicate"], "actorcluster up: unknown flag --frobnicate\n" },
+        { ["--lb-pool", "10.0.0.9-10.0.0.1"], "actorcluster up: bad configuration: invalid IP range \"10.0.0.9-10.0.0.1\" in pool \"default\": expected CIDR or <first>-<last>\n" },
+        { ["--config", "/no/such/file.conf"], "actorcluster up: bad configuration: configuration file not found: /no/such/file.conf\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Bad_flags_and_configuration_are_one_line_refusals(string[] args, string expected)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "actorcluster-refused", Guid.NewGuid().ToString("N"));
+        var (code, stdout, stderr) = await Up([.. args, "--data-dir", dir]);
+        Assert.NotEqual(0, code);
+        Assert.Equal("", stdout);
+        Assert.Equal(expected, stderr);
+        Assert.False(Directory.Exists(Path.Combine(dir, "logs")), "no node was started");
+    }
+
+    [Fact]
+    public async Task A_bad_value_in_a_HOCON_file_is_named()
+    {
+        var (code, _, stderr) = await Up("--config", Config("actorcluster.node-port-range = \"abc\""), "--data-dir", Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N")));
+        Assert.Equal(2, code);
+        Assert.Equal("actorcluster up: bad configuration: actorcluster.node-port-range: invalid port range \"abc\"\n", stderr);
+        (code, _, stderr) = await Up("--config", Config("actorcluster.apiserver.watch-history = many"), "--data-dir", Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N")));
+        Assert.Equal(2, code);
+        Assert.Equal("actorcluster up: bad configuration: actorcluster.apiserver.watch-history = \"many\" is not a positive number\n", stderr);
+    }
+}
