@@ -74,7 +74,8 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
         return failures;
     }
 
-    public bool HasFailures => _failed.Count > 0;
+    /// <summary>Addresses wanted but not bound (held by another program), retried every time <see cref="RetryFailed"/> runs.</summary>
+    public IReadOnlyCollection<IPEndPoint> FailedEndPoints => _failed;
 
     private BindFailure? TryBind(IPEndPoint endPoint, RoutingTable table, TrafficSource source, bool reuse)
     {

@@ -59,6 +59,14 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public string NodeAddress(int index) => $"{PodPrefix}.0.{index}";
 
+    /// <summary>A manifest of the seed walkthrough (deploy/examples/seed), as text.</summary>
+    public static string Seed(string file)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
+        return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
+    }
+
     public ActorClusterNode StartNode(int index, string extraHocon = "")
     {
         var seeds = Nodes.Count == 0 ? [] : new[] { $"{Nodes[0].SelfAddress.Host}:{Nodes[0].SelfAddress.Port}" };

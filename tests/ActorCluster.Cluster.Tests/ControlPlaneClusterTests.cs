@@ -22,12 +22,6 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
         _cluster.DeleteData();
     }
 
-    private static string Seed(string file)
-    {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
-        return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
-    }
 
     private async Task<V1Pod> RunningPod(string name) 
     {
@@ -49,7 +43,7 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
     [Fact]
     public async Task Pods_are_scheduled_by_node_selector_run_on_their_ip_and_endpoints_follow_them()
     {
-        var created = await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
+        var created = await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
         Assert.Equal("k8s-worker1", created.Spec.NodeName);
         Assert.False(string.IsNullOrEmpty(created.Metadata.Uid));
         Assert.Equal("1", created.Metadata.Generation?.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -65,10 +59,10 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
         var client = (await Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/client")).Trim();
         Assert.Matches(@"^127\.0\.0\.1:\d+$", client); // the test's own address
 
-        await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
         await TestCluster.Eventually(async () => (await ReadyAddresses("svc-1")).SequenceEqual([pod1.Status.PodIP]), Wait, "svc-1 -> pod-1");
 
-        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-2.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
         var pod2 = await RunningPod("pod-2");
         Assert.Equal("k8s-worker2", pod2.Spec.NodeName);
         await TestCluster.Eventually(async () => (await ReadyAddresses("svc-1")).Count == 2, Wait, "svc-1 -> both pods");
@@ -88,7 +82,7 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
         await Assert.ThrowsAsync<HttpRequestException>(() => Http.GetStringAsync($"http://{pod1.Status.PodIP}:8080/hostname"));
 
         // Recreated, pod-1 comes back on a new address and the service follows.
-        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
         var again = await RunningPod("pod-1");
         Assert.NotEqual(pod1.Status.PodIP, again.Status.PodIP);
         await TestCluster.Eventually(async () => (await ReadyAddresses("svc-1")).Contains(again.Status.PodIP), Wait, "svc-1 -> new pod-1");
@@ -97,7 +91,7 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
     [Fact]
     public async Task An_unschedulable_pod_stays_pending_with_kubernetes_reason()
     {
-        var pod = Seed("pod-1.yaml").Replace("pod-1", "lost", StringComparison.Ordinal).Replace("k8s-worker1", "k8s-worker9", StringComparison.Ordinal);
+        var pod = TestCluster.Seed("pod-1.yaml").Replace("pod-1", "lost", StringComparison.Ordinal).Replace("k8s-worker1", "k8s-worker9", StringComparison.Ordinal);
         var created = await _cluster.Create<V1Pod>(ResourceKind.Pod, pod);
         Assert.Equal("Pending", created.Status.Phase);
         var scheduled = created.Status.Conditions.Single(c => c.Type == "PodScheduled");
@@ -108,7 +102,7 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
     [Fact]
     public async Task An_unknown_image_fails_the_container_with_a_clear_reason()
     {
-        var pod = Seed("pod-1.yaml").Replace("pod-1", "nginx", StringComparison.Ordinal).Replace("kubetm/app", "nginx:1.27", StringComparison.Ordinal);
+        var pod = TestCluster.Seed("pod-1.yaml").Replace("pod-1", "nginx", StringComparison.Ordinal).Replace("kubetm/app", "nginx:1.27", StringComparison.Ordinal);
         await _cluster.Create<V1Pod>(ResourceKind.Pod, pod);
         V1Pod? stored = null;
         await TestCluster.Eventually(async () =>
@@ -125,9 +119,9 @@ public sealed class ControlPlaneClusterTests : IAsyncLifetime
     [Fact]
     public async Task A_node_leaving_removes_its_endpoints()
     {
-        await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
-        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
-        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-2.yaml"));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
         var pod1 = await RunningPod("pod-1");
         await RunningPod("pod-2");
         await TestCluster.Eventually(async () => (await ReadyAddresses("svc-1")).Count == 2, Wait, "two endpoints");

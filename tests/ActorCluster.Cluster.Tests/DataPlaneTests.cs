@@ -19,12 +19,6 @@ public sealed class DataPlaneTests : IAsyncLifetime
         _cluster.DeleteData();
     }
 
-    private static string Seed(string file)
-    {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
-        return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
-    }
 
     /// <summary>One HTTP/1.0 request over a fresh connection (so every request is routed anew); null when refused or reset.</summary>
     private static async Task<string?> Get(string host, int port, string path, string? fromAddress = null)
@@ -71,10 +65,10 @@ public sealed class DataPlaneTests : IAsyncLifetime
     [Fact]
     public async Task ClusterIP_and_NodePort_spread_over_the_pods_and_Local_keeps_traffic_on_the_node()
     {
-        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
-        await _cluster.Create<V1Pod>(ResourceKind.Pod, Seed("pod-2.yaml"));
-        var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
-        var svc2 = await _cluster.Create<V1Service>(ResourceKind.Service, Seed("svc-2-nodeport.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
+        var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
+        var svc2 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
         await Running("pod-1");
         await Running("pod-2");
 
@@ -90,7 +84,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
         Assert.StartsWith(_cluster.NodeAddress(1) + ":", await Get(_cluster.NodeAddress(1), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
 
         // externalTrafficPolicy: Local on 30002: each node answers only from its own pod, node 3 refuses at once.
-        var local = KubeObjects.LoadAll(Seed("svc-2-nodeport-local.yaml")).Cast<V1Service>().Single();
+        var local = KubeObjects.LoadAll(TestCluster.Seed("svc-2-nodeport-local.yaml")).Cast<V1Service>().Single();
         local.Metadata.ResourceVersion = null;
         var updated = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.UpdateObject("services", "default", "svc-2", KubeObjects.ToJson(local), false));
         Assert.IsType<ApiServer.ObjectReply>(updated);
@@ -121,7 +115,10 @@ public sealed class DataPlaneTests : IAsyncLifetime
                 return bound.Bound.ContainsKey($"{_cluster.NodeAddress(2)}:30444");
             }, Wait, "node 2 listening");
             Assert.Null(await Get(_cluster.NodeAddress(2), 30444, "/hostname"));
-            // Node 1 reports the conflict as an Event on the Service.
+            // Node 1 knows it could not bind, and reports the conflict as an Event on the Service.
+            await TestCluster.Eventually(async () =>
+                (await TestCluster.Ask<ProxyListeners>(_cluster[0].ServiceProxy, GetProxyListeners.Instance)).Failed.Contains($"{_cluster.NodeAddress(1)}:30444"),
+                Wait, "node 1 to know its NodePort is taken");
             await TestCluster.Eventually(async () =>
             {
                 var list = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.ListObjects("events", "default", null, "involvedObject.name=empty", 0, null));

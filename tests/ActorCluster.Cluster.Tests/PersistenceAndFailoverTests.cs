@@ -9,12 +9,6 @@ public sealed class PersistenceAndFailoverTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
 
-    private static string Seed(string file)
-    {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
-        return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
-    }
 
     private static async Task<V1Pod> Running(TestCluster cluster, string name, string? notIP = null)
     {
@@ -47,9 +41,9 @@ public sealed class PersistenceAndFailoverTests
         V1Pod pod1;
         try
         {
-            svc2 = await first.Create<V1Service>(ResourceKind.Service, Seed("svc-2-nodeport.yaml"));
-            await first.Create<V1Service>(ResourceKind.Service, Seed("svc-1-clusterip.yaml"));
-            await first.Create<V1Pod>(ResourceKind.Pod, Seed("pod-1.yaml"));
+            svc2 = await first.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
+            await first.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
+            await first.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
             pod1 = await Running(first, "pod-1");
         }
         finally
@@ -94,7 +88,7 @@ public sealed class PersistenceAndFailoverTests
 
             // Allocations were rebuilt from the objects: the same node port is still taken.
             var clash = await TestCluster.Ask<object>(second[0].ApiServer, new CreateObject("services", "default",
-                KubeObjects.ToJson(KubeObjects.LoadAll(Seed("svc-2-nodeport.yaml").Replace("svc-2", "svc-x", StringComparison.Ordinal)).Single())));
+                KubeObjects.ToJson(KubeObjects.LoadAll(TestCluster.Seed("svc-2-nodeport.yaml").Replace("svc-2", "svc-x", StringComparison.Ordinal)).Single())));
             var error = Assert.IsType<ApiErrorReply>(clash);
             Assert.Equal(422, error.Code);
             Assert.Contains("spec.ports[0].nodePort: Invalid value: 30000: provided port is already allocated", error.StatusJson, StringComparison.Ordinal);

@@ -158,6 +158,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
         var items = new List<RawObject>();
         var bytes = 0;
         string? next = null;
+        var lastKey = "";
         var ordered = _controlPlane.Store.All(kind)
             .Where(o => string.IsNullOrEmpty(c.Namespace) || !kind.Namespaced || o.Object.Metadata.NamespaceProperty == c.Namespace)
             .Select(o => (Key: $"{o.Object.Metadata.NamespaceProperty}/{o.Object.Metadata.Name}", Object: o))
@@ -169,18 +170,16 @@ public sealed class ApiServerActor : ReceivePersistentActor
             if (!labels.Matches(objectLabels) || !fields.Matches(o)) continue;
             if ((c.Limit > 0 && items.Count == c.Limit) || (items.Count > 0 && bytes > ListPageBytes))
             {
-                next = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(items.Count > 0 ? LastKey : key));
+                next = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(lastKey));
                 break;
             }
             var json = o.ToJson();
             items.Add(new RawObject(json));
             bytes += json.Length;
-            LastKey = key;
+            lastKey = key;
         }
         return new ObjectList(c.Resource, items, _controlPlane.Store.ResourceVersion, next);
     }
-
-    private string LastKey { get; set; } = "";
 
     private static ResourceKind Kind(string resource) =>
         ResourceKind.All.FirstOrDefault(k => k.Resource == resource)

@@ -33,7 +33,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         Receive<RetryBinds>(_ => Report(_proxy.RetryFailed()));
         Receive<GetProxyListeners>(_ => Sender.Tell(new ProxyListeners(
             _proxy.Listeners.ToDictionary(l => l.EndPoint.ToString(), l => $"{l.Table.Namespace}/{l.Table.ServiceName}"),
-            [])));
+            _proxy.FailedEndPoints.Select(e => e.ToString()).ToList())));
         Receive<GetProxyCounters>(_ => Sender.Tell(_proxy.Listeners.Select(l => new ListenerCounters(
             $"{l.Table.Namespace}/{l.Table.ServiceName}", l.EndPoint.ToString(), l.EndPoint.Port == l.Table.NodePort ? "NodePort" : "ClusterIP",
             Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.Refused), Interlocked.Read(ref l.Stats.DialRetries),
