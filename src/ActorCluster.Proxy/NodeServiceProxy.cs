@@ -20,6 +20,7 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
     private readonly Dictionary<(IPEndPoint EndPoint, string Protocol), ServiceListener> _listeners = new();
     private readonly Dictionary<string, List<(IPEndPoint EndPoint, RoutingTable Table, TrafficSource Source, bool ReusePort)>> _wanted = new();
     private readonly HashSet<IPEndPoint> _failed = [];
+    private readonly Dictionary<string, HealthCheckServer> _health = new();
 
     public string NodeName { get; } = nodeName;
 
@@ -27,8 +28,12 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
 
     public IReadOnlyCollection<ServiceListener> Listeners => _listeners.Values;
 
-    /// <summary>Sets the listeners of one Service (null: the Service is gone). Returns new bind failures.</summary>
-    public async Task<IReadOnlyList<BindFailure>> Apply(string key, V1Service? service, IReadOnlyList<RoutingTable> tables)
+    /// <summary>
+    /// Sets the listeners of one Service (null: the Service is gone): ClusterIP and NodePort listeners, its
+    /// LoadBalancer IPs when this node is the one elected to announce them, and the healthCheckNodePort server of a
+    /// LoadBalancer with externalTrafficPolicy Local. Returns new bind failures.
+    /// </summary>
+    public async Task<IReadOnlyList<BindFailure>> Apply(string key, V1Service? service, IReadOnlyList<RoutingTable> tables, bool announceLoadBalancer = false)
     {
         var wanted = new List<(IPEndPoint, RoutingTable, TrafficSource, bool)>();
         if (service is not null)
@@ -39,8 +44,16 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
                     wanted.Add((new IPEndPoint(clusterIP, table.Port), table, TrafficSource.Internal, true));
                 if (table.NodePort > 0)
                     wanted.Add((new IPEndPoint(NodeAddress, table.NodePort), table, TrafficSource.External, false));
+                if (announceLoadBalancer && service.Spec?.Type == ServiceTypes.LoadBalancer)
+                {
+                    foreach (var ingress in service.Status?.LoadBalancer?.Ingress ?? [])
+                    {
+                        if (IPAddress.TryParse(ingress.Ip, out var lbIP)) wanted.Add((new IPEndPoint(lbIP, table.Port), table, TrafficSource.External, false));
+                    }
+                }
             }
         }
+        await UpdateHealthCheck(key, service, tables);
         var previous = _wanted.TryGetValue(key, out var p) ? p : [];
         if (wanted.Count == 0) _wanted.Remove(key);
         else _wanted[key] = wanted;
@@ -62,6 +75,38 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
         }
         return failures;
     }
+
+    private async Task UpdateHealthCheck(string key, V1Service? service, IReadOnlyList<RoutingTable> tables)
+    {
+        var port = service is not null && ServiceTypes.NeedsHealthCheck(service) ? service.Spec.HealthCheckNodePort ?? 0 : 0;
+        var table = tables.FirstOrDefault();
+        _health.TryGetValue(key, out var current);
+        if (port == 0 || table is null)
+        {
+            if (current is not null)
+            {
+                _health.Remove(key);
+                await current.DisposeAsync().ConfigureAwait(false);
+            }
+            return;
+        }
+        if (current is not null && current.EndPoint.Port == port)
+        {
+            current.Update(table);
+            return;
+        }
+        if (current is not null) await current.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            _health[key] = HealthCheckServer.Start(new IPEndPoint(NodeAddress, port), table);
+        }
+        catch (SocketException)
+        {
+            _health.Remove(key); // tried again on the next change of the service
+        }
+    }
+
+    public IReadOnlyCollection<HealthCheckServer> HealthChecks => _health.Values;
 
     /// <summary>Tries the listeners that could not bind again (a port that was taken may be free now).</summary>
     public IReadOnlyList<BindFailure> RetryFailed()
@@ -95,6 +140,8 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
     public async ValueTask DisposeAsync()
     {
         foreach (var l in _listeners.Values) await l.DisposeAsync().ConfigureAwait(false);
+        foreach (var h in _health.Values) await h.DisposeAsync().ConfigureAwait(false);
         _listeners.Clear();
+        _health.Clear();
     }
 }

@@ -11,7 +11,9 @@ public sealed class DataPlaneTests : IAsyncLifetime
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private TestCluster _cluster = null!;
 
-    public async Task InitializeAsync() => _cluster = await TestCluster.StartAsync(3);
+    // 127.0.3.0/28 as the LoadBalancer pool: loopback, so the elected node can bind the addresses.
+    public async Task InitializeAsync() =>
+        _cluster = await TestCluster.StartAsync(3, extraHocon: "actorcluster.load-balancer-pools = [\"127.0.3.1-127.0.3.14\"]");
 
     public async Task DisposeAsync()
     {
@@ -96,6 +98,86 @@ public sealed class DataPlaneTests : IAsyncLifetime
         // The old NodePort is closed.
         await TestCluster.Eventually(async () => await Get(_cluster.NodeAddress(1), 30000, "/hostname") is null, Wait, "30000 closed");
         _ = svc2;
+    }
+
+    private async Task<List<int>> NodesBinding(string endPoint)
+    {
+        var nodes = new List<int>();
+        for (var i = 0; i < _cluster.Nodes.Count; i++)
+        {
+            var bound = await TestCluster.Ask<ProxyListeners>(_cluster[i].ServiceProxy, GetProxyListeners.Instance);
+            if (bound.Bound.ContainsKey(endPoint)) nodes.Add(i + 1);
+        }
+        return nodes;
+    }
+
+    private static async Task<(int Status, string Body)> HealthCheck(string host, int port)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var response = await http.GetAsync($"http://{host}:{port}/");
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task LoadBalancer_IPs_are_bound_by_one_elected_node_with_health_checks_and_move_when_it_leaves()
+    {
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
+        await Running("pod-1");
+        await Running("pod-2");
+        var local = TestCluster.Seed("svc-4-loadbalancer.yaml").Replace("type: LoadBalancer", "type: LoadBalancer\n  externalTrafficPolicy: Local", StringComparison.Ordinal);
+        await _cluster.Create<V1Service>(ResourceKind.Service, local);
+        V1Service? svc = null;
+        await TestCluster.Eventually(async () =>
+        {
+            svc = await _cluster.TryGet<V1Service>(ResourceKind.Service, "default", "svc-4");
+            return svc?.Status?.LoadBalancer?.Ingress is { Count: 1 };
+        }, Wait, "svc-4 to get an address");
+        var lb = svc!.Status.LoadBalancer.Ingress[0].Ip;
+        Assert.Equal("127.0.3.1", lb);
+        var hc = svc.Spec.HealthCheckNodePort!.Value;
+
+        // Exactly one node announces it, and under Local it is a node with a pod (worker1 or worker2).
+        List<int> binding = [];
+        await TestCluster.Eventually(async () => (binding = await NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
+        Assert.Contains(binding[0], new[] { 1, 2 });
+        Assert.Equal([$"pod-{binding[0]}"], await Responders(lb, 9000, 10));
+
+        // healthCheckNodePort: 200 with one local endpoint where a pod runs, 503 where none does.
+        await TestCluster.Eventually(async () =>
+        {
+            try
+            {
+                return (await HealthCheck(_cluster.NodeAddress(1), hc)).Status == 200;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, Wait, "the health check on node 1");
+        var (status1, body1) = await HealthCheck(_cluster.NodeAddress(1), hc);
+        Assert.Equal(200, status1);
+        Assert.Equal("{\n\t\"service\": {\n\t\t\"namespace\": \"default\",\n\t\t\"name\": \"svc-4\"\n\t},\n\t\"localEndpoints\": 1,\n\t\"serviceProxyHealthy\": true\n}\n", body1);
+        Assert.Equal(503, (await HealthCheck(_cluster.NodeAddress(3), hc)).Status);
+
+        // The announcing node leaves: the other node with a pod takes the address.
+        var leaving = binding[0];
+        await _cluster[leaving - 1].StopAsync();
+        var other = leaving == 1 ? 2 : 1;
+        await TestCluster.Eventually(async () =>
+        {
+            var survivors = new List<int>();
+            for (var i = 0; i < _cluster.Nodes.Count; i++)
+            {
+                if (i == leaving - 1) continue;
+                var bound = await TestCluster.Ask<ProxyListeners>(_cluster[i].ServiceProxy, GetProxyListeners.Instance);
+                if (bound.Bound.ContainsKey($"{lb}:9000")) survivors.Add(i + 1);
+            }
+            return survivors.SequenceEqual([other]);
+        }, TimeSpan.FromSeconds(60), $"node {other} to take {lb}");
+        await TestCluster.Eventually(async () => (await Responders(lb, 9000, 5)).SetEquals([$"pod-{other}"]), Wait, "the address answering again");
+        _cluster.Nodes.RemoveAt(leaving - 1);
     }
 
     [Fact]

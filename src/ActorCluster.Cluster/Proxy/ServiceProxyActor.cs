@@ -59,20 +59,38 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private async Task OnReplica(ReplicaUpdated update)
     {
         var store = update.Store;
+        // A node coming or going may move LoadBalancer IPs: those services are looked at again too.
+        var nodesChanged = update.Changes.Any(c => c.Object.Kind == ResourceKind.Node);
         IEnumerable<ObjectKey> touched = update.Relisted
             ? store.All(ResourceKind.Service).Select(s => ObjectKey.Of(s.Object.Metadata)).Concat(_proxyKeys).Distinct().ToList()
-            : update.Changes.Select(ServiceOf).Where(k => k is not null).Select(k => k!.Value).Distinct().ToList();
+            : update.Changes.Select(ServiceOf).Where(k => k is not null).Select(k => k!.Value)
+                .Concat(nodesChanged
+                    ? store.All<V1Service>(ResourceKind.Service).Where(s => s.Spec?.Type == ServiceTypes.LoadBalancer).Select(s => ObjectKey.Of(s.Metadata))
+                    : [])
+                .Distinct().ToList();
         foreach (var key in touched)
         {
             var svc = store.Get<V1Service>(ResourceKind.Service, key.Namespace, key.Name);
             var tables = svc is null ? [] : RoutingTable.Build(svc, SlicesOf(store, key), _proxy.NodeName);
             if (svc is null) _proxyKeys.Remove(key);
             else _proxyKeys.Add(key);
-            Report(await _proxy.Apply(key.ToString(), svc, tables));
+            Report(await _proxy.Apply(key.ToString(), svc, tables, svc is not null && Announces(store, svc, tables)));
         }
     }
 
     private readonly HashSet<ObjectKey> _proxyKeys = [];
+
+    /// <summary>Whether this node is the one to bind the Service's LoadBalancer IPs (see <see cref="LoadBalancerElection"/>).</summary>
+    private bool Announces(ObjectStore store, V1Service svc, IReadOnlyList<RoutingTable> tables)
+    {
+        if (svc.Spec?.Type != ServiceTypes.LoadBalancer || svc.Status?.LoadBalancer?.Ingress is not { Count: > 0 }) return false;
+        var ready = store.All<V1Node>(ResourceKind.Node).Where(Core.ControlPlane.Scheduler.IsReady).Select(n => n.Metadata.Name);
+        // Under Local only nodes with a ready local endpoint may announce (MetalLB's rule), else any Ready node.
+        var eligible = ServiceTypes.IsLocal(svc.Spec.ExternalTrafficPolicy)
+            ? ready.Where(n => tables.Any(t => t.Endpoints.Any(e => e.NodeName == n && e.Ready && !e.Terminating)))
+            : ready;
+        return LoadBalancerElection.Elect(ObjectKey.Of(svc.Metadata).ToString(), eligible) == _proxy.NodeName;
+    }
 
     private static ObjectKey? ServiceOf(Core.ControlPlane.StoreChange change) => change.Object.Kind switch
     {
