@@ -181,6 +181,65 @@ public sealed class DataPlaneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_100_MB_upload_crosses_nodes_intact_and_a_half_close_still_gets_its_answer()
+    {
+        // A backend on node 1's pod network that reads to end of stream, then answers with the SHA-256 of what it got.
+        var backend = new TcpListener(System.Net.IPAddress.Parse($"{_cluster.PodPrefix}.1.200"), 7000);
+        backend.Start();
+        var serving = Task.Run(async () =>
+        {
+            using var conn = await backend.AcceptTcpClientAsync();
+            var stream = conn.GetStream();
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = new byte[81920];
+            int n;
+            while ((n = await stream.ReadAsync(buffer)) > 0) sha.AppendData(buffer, 0, n);
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(Convert.ToHexString(sha.GetHashAndReset())));
+        });
+        try
+        {
+            // A selector-less Service with a hand-made EndpointSlice (as Kubernetes allows) pointing at it.
+            await _cluster.Create<V1Service>(ResourceKind.Service,
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: bulk\nspec:\n  type: NodePort\n  ports:\n  - port: 7000\n    nodePort: 30700");
+            var slice = $"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: bulk-manual\n  labels:\n    kubernetes.io/service-name: bulk\n" +
+                        $"addressType: IPv4\nendpoints:\n- addresses: [\"{_cluster.PodPrefix}.1.200\"]\n  nodeName: k8s-worker1\n  conditions: {{ready: true}}\nports:\n- name: \"\"\n  port: 7000\n  protocol: TCP";
+            var created = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.CreateObject("endpointslices", "default",
+                KubeObjects.ToJson(KubeObjects.LoadAll(slice).Single())));
+            Assert.IsType<ApiServer.ObjectReply>(created);
+            await TestCluster.Eventually(async () =>
+            {
+                var bound = await TestCluster.Ask<ProxyListeners>(_cluster[1].ServiceProxy, GetProxyListeners.Instance);
+                return bound.Bound.ContainsKey($"{_cluster.NodeAddress(2)}:30700");
+            }, Wait, "node 2 listening on 30700");
+
+            // In through node 2, out to node 1's endpoint: 100 MB, then a half-close, then the answer.
+            var data = new byte[100 * 1024 * 1024];
+            new Random(7).NextBytes(data);
+            var expected = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data));
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await client.ConnectAsync(_cluster.NodeAddress(2), 30700, cts.Token);
+            for (var offset = 0; offset < data.Length;)
+                offset += await client.SendAsync(data.AsMemory(offset, Math.Min(1 << 20, data.Length - offset)), SocketFlags.None, cts.Token);
+            client.Shutdown(SocketShutdown.Send);
+            var answer = new byte[64];
+            var read = 0;
+            while (read < answer.Length)
+            {
+                var n = await client.ReceiveAsync(answer.AsMemory(read), SocketFlags.None, cts.Token);
+                if (n == 0) break;
+                read += n;
+            }
+            Assert.Equal(expected, System.Text.Encoding.ASCII.GetString(answer, 0, read));
+            await serving.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            backend.Stop();
+        }
+    }
+
+    [Fact]
     public async Task A_service_without_endpoints_refuses_and_a_taken_port_binds_once_free()
     {
         // Another program holds node 1's port 30444 before the service exists.

@@ -160,3 +160,23 @@ public class RoutingTests
         return e.Ready || e.Serving;
     }
 }
+
+public class LoadBalancerElectionTests
+{
+    [Fact]
+    public void Every_node_elects_the_same_announcer_and_only_the_lost_nodes_services_move()
+    {
+        string[] nodes = ["k8s-worker1", "k8s-worker2", "k8s-worker3"];
+        var services = Enumerable.Range(0, 300).Select(i => $"default/svc-{i}").ToList();
+        var before = services.ToDictionary(s => s, s => Routing.LoadBalancerElection.Elect(s, nodes));
+        // Same inputs in another order: same answer (no coordination needed).
+        Assert.All(services, s => Assert.Equal(before[s], Routing.LoadBalancerElection.Elect(s, nodes.Reverse())));
+        // Spread over the nodes.
+        Assert.All(nodes, n => Assert.InRange(before.Values.Count(v => v == n), 60, 140));
+        // k8s-worker2 leaves: its services move, the others stay.
+        var after = services.ToDictionary(s => s, s => Routing.LoadBalancerElection.Elect(s, ["k8s-worker1", "k8s-worker3"]));
+        Assert.All(services.Where(s => before[s] != "k8s-worker2"), s => Assert.Equal(before[s], after[s]));
+        Assert.All(services.Where(s => before[s] == "k8s-worker2"), s => Assert.NotEqual("k8s-worker2", after[s]));
+        Assert.Null(Routing.LoadBalancerElection.Elect("default/x", []));
+    }
+}

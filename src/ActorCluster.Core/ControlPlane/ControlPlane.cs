@@ -521,10 +521,18 @@ public sealed class ControlPlane
         var existingEndpoints = batch.GetStored(new ObjectRef(ResourceKind.Endpoints.Resource, key.Namespace, key.Name));
         var existingSlices = (_slicesByService.GetValueOrDefault(key) ?? []).Select(batch.GetStored).Where(s => s is not null).Select(s => s!)
             .Concat(batch.AddedSlicesFor(key)).DistinctBy(s => s.Ref).ToList();
-        if (svc is null || !EndpointsComputer.Manages(svc))
+        // Only slices this controller made are its to change: a selector-less Service's slices belong to the user.
+        existingSlices = existingSlices.Where(s => s.Object.Metadata.Labels?.TryGetValue(EndpointsComputer.ManagedByLabel, out var m) == true
+                                                   && m == EndpointsComputer.ManagedByController).ToList();
+        if (svc is null)
         {
             if (existingEndpoints is not null) batch.Delete(existingEndpoints);
             foreach (var s in existingSlices) batch.Delete(s);
+            return;
+        }
+        if (!EndpointsComputer.Manages(svc))
+        {
+            foreach (var s in existingSlices) batch.Delete(s); // a selector was removed: our slices go, the user's stay
             return;
         }
         // Match labels on the stored pods first: only selected pods are worth converting.
