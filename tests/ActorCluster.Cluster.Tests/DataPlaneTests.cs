@@ -271,6 +271,15 @@ public sealed class DataPlaneTests : IAsyncLifetime
         {
             holder.Stop();
         }
+        // SCTP passes validation but is not proxied: an Event says so instead of a failure.
+        await _cluster.Create<V1Service>(ResourceKind.Service,
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: sctp\nspec:\n  selector:\n    app: pod\n  ports:\n  - port: 3868\n    protocol: SCTP");
+        await TestCluster.Eventually(async () =>
+        {
+            var list = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.ListObjects("events", "default", null, "involvedObject.name=sctp,reason=ProtocolNotSupported", 0, null));
+            return list is ApiServer.ObjectList l && l.Items.Any(i => i.Json.Contains("SCTP is not supported by the ActorCluster service proxy yet", StringComparison.Ordinal));
+        }, Wait, "the ProtocolNotSupported event");
+
         // Once the port is free, node 1 binds it.
         await TestCluster.Eventually(async () =>
         {

@@ -75,10 +75,18 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             if (svc is null) _proxyKeys.Remove(key);
             else _proxyKeys.Add(key);
             Report(await _proxy.Apply(key.ToString(), svc, tables, svc is not null && Announces(store, svc, tables)));
+            foreach (var table in tables.Where(t => t.Protocol != ServiceTypes.TCP))
+            {
+                // Accepted by validation, not carried yet: say so once, as an Event, instead of failing.
+                if (_unsupportedReported.Add($"{key}/{table.Port}/{table.Protocol}"))
+                    RecordEvent(key.Namespace, key.Name, "ProtocolNotSupported",
+                        $"node {_proxy.NodeName}: {table.Protocol} is not supported by the ActorCluster service proxy yet; port {table.Port}/{table.Protocol} is not served");
+            }
         }
     }
 
     private readonly HashSet<ObjectKey> _proxyKeys = [];
+    private readonly HashSet<string> _unsupportedReported = [];
 
     /// <summary>Whether this node is the one to bind the Service's LoadBalancer IPs (see <see cref="LoadBalancerElection"/>).</summary>
     private bool Announces(ObjectStore store, V1Service svc, IReadOnlyList<RoutingTable> tables)
@@ -104,23 +112,29 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         store.All<V1EndpointSlice>(ResourceKind.EndpointSlice).Where(s => s.Metadata.NamespaceProperty == key.Namespace
             && s.Metadata.Labels?.TryGetValue(EndpointsComputer.ServiceNameLabel, out var n) == true && n == key.Name);
 
+    /// <summary>A Warning Event on a Service, written through the ApiServer like any client's.</summary>
+    private void RecordEvent(string ns, string service, string reason, string message)
+    {
+        var now = DateTime.UtcNow;
+        var ev = new Corev1Event
+        {
+            ApiVersion = "v1", Kind = "Event",
+            Metadata = new V1ObjectMeta { Name = $"{service}.{now.Ticks:x}{Random.Shared.Next(0x1000):x3}", NamespaceProperty = ns },
+            InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = "Service", Name = service, NamespaceProperty = ns },
+            Type = "Warning", Reason = reason, Message = message,
+            Source = new V1EventSource { Component = "kube-proxy", Host = _proxy.NodeName },
+            ReportingComponent = "kube-proxy", ReportingInstance = _proxy.NodeName,
+            FirstTimestamp = now, LastTimestamp = now, Count = 1,
+        };
+        _apiServer.Tell(new CreateObject("events", ns, KubeObjects.ToJson(ev)));
+    }
+
     private void Report(IReadOnlyList<BindFailure> failures)
     {
         foreach (var f in failures)
         {
             _log.Warning("service {0}/{1}: cannot listen on {2}: {3}; trying again every 2s", f.Namespace, f.Service, f.EndPoint, f.Reason);
-            var ev = new Corev1Event
-            {
-                ApiVersion = "v1", Kind = "Event",
-                Metadata = new V1ObjectMeta { Name = $"{f.Service}.{DateTime.UtcNow.Ticks:x}", NamespaceProperty = f.Namespace },
-                InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = "Service", Name = f.Service, NamespaceProperty = f.Namespace },
-                Type = "Warning", Reason = "FailedToBindPort",
-                Message = $"node {_proxy.NodeName}: {f.Reason}; the port is tried again until it is free",
-                Source = new V1EventSource { Component = "kube-proxy", Host = _proxy.NodeName },
-                ReportingComponent = "kube-proxy", ReportingInstance = _proxy.NodeName,
-                FirstTimestamp = DateTime.UtcNow, LastTimestamp = DateTime.UtcNow, Count = 1,
-            };
-            _apiServer.Tell(new CreateObject("events", f.Namespace, KubeObjects.ToJson(ev)));
+            RecordEvent(f.Namespace, f.Service, "FailedToBindPort", $"node {_proxy.NodeName}: {f.Reason}; the port is tried again until it is free");
         }
     }
 }
