@@ -64,7 +64,10 @@ public sealed class KubernetesApi : IAsyncDisposable
         var port = new Uri(app.Urls.First()).Port;
         var url = $"https://{options.Address}:{port}";
         var kubeconfig = Path.Combine(options.DataDir, "kubeconfig");
-        WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
+        // Nodes sharing a data directory share one kubeconfig: the first node writes it and later ones leave it,
+        // so it does not end up pointing at whichever node happened to start last.
+        if (!File.Exists(kubeconfig) || File.ReadAllText(kubeconfig).Contains($"server: {url}", StringComparison.Ordinal))
+            WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
         api = new KubernetesApi(app, node, token, url, kubeconfig);
         return api;
     }

@@ -135,6 +135,9 @@ public sealed class LocalCluster
             }
             if (!_stopping.IsCancellationRequested)
             {
+                // The kubeconfig points at the first node (any node serves any request).
+                Api.KubernetesApi.WriteKubeconfig(Path.Combine(dataDir, "kubeconfig"), $"https://{Address(1)}:{ApiPort}",
+                    (await File.ReadAllTextAsync(Path.Combine(dataDir, "token"))).Trim(), await File.ReadAllTextAsync(Path.Combine(dataDir, "ca.crt")));
                 Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   (Ctrl-C stops the cluster)");
                 try
                 {

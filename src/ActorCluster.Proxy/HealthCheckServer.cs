@@ -21,7 +21,7 @@ public sealed class HealthCheckServer : IAsyncDisposable
     {
         _socket = socket;
         _table = table;
-        _loop = Task.Run(AcceptLoop);
+        _loop = Task.Run(() => AcceptLoop.RunAsync(_socket, Serve, _stop.Token));
     }
 
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
@@ -53,42 +53,27 @@ public sealed class HealthCheckServer : IAsyncDisposable
         return (count > 0 ? 200 : 503, body);
     }
 
-    private async Task AcceptLoop()
+    private async Task Serve(Socket client)
     {
-        while (!_stop.IsCancellationRequested)
+        using (client)
         {
-            Socket client;
             try
             {
-                client = await _socket.AcceptAsync(_stop.Token).ConfigureAwait(false);
+                var buffer = new byte[4096];
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                cts.CancelAfter(TimeSpan.FromSeconds(5));
+                await client.ReceiveAsync(buffer, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                var table = Volatile.Read(ref _table);
+                var (status, body) = Response(table);
+                var head = $"HTTP/1.1 {status} {(status == 200 ? "OK" : "Service Unavailable")}\r\nContent-Type: application/json\r\n" +
+                           $"X-Content-Type-Options: nosniff\r\nX-Load-Balancing-Endpoint-Weight: {table.LocalEndpointCount}\r\n" +
+                           $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n";
+                await client.SendAsync(Encoding.UTF8.GetBytes(head + body), SocketFlags.None, cts.Token).ConfigureAwait(false);
+                client.Shutdown(SocketShutdown.Both);
             }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
             {
-                return;
             }
-            _ = Task.Run(async () =>
-            {
-                using (client)
-                {
-                    try
-                    {
-                        var buffer = new byte[4096];
-                        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                        cts.CancelAfter(TimeSpan.FromSeconds(5));
-                        await client.ReceiveAsync(buffer, SocketFlags.None, cts.Token).ConfigureAwait(false);
-                        var table = Volatile.Read(ref _table);
-                        var (status, body) = Response(table);
-                        var head = $"HTTP/1.1 {status} {(status == 200 ? "OK" : "Service Unavailable")}\r\nContent-Type: application/json\r\n" +
-                                   $"X-Content-Type-Options: nosniff\r\nX-Load-Balancing-Endpoint-Weight: {table.LocalEndpointCount}\r\n" +
-                                   $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n";
-                        await client.SendAsync(Encoding.UTF8.GetBytes(head + body), SocketFlags.None, cts.Token).ConfigureAwait(false);
-                        client.Shutdown(SocketShutdown.Both);
-                    }
-                    catch (Exception e) when (e is SocketException or OperationCanceledException)
-                    {
-                    }
-                }
-            });
         }
     }
 

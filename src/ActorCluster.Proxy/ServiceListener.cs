@@ -38,7 +38,7 @@ public sealed class ServiceListener : IAsyncDisposable
         _table = table;
         _source = source;
         _nodeAddress = nodeAddress;
-        _loop = Task.Run(AcceptLoop);
+        _loop = Task.Run(() => AcceptLoop.RunAsync(_socket, Serve, _stop.Token));
     }
 
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
@@ -67,23 +67,6 @@ public sealed class ServiceListener : IAsyncDisposable
 
     /// <summary>Swaps in a new routing table; connections accepted from now on use it.</summary>
     public void Update(RoutingTable table) => Volatile.Write(ref _table, table);
-
-    private async Task AcceptLoop()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _socket.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            _ = Task.Run(() => Serve(client));
-        }
-    }
 
     private async Task Serve(Socket client)
     {

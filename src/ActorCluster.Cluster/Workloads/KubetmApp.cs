@@ -29,7 +29,7 @@ public sealed class KubetmApp : IAsyncDisposable
     {
         _pod = pod;
         _listener = listener;
-        _acceptLoop = Task.Run(AcceptLoop);
+        _acceptLoop = Task.Run(() => ActorCluster.Proxy.AcceptLoop.RunAsync(_listener, Serve, _draining.Token));
     }
 
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndPoint!;
@@ -63,27 +63,10 @@ public sealed class KubetmApp : IAsyncDisposable
         return new KubetmApp(pod, socket);
     }
 
-    private async Task AcceptLoop()
-    {
-        while (!_draining.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync(_draining.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            client.NoDelay = true;
-            lock (_connections) _connections.Add(client);
-            _ = Task.Run(() => Serve(client));
-        }
-    }
-
     private async Task Serve(Socket client)
     {
+        client.NoDelay = true;
+        lock (_connections) _connections.Add(client);
         var buffer = new byte[8192];
         var filled = 0;
         try
