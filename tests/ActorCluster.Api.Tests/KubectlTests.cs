@@ -17,6 +17,9 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Matches(@"(?m)^events\s+ev\s+v1\s+true\s+Event$", resources);
         Assert.Matches(@"(?m)^endpointslices\s+discovery.k8s.io/v1\s+true\s+EndpointSlice$", resources);
         Assert.Contains("Server Version: v1.32.0-actorcluster", await c.Ok("version"), StringComparison.Ordinal);
+        foreach (var health in new[] { "/healthz", "/livez", "/readyz" }) Assert.Equal("ok", await c.Ok("get", "--raw", health));
+        Assert.Contains("\"kind\":\"APIResourceList\"", await c.Ok("get", "--raw", "/apis/discovery.k8s.io/v1"), StringComparison.Ordinal);
+        Assert.Contains("\"kind\": \"Node\"", await c.Ok("get", "nodes", "-o", "json"), StringComparison.Ordinal);
         var nodes = await c.Ok("get", "no");
         Assert.Matches(@"(?m)^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$", nodes);
         Assert.Equal(3, nodes.Split('\n').Count(l => l.StartsWith("k8s-worker", StringComparison.Ordinal) && l.Contains(" Ready ", StringComparison.Ordinal)));
