@@ -106,8 +106,6 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
         }
     }
 
-    public IReadOnlyCollection<HealthCheckServer> HealthChecks => _health.Values;
-
     /// <summary>Tries the listeners that could not bind again (a port that was taken may be free now).</summary>
     public IReadOnlyList<BindFailure> RetryFailed()
     {

@@ -92,7 +92,7 @@ public sealed class ServiceListener : IAsyncDisposable
             // Local policy keeps the client's address (the pod sees who called); Cluster shows the node's (SNAT).
             var local = _source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
             var sourceAddress = local && IPAddress.IsLoopback(clientAddress) ? clientAddress : _nodeAddress;
-            var upstream = await TcpRelay.DialAsync(new IPEndPoint(IPAddress.Parse(endpoint.IP), endpoint.Port), sourceAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);
+            var upstream = await TcpRelay.DialAsync(endpoint.EndPoint!, sourceAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);
             if (upstream is null)
             {
                 Interlocked.Increment(ref Stats.DialRetries);

@@ -53,10 +53,5 @@ public static class ServiceTypes
     public static bool NeedsClusterIP(V1Service svc) =>
         svc.Spec?.Type is not ExternalName && !IsHeadless(svc);
 
-    /// <summary>NodePorts are allocated for NodePort services, and for LoadBalancers unless allocateLoadBalancerNodePorts is false.</summary>
-    public static bool NeedsNodePorts(V1Service svc) =>
-        svc.Spec?.Type == NodePort
-        || (svc.Spec?.Type == LoadBalancer && svc.Spec.AllocateLoadBalancerNodePorts != false);
-
     public static bool IsLocal(string? policy) => policy == PolicyLocal;
 }

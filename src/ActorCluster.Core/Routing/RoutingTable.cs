@@ -7,8 +7,12 @@ namespace ActorCluster.Core.Routing;
 /// <summary>One endpoint of a service port as a node's proxy sees it.</summary>
 public sealed record ServiceEndpoint(string IP, int Port, string? NodeName, string? PodNamespace, string? PodName, bool Ready, bool Serving, bool Terminating)
 {
-    /// <summary><c>ip:port</c>, the identity used for affinity and retries.</summary>
-    public string Address => IP + ":" + Port;
+    /// <summary><c>ip:port</c>, the identity used for affinity and retries (computed once, not per connection).</summary>
+    public string Address { get; } = IP + ":" + Port;
+
+    /// <summary>Where to dial, parsed once when the routing table is built; null for an address that is not an IP.</summary>
+    public System.Net.IPEndPoint? EndPoint { get; } =
+        System.Net.IPAddress.TryParse(IP, out var address) ? new System.Net.IPEndPoint(address, Port) : null;
 }
 
 /// <summary>Where a connection entered: an externally-facing address (NodePort, LoadBalancer IP, externalIP) or the ClusterIP.</summary>
@@ -114,7 +118,8 @@ public sealed class RoutingTable
                     var terminating = c?.Terminating ?? false;
                     var endpoint = new ServiceEndpoint(ip, port.Value, ep.NodeName, ep.TargetRef?.NamespaceProperty, ep.TargetRef?.Name,
                         ready, c?.Serving ?? ready, terminating);
-                    if (seen.Add(endpoint.Address)) endpoints.Add(endpoint);
+                    // A hand-made slice may hold anything: only dialable addresses become endpoints.
+                    if (endpoint.EndPoint is not null && seen.Add(endpoint.Address)) endpoints.Add(endpoint);
                 }
             }
             var affinity = spec.SessionAffinity == ServiceTypes.AffinityClientIP
