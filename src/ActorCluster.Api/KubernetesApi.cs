@@ -193,7 +193,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     {
         var node = _node.Options.Name;
         var replica = await _node.Replica.Ask<Cluster.Replica.ReplicaStats>(Cluster.Replica.GetReplicaStats.Instance, AskTimeout);
-        var counters = await _node.ServiceProxy.Ask<List<Cluster.Proxy.ListenerCounters>>(Cluster.Proxy.GetProxyCounters.Instance, AskTimeout);
+        var counters = await _node.ServiceProxy.Ask<Cluster.Proxy.ProxyCounters>(Cluster.Proxy.GetProxyCounters.Instance, AskTimeout);
         var text = new StringBuilder();
         string N(double v) => v.ToString("0.######", System.Globalization.CultureInfo.InvariantCulture);
         text.AppendLine("# HELP actorcluster_replica_apply_latency_seconds Time from a change's commit on the ApiServer to its application on this node's replica.");
@@ -208,18 +208,51 @@ public sealed class KubernetesApi : IAsyncDisposable
         text.AppendLine("# HELP actorcluster_replica_resource_version The newest resourceVersion this node's replica has applied.");
         text.AppendLine("# TYPE actorcluster_replica_resource_version gauge");
         text.AppendLine($"actorcluster_replica_resource_version{{node=\"{node}\"}} {replica.ResourceVersion}");
+        string Labels(Cluster.Proxy.ListenerCounters c) =>
+            $"node=\"{node}\",service=\"{c.Service}\",protocol=\"{c.Protocol}\",listener=\"{c.Kind}\",address=\"{c.Address}\"";
         foreach (var (metric, help, value) in new (string, string, Func<Cluster.Proxy.ListenerCounters, long>)[]
                  {
-                     ("actorcluster_proxy_connections_total", "Connections accepted by a service listener.", c => c.Connections),
-                     ("actorcluster_proxy_refused_total", "Connections reset at once: no endpoint, or no local endpoint under the Local policy.", c => c.Refused),
+                     ("actorcluster_proxy_connections_total", "Connections accepted (TCP) or client flows opened (UDP) by a service listener.", c => c.Connections),
                      ("actorcluster_proxy_dial_retries_total", "Dials to an endpoint that failed and were retried on another.", c => c.DialRetries),
                      ("actorcluster_proxy_failed_total", "Connections closed after every endpoint failed.", c => c.Failed),
                  })
         {
             text.AppendLine($"# HELP {metric} {help}");
             text.AppendLine($"# TYPE {metric} counter");
-            foreach (var c in counters)
-                text.AppendLine($"{metric}{{node=\"{node}\",service=\"{c.Service}\",listener=\"{c.Kind}\",address=\"{c.Address}\"}} {value(c)}");
+            foreach (var c in counters.Listeners) text.AppendLine($"{metric}{{{Labels(c)}}} {value(c)}");
+        }
+        text.AppendLine("# HELP actorcluster_proxy_active Connections (TCP) or client flows (UDP) a service listener has open now.");
+        text.AppendLine("# TYPE actorcluster_proxy_active gauge");
+        foreach (var c in counters.Listeners) text.AppendLine($"actorcluster_proxy_active{{{Labels(c)}}} {c.Active}");
+        text.AppendLine("# HELP actorcluster_proxy_refused_total Connections reset (or datagrams dropped) at once, by kube-proxy's reason.");
+        text.AppendLine("# TYPE actorcluster_proxy_refused_total counter");
+        foreach (var c in counters.Listeners)
+        {
+            text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"no_endpoints\"}} {c.RefusedNoEndpoints}");
+            text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"no_local_endpoints\"}} {c.RefusedNoLocalEndpoints}");
+        }
+        text.AppendLine("# HELP actorcluster_proxy_bytes_total Bytes relayed by a service listener, by direction (in: client to pod).");
+        text.AppendLine("# TYPE actorcluster_proxy_bytes_total counter");
+        foreach (var c in counters.Listeners)
+        {
+            text.AppendLine($"actorcluster_proxy_bytes_total{{{Labels(c)},direction=\"in\"}} {c.BytesIn}");
+            text.AppendLine($"actorcluster_proxy_bytes_total{{{Labels(c)},direction=\"out\"}} {c.BytesOut}");
+        }
+        if (counters.Tunnel is { } t)
+        {
+            text.AppendLine("# HELP actorcluster_tunnel_connections_total Connections from other nodes carried by this node's tunnel to its pods.");
+            text.AppendLine("# TYPE actorcluster_tunnel_connections_total counter");
+            text.AppendLine($"actorcluster_tunnel_connections_total{{node=\"{node}\"}} {t.Connections}");
+            text.AppendLine("# HELP actorcluster_tunnel_rejected_total Tunnel connections turned away: not from a cluster member, or not to this node's pods.");
+            text.AppendLine("# TYPE actorcluster_tunnel_rejected_total counter");
+            text.AppendLine($"actorcluster_tunnel_rejected_total{{node=\"{node}\"}} {t.Rejected}");
+            text.AppendLine("# HELP actorcluster_tunnel_dial_failures_total Tunnel connections whose pod could not be dialed.");
+            text.AppendLine("# TYPE actorcluster_tunnel_dial_failures_total counter");
+            text.AppendLine($"actorcluster_tunnel_dial_failures_total{{node=\"{node}\"}} {t.DialFailures}");
+            text.AppendLine("# HELP actorcluster_tunnel_bytes_total Bytes carried by this node's tunnel, by direction (in: towards the pod).");
+            text.AppendLine("# TYPE actorcluster_tunnel_bytes_total counter");
+            text.AppendLine($"actorcluster_tunnel_bytes_total{{node=\"{node}\",direction=\"in\"}} {t.BytesIn}");
+            text.AppendLine($"actorcluster_tunnel_bytes_total{{node=\"{node}\",direction=\"out\"}} {t.BytesOut}");
         }
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -21,6 +21,7 @@ public sealed class LocalCluster
 {
     private const int RemotingPort = 4053;
     private const int ApiPort = 6443;
+    private const int TunnelPort = 4054;
 
     private readonly UpOptions _options;
     private readonly Dictionary<int, Process> _processes = new();
@@ -106,7 +107,7 @@ public sealed class LocalCluster
 
             for (var i = 1; i <= _options.Nodes; i++)
             {
-                foreach (var port in new[] { RemotingPort, ApiPort })
+                foreach (var port in new[] { RemotingPort, ApiPort, TunnelPort })
                 {
                     if (!PortFree(Address(i), port))
                     {

@@ -7,26 +7,33 @@ using k8s.Models;
 namespace ActorCluster.Proxy;
 
 /// <summary>A listener that could not bind, and why (reported once per failure as an Event and in the log).</summary>
-public sealed record BindFailure(string Namespace, string Service, IPEndPoint EndPoint, string Reason);
+public sealed record BindFailure(string Namespace, string Service, IPEndPoint EndPoint, string Protocol, string Reason);
 
 /// <summary>
 /// kube-proxy's job on one node: for every service port, a listener on its ClusterIP (shared by all nodes through
-/// SO_REUSEPORT) and one on this node's NodePort. Listeners are added, updated (a new routing table) and removed
-/// as services change; a port held by another program is reported and tried again until it frees.
+/// SO_REUSEPORT), one on this node's NodePort, and its LoadBalancer IPs where this node announces them. Listeners are
+/// added, updated (a new routing table) and removed as services change; a port held by another program is reported
+/// and tried again until it frees. A UDP port is bound only while it has an endpoint to send to, so a datagram to a
+/// port without endpoints gets the kernel's ICMP port-unreachable: the refusal kube-proxy's REJECT rule gives.
 /// Called from one actor; the listeners themselves run on their own.
 /// </summary>
-public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : IAsyncDisposable
+public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, TimeSpan udpIdleTimeout) : IAsyncDisposable
 {
-    private readonly Dictionary<(IPEndPoint EndPoint, string Protocol), ServiceListener> _listeners = new();
-    private readonly Dictionary<string, List<(IPEndPoint EndPoint, RoutingTable Table, TrafficSource Source, bool ReusePort)>> _wanted = new();
-    private readonly HashSet<IPEndPoint> _failed = [];
+    private sealed record Wanted(IPEndPoint EndPoint, string Protocol, RoutingTable Table, TrafficSource Source, bool ReusePort)
+    {
+        public (IPEndPoint, string) Key => (EndPoint, Protocol);
+    }
+
+    private readonly Dictionary<(IPEndPoint EndPoint, string Protocol), IServiceListener> _listeners = new();
+    private readonly Dictionary<string, List<Wanted>> _wanted = new();
+    private readonly HashSet<(IPEndPoint EndPoint, string Protocol)> _failed = [];
     private readonly Dictionary<string, HealthCheckServer> _health = new();
 
     public string NodeName { get; } = nodeName;
 
     public IPAddress NodeAddress { get; } = nodeAddress;
 
-    public IReadOnlyCollection<ServiceListener> Listeners => _listeners.Values;
+    public IReadOnlyCollection<IServiceListener> Listeners => _listeners.Values;
 
     /// <summary>
     /// Sets the listeners of one Service (null: the Service is gone): ClusterIP and NodePort listeners, its
@@ -35,20 +42,25 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
     /// </summary>
     public async Task<IReadOnlyList<BindFailure>> Apply(string key, V1Service? service, IReadOnlyList<RoutingTable> tables, bool announceLoadBalancer = false)
     {
-        var wanted = new List<(IPEndPoint, RoutingTable, TrafficSource, bool)>();
+        var wanted = new List<Wanted>();
         if (service is not null)
         {
-            foreach (var table in tables.Where(t => t.Protocol == ServiceTypes.TCP))
+            foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
             {
+                void Want(IPEndPoint endPoint, TrafficSource source, bool reuse)
+                {
+                    if (table.Protocol == ServiceTypes.UDP && !Router.HasCandidates(table, source)) return;
+                    wanted.Add(new Wanted(endPoint, table.Protocol, table, source, reuse));
+                }
                 if (service.Spec?.ClusterIP is { } ip && ip != ServiceTypes.None && IPAddress.TryParse(ip, out var clusterIP))
-                    wanted.Add((new IPEndPoint(clusterIP, table.Port), table, TrafficSource.Internal, true));
+                    Want(new IPEndPoint(clusterIP, table.Port), TrafficSource.Internal, true);
                 if (table.NodePort > 0)
-                    wanted.Add((new IPEndPoint(NodeAddress, table.NodePort), table, TrafficSource.External, false));
+                    Want(new IPEndPoint(NodeAddress, table.NodePort), TrafficSource.External, false);
                 if (announceLoadBalancer && service.Spec?.Type == ServiceTypes.LoadBalancer)
                 {
                     foreach (var ingress in service.Status?.LoadBalancer?.Ingress ?? [])
                     {
-                        if (IPAddress.TryParse(ingress.Ip, out var lbIP)) wanted.Add((new IPEndPoint(lbIP, table.Port), table, TrafficSource.External, false));
+                        if (IPAddress.TryParse(ingress.Ip, out var lbIP)) Want(new IPEndPoint(lbIP, table.Port), TrafficSource.External, false);
                     }
                 }
             }
@@ -58,20 +70,20 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
         if (wanted.Count == 0) _wanted.Remove(key);
         else _wanted[key] = wanted;
 
-        foreach (var gone in previous.Where(old => !wanted.Any(w => w.Item1.Equals(old.EndPoint))))
+        foreach (var gone in previous.Where(old => !wanted.Any(w => w.Key.Equals(old.Key))))
         {
-            if (_listeners.Remove((gone.EndPoint, ServiceTypes.TCP), out var listener)) await listener.DisposeAsync().ConfigureAwait(false);
-            _failed.Remove(gone.EndPoint);
+            if (_listeners.Remove(gone.Key, out var listener)) await listener.DisposeAsync().ConfigureAwait(false);
+            _failed.Remove(gone.Key);
         }
         var failures = new List<BindFailure>();
-        foreach (var (endPoint, table, source, reuse) in wanted)
+        foreach (var w in wanted)
         {
-            if (_listeners.TryGetValue((endPoint, ServiceTypes.TCP), out var listener))
+            if (_listeners.TryGetValue(w.Key, out var listener))
             {
-                listener.Update(table);
+                listener.Update(w.Table);
                 continue;
             }
-            if (TryBind(endPoint, table, source, reuse) is { } failure) failures.Add(failure);
+            if (TryBind(w) is { } failure) failures.Add(failure);
         }
         return failures;
     }
@@ -110,28 +122,31 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress) : I
     public IReadOnlyList<BindFailure> RetryFailed()
     {
         var failures = new List<BindFailure>();
-        foreach (var (endPoint, table, source, reuse) in _wanted.Values.SelectMany(w => w).Where(w => _failed.Contains(w.EndPoint)).ToList())
+        foreach (var w in _wanted.Values.SelectMany(w => w).Where(w => _failed.Contains(w.Key)).ToList())
         {
-            if (TryBind(endPoint, table, source, reuse) is { } failure) failures.Add(failure);
+            if (TryBind(w) is { } failure) failures.Add(failure);
         }
         return failures;
     }
 
     /// <summary>Addresses wanted but not bound (held by another program), retried every time <see cref="RetryFailed"/> runs.</summary>
-    public IReadOnlyCollection<IPEndPoint> FailedEndPoints => _failed;
+    public IEnumerable<string> FailedEndPoints => _failed.Select(f => f.Protocol == ServiceTypes.TCP ? f.EndPoint.ToString() : $"{f.EndPoint}/{f.Protocol}");
 
-    private BindFailure? TryBind(IPEndPoint endPoint, RoutingTable table, TrafficSource source, bool reuse)
+    private BindFailure? TryBind(Wanted w)
     {
         try
         {
-            _listeners[(endPoint, ServiceTypes.TCP)] = ServiceListener.Start(endPoint, table, source, NodeAddress, reuse);
-            _failed.Remove(endPoint);
+            _listeners[w.Key] = w.Protocol == ServiceTypes.UDP
+                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpIdleTimeout)
+                : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort);
+            _failed.Remove(w.Key);
             return null;
         }
         catch (SocketException e)
         {
             // Reported once per failure, then quietly retried.
-            return _failed.Add(endPoint) ? new BindFailure(table.Namespace, table.ServiceName, endPoint, $"listen tcp {endPoint}: bind: {e.Message.ToLowerInvariant()}") : null;
+            var reason = $"listen {w.Protocol.ToLowerInvariant()} {w.EndPoint}: bind: {e.Message.ToLowerInvariant()}";
+            return _failed.Add(w.Key) ? new BindFailure(w.Table.Namespace, w.Table.ServiceName, w.EndPoint, w.Protocol, reason) : null;
         }
     }
 

@@ -5,22 +5,13 @@ using ActorCluster.Core.Routing;
 
 namespace ActorCluster.Proxy;
 
-/// <summary>Counters of one listener, read by metrics.</summary>
-public sealed class ListenerStats
-{
-    public long Connections;
-    public long Refused;
-    public long DialRetries;
-    public long Failed;
-}
-
 /// <summary>
 /// One bound address:port of a service port (its ClusterIP, or this node's NodePort). Each accepted connection reads
 /// the current <see cref="RoutingTable"/> (swapped atomically when the service or its endpoints change; no locks, no
 /// messages), lets <see cref="Router"/> pick an endpoint, dials it (retrying other endpoints with kube-proxy's
 /// userspace timeouts) and relays. No endpoint: the connection is reset at once.
 /// </summary>
-public sealed class ServiceListener : IAsyncDisposable
+public sealed class ServiceListener : IServiceListener
 {
     private static readonly TimeSpan[] DialTimeouts = [TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)];
 
@@ -42,6 +33,10 @@ public sealed class ServiceListener : IAsyncDisposable
     }
 
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    public string Protocol => "TCP";
+
+    public TrafficSource Source => _source;
 
     public ListenerStats Stats { get; } = new();
 
@@ -82,7 +77,9 @@ public sealed class ServiceListener : IAsyncDisposable
             var decision = Router.Route(table, _source, affinity, DateTime.UtcNow, Random.Shared.NextDouble(), tried.Count == 0 ? null : tried);
             if (!decision.Routed)
             {
-                Interlocked.Increment(ref decision.Reason == NoRouteReason.AllEndpointsTried ? ref Stats.Failed : ref Stats.Refused);
+                if (decision.Reason == NoRouteReason.NoEndpoints) Interlocked.Increment(ref Stats.RefusedNoEndpoints);
+                else if (decision.Reason == NoRouteReason.NoLocalEndpoints) Interlocked.Increment(ref Stats.RefusedNoLocalEndpoints);
+                else Interlocked.Increment(ref Stats.Failed);
                 TcpRelay.Refuse(client);
                 return;
             }
@@ -92,17 +89,27 @@ public sealed class ServiceListener : IAsyncDisposable
             // Local policy keeps the client's address (the pod sees who called); Cluster shows the node's (SNAT).
             var local = _source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
             var sourceAddress = local && IPAddress.IsLoopback(clientAddress) ? clientAddress : _nodeAddress;
-            var upstream = await TcpRelay.DialAsync(endpoint.EndPoint!, sourceAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);
+            var upstream = endpoint.Via is null
+                ? await TcpRelay.DialAsync(endpoint.EndPoint!, sourceAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false)
+                : await NodeTunnel.DialAsync(endpoint.Via, endpoint.EndPoint!, sourceAddress, _nodeAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);
             if (upstream is null)
             {
                 Interlocked.Increment(ref Stats.DialRetries);
                 continue;
             }
             if (decision.Affinity is not null) _affinity[clientKey] = decision.Affinity;
+            Interlocked.Increment(ref Stats.Active);
             using (upstream)
             using (client)
             {
-                await TcpRelay.RunAsync(client, upstream, _stop.Token).ConfigureAwait(false);
+                try
+                {
+                    await TcpRelay.RunAsync(client, upstream, Stats, _stop.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref Stats.Active);
+                }
             }
             return;
         }

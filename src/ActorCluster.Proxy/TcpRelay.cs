@@ -12,15 +12,16 @@ public static class TcpRelay
 {
     private const int BufferSize = 64 * 1024;
 
-    public static async Task RunAsync(Socket client, Socket upstream, CancellationToken token)
+    /// <summary>Relays until both directions end; bytes are added to <paramref name="stats"/> as they pass.</summary>
+    public static async Task RunAsync(Socket client, Socket upstream, ListenerStats stats, CancellationToken token)
     {
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(token);
-        var up = Pump(client, upstream, abort);
-        var down = Pump(upstream, client, abort);
+        var up = Pump(client, upstream, abort, bytes => Interlocked.Add(ref stats.BytesIn, bytes));
+        var down = Pump(upstream, client, abort, bytes => Interlocked.Add(ref stats.BytesOut, bytes));
         await Task.WhenAll(up, down).ConfigureAwait(false);
     }
 
-    private static async Task Pump(Socket from, Socket to, CancellationTokenSource abort)
+    private static async Task Pump(Socket from, Socket to, CancellationTokenSource abort, Action<int> count)
     {
         var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
         try
@@ -35,6 +36,7 @@ public static class TcpRelay
                 }
                 var sent = 0;
                 while (sent < n) sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, abort.Token).ConfigureAwait(false);
+                count(n);
             }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)

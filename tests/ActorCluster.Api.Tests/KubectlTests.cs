@@ -184,10 +184,12 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
             }
             metrics = await c.Ok("get", "--raw", "/metrics");
             return System.Text.RegularExpressions.Regex.IsMatch(metrics,
-                $"(?m)^actorcluster_proxy_refused_total\\{{node=\"k8s-worker1\",service=\"default/metered\",listener=\"NodePort\",address=\"{System.Text.RegularExpressions.Regex.Escape(address)}:30555\"\\}} [1-9][0-9]*$");
+                $"(?m)^actorcluster_proxy_refused_total\\{{node=\"k8s-worker1\",service=\"default/metered\",protocol=\"TCP\",listener=\"NodePort\",address=\"{System.Text.RegularExpressions.Regex.Escape(address)}:30555\",reason=\"no_endpoints\"\\}} [1-9][0-9]*$");
         }, TimeSpan.FromSeconds(30), "a counted refusal");
         Assert.Matches(@"(?m)^actorcluster_replica_apply_latency_seconds\{node=""k8s-worker1"",quantile=""0.99""\} [0-9.]+$", metrics);
         Assert.Matches(@"(?m)^actorcluster_replica_resource_version\{node=""k8s-worker1""\} [1-9][0-9]*$", metrics);
+        Assert.Matches(@"(?m)^actorcluster_proxy_bytes_total\{node=""k8s-worker1"",service=""default/metered"",protocol=""TCP"",listener=""NodePort"",address=""[0-9.]+:30555"",direction=""in""\} 0$", metrics);
+        Assert.Matches(@"(?m)^actorcluster_tunnel_connections_total\{node=""k8s-worker1""\} [0-9]+$", metrics);
     }
 
     [SkippableFact]

@@ -22,52 +22,6 @@ public sealed class DataPlaneTests : IAsyncLifetime
     }
 
 
-    /// <summary>One HTTP/1.0 request over a fresh connection (so every request is routed anew); null when refused or reset.</summary>
-    private static async Task<string?> Get(string host, int port, string path, string? fromAddress = null)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            if (fromAddress is not null) socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(fromAddress), 0));
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await socket.ConnectAsync(host, port, cts.Token);
-            await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes($"GET {path} HTTP/1.0\r\n\r\n"), SocketFlags.None, cts.Token);
-            using var stream = new NetworkStream(socket);
-            var response = await new StreamReader(stream).ReadToEndAsync(cts.Token);
-            var body = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            return body < 0 ? null : response[(body + 4)..].Trim();
-        }
-        catch (Exception e) when (e is SocketException or IOException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>How a connection that gets no answer ends: reset or refused (at once) rather than timed out (a hang).</summary>
-    private static async Task<SocketError?> Refusal(string host, int port)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await socket.ConnectAsync(host, port, cts.Token);
-            // Nothing is sent: a served connection would wait here; a refused one is reset by the proxy at once.
-            var buffer = new byte[4096];
-            while (await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0)
-            {
-            }
-            return null; // closed normally
-        }
-        catch (SocketException e)
-        {
-            return e.SocketErrorCode;
-        }
-        catch (OperationCanceledException)
-        {
-            return SocketError.TimedOut;
-        }
-    }
-
     private async Task<V1Pod> Running(string name)
     {
         V1Pod? pod = null;
@@ -77,16 +31,6 @@ public sealed class DataPlaneTests : IAsyncLifetime
             return pod?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
         }, Wait, name + " ready");
         return pod!;
-    }
-
-    private async Task<HashSet<string>> Responders(string host, int port, int tries = 40)
-    {
-        var seen = new HashSet<string>();
-        for (var i = 0; i < tries; i++)
-        {
-            if (await Get(host, port, "/hostname") is { } name) seen.Add(name);
-        }
-        return seen;
     }
 
     [Fact]
@@ -100,28 +44,28 @@ public sealed class DataPlaneTests : IAsyncLifetime
         await Running("pod-2");
 
         // The ClusterIP answers from both pods; the NodePort does on every node.
-        await TestCluster.Eventually(async () => (await Responders(svc1.Spec.ClusterIP, 9000, 10)).Count == 2, Wait, "ClusterIP spreading over both pods");
+        await TestCluster.Eventually(async () => (await Traffic.Responders(svc1.Spec.ClusterIP, 9000, 10)).Count == 2, Wait, "ClusterIP spreading over both pods");
         for (var n = 1; n <= 3; n++)
         {
             var address = _cluster.NodeAddress(n);
-            await TestCluster.Eventually(async () => (await Responders(address, 30000, 10)).SetEquals(["pod-1", "pod-2"]), Wait, $"NodePort on node {n} spreading");
+            await TestCluster.Eventually(async () => (await Traffic.Responders(address, 30000, 10)).SetEquals(["pod-1", "pod-2"]), Wait, $"NodePort on node {n} spreading");
         }
 
         // Under Cluster the pod sees the receiving node as the client (SNAT).
-        Assert.StartsWith(_cluster.NodeAddress(1) + ":", await Get(_cluster.NodeAddress(1), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
+        Assert.StartsWith(_cluster.NodeAddress(1) + ":", await Traffic.Get(_cluster.NodeAddress(1), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
 
         // externalTrafficPolicy: Local on 30002: each node answers only from its own pod, node 3 refuses at once.
         var local = KubeObjects.LoadAll(TestCluster.Seed("svc-2-nodeport-local.yaml")).Cast<V1Service>().Single();
         local.Metadata.ResourceVersion = null;
         var updated = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.UpdateObject("services", "default", "svc-2", KubeObjects.ToJson(local), false));
         Assert.IsType<ApiServer.ObjectReply>(updated);
-        await TestCluster.Eventually(async () => (await Responders(_cluster.NodeAddress(1), 30002, 10)).SetEquals(["pod-1"]), Wait, "node 1 local");
-        Assert.Equal(["pod-2"], await Responders(_cluster.NodeAddress(2), 30002, 10));
-        Assert.Equal(SocketError.ConnectionReset, await Refusal(_cluster.NodeAddress(3), 30002)); // at once, never a hang
+        await TestCluster.Eventually(async () => (await Traffic.Responders(_cluster.NodeAddress(1), 30002, 10)).SetEquals(["pod-1"]), Wait, "node 1 local");
+        Assert.Equal(["pod-2"], await Traffic.Responders(_cluster.NodeAddress(2), 30002, 10));
+        Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(_cluster.NodeAddress(3), 30002)); // at once, never a hang
         // Under Local the pod sees the client's own address.
-        Assert.StartsWith("127.0.0.9:", await Get(_cluster.NodeAddress(1), 30002, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
+        Assert.StartsWith("127.0.0.9:", await Traffic.Get(_cluster.NodeAddress(1), 30002, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
         // The old NodePort is closed.
-        await TestCluster.Eventually(async () => await Get(_cluster.NodeAddress(1), 30000, "/hostname") is null, Wait, "30000 closed");
+        await TestCluster.Eventually(async () => await Traffic.Get(_cluster.NodeAddress(1), 30000, "/hostname") is null, Wait, "30000 closed");
         _ = svc2;
     }
 
@@ -167,7 +111,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
         List<int> binding = [];
         await TestCluster.Eventually(async () => (binding = await NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
         Assert.Contains(binding[0], new[] { 1, 2 });
-        Assert.Equal([$"pod-{binding[0]}"], await Responders(lb, 9000, 10));
+        Assert.Equal([$"pod-{binding[0]}"], await Traffic.Responders(lb, 9000, 10));
 
         // healthCheckNodePort: 200 with one local endpoint where a pod runs, 503 where none does.
         await TestCluster.Eventually(async () =>
@@ -201,7 +145,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
             }
             return survivors.SequenceEqual([other]);
         }, TimeSpan.FromSeconds(60), $"node {other} to take {lb}");
-        await TestCluster.Eventually(async () => (await Responders(lb, 9000, 5)).SetEquals([$"pod-{other}"]), Wait, "the address answering again");
+        await TestCluster.Eventually(async () => (await Traffic.Responders(lb, 9000, 5)).SetEquals([$"pod-{other}"]), Wait, "the address answering again");
         _cluster.Nodes.RemoveAt(leaving - 1);
     }
 
@@ -280,7 +224,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
                 var bound = await TestCluster.Ask<ProxyListeners>(_cluster[1].ServiceProxy, GetProxyListeners.Instance);
                 return bound.Bound.ContainsKey($"{_cluster.NodeAddress(2)}:30444");
             }, Wait, "node 2 listening");
-            Assert.Equal(SocketError.ConnectionReset, await Refusal(_cluster.NodeAddress(2), 30444));
+            Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(_cluster.NodeAddress(2), 30444));
             // Node 1 knows it could not bind, and reports the conflict as an Event on the Service.
             await TestCluster.Eventually(async () =>
                 (await TestCluster.Ask<ProxyListeners>(_cluster[0].ServiceProxy, GetProxyListeners.Instance)).Failed.Contains($"{_cluster.NodeAddress(1)}:30444"),
@@ -302,7 +246,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
         await TestCluster.Eventually(async () =>
         {
             var list = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.ListObjects("events", "default", null, "involvedObject.name=sctp,reason=ProtocolNotSupported", 0, null));
-            return list is ApiServer.ObjectList l && l.Items.Any(i => i.Json.Contains("SCTP is not supported by the ActorCluster service proxy yet", StringComparison.Ordinal));
+            return list is ApiServer.ObjectList l && l.Items.Any(i => i.Json.Contains("SCTP is not supported by the ActorCluster service proxy;", StringComparison.Ordinal));
         }, Wait, "the ProtocolNotSupported event");
 
         // Once the port is free, node 1 binds it.

@@ -1,3 +1,4 @@
+using ActorCluster.Cluster.Tests;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
@@ -111,56 +112,12 @@ public sealed class WalkthroughTests : IAsyncLifetime
         return await stdout;
     }
 
-    /// <summary>One request on a fresh connection; null when the connection is refused or reset.</summary>
-    private static async Task<string?> Hostname(string host, int port)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await socket.ConnectAsync(host, port, cts.Token);
-            await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hostname HTTP/1.0\r\n\r\n"), SocketFlags.None, cts.Token);
-            var response = await new StreamReader(new NetworkStream(socket)).ReadToEndAsync(cts.Token);
-            var body = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            return body < 0 ? null : response[(body + 4)..].Trim();
-        }
-        catch (Exception e) when (e is SocketException or IOException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>How a connection that gets no answer ends: reset or refused (at once) rather than timed out (a hang).</summary>
-    private static async Task<SocketError?> Refusal(string host, int port)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await socket.ConnectAsync(host, port, cts.Token);
-            // Nothing is sent: a served connection would wait here; a refused one is reset by the proxy at once.
-            var buffer = new byte[4096];
-            while (await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0)
-            {
-            }
-            return null; // closed normally
-        }
-        catch (SocketException e)
-        {
-            return e.SocketErrorCode;
-        }
-        catch (OperationCanceledException)
-        {
-            return SocketError.TimedOut;
-        }
-    }
-
     private static async Task<HashSet<string>> Spread(string host, int port)
     {
         var seen = new HashSet<string>();
         for (var i = 0; i < 30; i++)
         {
-            if (await Hostname(host, port) is { } name) seen.Add(name);
+            if (await Traffic.Get(host, port, "/hostname") is { } name) seen.Add(name);
         }
         return seen;
     }
@@ -221,7 +178,7 @@ public sealed class WalkthroughTests : IAsyncLifetime
         await Eventually(async () => (await Spread("127.0.1.1", 30002)).SetEquals(["pod-1"]), "Local on k8s-worker1");
         Assert.Equal(["pod-2"], await Spread("127.0.1.2", 30002));
         // Never a hang: the connection is reset, not left to time out.
-        Assert.Equal(SocketError.ConnectionReset, await Refusal("127.0.1.3", 30002));
+        Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal("127.0.1.3", 30002));
 
         // Deleting and recreating pod-1 gives it a new IP; the service follows.
         await Kubectl("delete", "pod", "pod-1");

@@ -134,9 +134,11 @@ public sealed class ActorClusterNode : IAsyncDisposable
         if (string.IsNullOrWhiteSpace(options.Name)) throw new ArgumentException("a node name is required (--name)");
         var config = BuildConfig(options);
         ApiServerSettings settings;
+        Proxy.ProxySettings proxySettings;
         try
         {
             settings = ApiServerSettingsFrom(config);
+            proxySettings = Proxy.ProxySettings.From(config, options.Name, options.Address);
         }
         catch (Exception e) when (e is FormatException or ArgumentException or ConfigurationException)
         {
@@ -154,7 +156,7 @@ public sealed class ActorClusterNode : IAsyncDisposable
 
         var replica = system.ActorOf(NodeReplica.Props(options.Name, proxy), "replica");
         var agent = system.ActorOf(NodeAgent.Props(new NodeAgentSettings(options.Name, options.Address, cluster.SelfAddress.ToString()), proxy, replica), "node-agent");
-        var serviceProxy = system.ActorOf(Proxy.ServiceProxyActor.Props(options.Name, options.Address, proxy, replica), "service-proxy");
+        var serviceProxy = system.ActorOf(Proxy.ServiceProxyActor.Props(proxySettings, proxy, replica), "service-proxy");
 
         if (options.Seeds.Count == 0)
             cluster.Join(cluster.SelfAddress);

@@ -18,7 +18,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private readonly string _ip;
     private readonly string _nodeName;
     private readonly string _hostIP;
-    private readonly List<KubetmApp> _workloads = [];
+    private readonly List<IWorkload> _workloads = [];
     private V1Pod _pod;
     private V1PodStatus _status = new();
     private bool _statusAcknowledged;
@@ -148,6 +148,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 foreach (var port in c.Ports ?? [])
                 {
                     if (port.Protocol is null or "TCP") _workloads.Add(KubetmApp.Start(identity, port.ContainerPort));
+                    else if (port.Protocol == "UDP") _workloads.Add(KubetmUdp.Start(identity, port.ContainerPort));
                 }
                 status.ImageID = "actorcluster://" + KubetmApp.Image;
                 status.Ready = true;

@@ -1,6 +1,7 @@
 using System.Net;
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Replica;
+using ActorCluster.Core.Allocation;
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Routing;
@@ -14,53 +15,122 @@ namespace ActorCluster.Cluster.Proxy;
 
 /// <summary>
 /// kube-proxy for one node: follows the node's replica, rebuilds the routing tables of the Services a change touches
-/// (the Service itself or one of its EndpointSlices) and hands them to the listeners. A port another program holds
-/// becomes a Warning Event on the Service and a log line, and is tried again every two seconds.
+/// (the Service itself or one of its EndpointSlices), hands them to the listeners and to the Service's
+/// <see cref="ServiceActor"/>, and runs the node tunnel other nodes use to reach this node's pods. A port another
+/// program holds becomes a Warning Event on the Service and a log line, and is tried again every two seconds.
 /// </summary>
 public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ProxySettings _settings;
     private readonly NodeServiceProxy _proxy;
     private readonly IActorRef _apiServer;
+    private readonly HashSet<ObjectKey> _proxyKeys = [];
+    private readonly HashSet<string> _unsupportedReported = [];
+    private readonly Dictionary<ObjectKey, IActorRef> _services = new();
+    private NodeTunnel? _tunnel;
+    private bool _tunnelFailureReported;
+    private ObjectStore _store = ObjectStore.Empty;
 
-    public ServiceProxyActor(string nodeName, string nodeAddress, IActorRef apiServer, IActorRef replica)
+    public ServiceProxyActor(ProxySettings settings, IActorRef apiServer, IActorRef replica)
     {
-        _proxy = new NodeServiceProxy(nodeName, IPAddress.Parse(nodeAddress));
+        _settings = settings;
+        _proxy = new NodeServiceProxy(settings.NodeName, settings.NodeAddress, settings.UdpIdleTimeout);
         _apiServer = apiServer;
         replica.Tell(new SubscribeReplica(Self));
 
         ReceiveAsync<ReplicaUpdated>(OnReplica);
-        Receive<RetryBinds>(_ => Report(_proxy.RetryFailed()));
+        Receive<RetryBinds>(_ =>
+        {
+            Report(_proxy.RetryFailed());
+            StartTunnel();
+        });
+        Receive<Dispatch>(ForwardDispatch);
         Receive<GetProxyListeners>(_ => Sender.Tell(new ProxyListeners(
-            _proxy.Listeners.ToDictionary(l => l.EndPoint.ToString(), l => $"{l.Table.Namespace}/{l.Table.ServiceName}"),
-            _proxy.FailedEndPoints.Select(e => e.ToString()).ToList())));
-        Receive<GetProxyCounters>(_ => Sender.Tell(_proxy.Listeners.Select(l => new ListenerCounters(
-            $"{l.Table.Namespace}/{l.Table.ServiceName}", l.EndPoint.ToString(), l.EndPoint.Port == l.Table.NodePort ? "NodePort" : "ClusterIP",
-            Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.Refused), Interlocked.Read(ref l.Stats.DialRetries),
-            Interlocked.Read(ref l.Stats.Failed))).ToList()));
+            _proxy.Listeners.ToDictionary(l => l.Protocol == ServiceTypes.TCP ? l.EndPoint.ToString() : $"{l.EndPoint}/{l.Protocol}", l => $"{l.Table.Namespace}/{l.Table.ServiceName}"),
+            _proxy.FailedEndPoints.ToList(),
+            _tunnel?.EndPoint.ToString())));
+        Receive<GetProxyCounters>(_ => Sender.Tell(Counters()));
         Receive<ObjectReply>(_ => { });
         Receive<ApiErrorReply>(e => _log.Warning("event not recorded: {0}", e.StatusJson));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string nodeName, string nodeAddress, IActorRef apiServer, IActorRef replica) =>
-        Akka.Actor.Props.Create(() => new ServiceProxyActor(nodeName, nodeAddress, apiServer, replica));
+    public static Props Props(ProxySettings settings, IActorRef apiServer, IActorRef replica) =>
+        Akka.Actor.Props.Create(() => new ServiceProxyActor(settings, apiServer, replica));
 
     private sealed record RetryBinds
     {
         public static readonly RetryBinds Instance = new();
     }
 
-    protected override void PreStart() => Timers.StartPeriodicTimer("retry-binds", RetryBinds.Instance, TimeSpan.FromSeconds(2));
+    protected override void PreStart()
+    {
+        StartTunnel();
+        Timers.StartPeriodicTimer("retry-binds", RetryBinds.Instance, TimeSpan.FromSeconds(2));
+    }
 
-    protected override void PostStop() => _proxy.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+    protected override void PostStop()
+    {
+        _tunnel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        _proxy.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+    }
+
+    private void StartTunnel()
+    {
+        if (_tunnel is not null) return;
+        var endPoint = new IPEndPoint(_settings.NodeAddress, _settings.TunnelPort);
+        try
+        {
+            _tunnel = NodeTunnel.Start(endPoint);
+            _tunnel.SetPolicy(TunnelPolicyOf(_store));
+            _log.Info("node tunnel listening on {0}", endPoint);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            // Only connections from other nodes to this node's pods need it; everything else keeps working.
+            if (!_tunnelFailureReported) _log.Error("node tunnel cannot listen on {0}: {1}; trying again every 2s", endPoint, e.Message);
+            _tunnelFailureReported = true;
+        }
+    }
+
+    /// <summary>Members are the cluster's nodes (by address); targets are this node's pod range.</summary>
+    private TunnelPolicy TunnelPolicyOf(ObjectStore store)
+    {
+        var nodes = store.All<V1Node>(ResourceKind.Node).ToList();
+        var members = nodes.Select(AddressOf).OfType<IPAddress>().ToHashSet();
+        var cidr = nodes.FirstOrDefault(n => n.Metadata.Name == _settings.NodeName)?.Spec?.PodCIDR;
+        if (cidr is null) return new TunnelPolicy(members, _ => false);
+        var (network, prefix) = IPAllocator.ParseCidr(cidr);
+        var mask = prefix == 0 ? 0u : uint.MaxValue << (32 - prefix);
+        var net = ToUInt(network) & mask;
+        return new TunnelPolicy(members, a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (ToUInt(a) & mask) == net);
+    }
+
+    private static uint ToUInt(IPAddress a)
+    {
+        var b = a.GetAddressBytes();
+        return ((uint)b[0] << 24) | ((uint)b[1] << 16) | ((uint)b[2] << 8) | b[3];
+    }
+
+    private static IPAddress? AddressOf(V1Node node) =>
+        IPAddress.TryParse(node.Status?.Addresses?.FirstOrDefault(a => a.Type == "InternalIP")?.Address, out var ip) ? ip : null;
+
+    /// <summary>For an endpoint on another node: that node's tunnel, when its pods are not reachable directly.</summary>
+    private IPEndPoint? TunnelOf(ObjectStore store, string nodeName)
+    {
+        var node = store.Get<V1Node>(ResourceKind.Node, "", nodeName);
+        return node is not null && AddressOf(node) is { } address && _settings.TunnelsTo(address) ? new IPEndPoint(address, _settings.TunnelPort) : null;
+    }
 
     private async Task OnReplica(ReplicaUpdated update)
     {
         var store = update.Store;
-        // A node coming or going may move LoadBalancer IPs: those services are looked at again too.
-        var nodesChanged = update.Changes.Any(c => c.Object.Kind == ResourceKind.Node);
+        _store = store;
+        // A node coming or going may move LoadBalancer IPs and changes who may use the tunnel (and where it leads).
+        var nodesChanged = update.Relisted || update.Changes.Any(c => c.Object.Kind == ResourceKind.Node);
+        if (nodesChanged) _tunnel?.SetPolicy(TunnelPolicyOf(store));
         IEnumerable<ObjectKey> touched = update.Relisted
             ? store.All(ResourceKind.Service).Select(s => ObjectKey.Of(s.Object.Metadata)).Concat(_proxyKeys).Distinct().ToList()
             : update.Changes.Select(ServiceOf).Where(k => k is not null).Select(k => k!.Value)
@@ -71,22 +141,73 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         foreach (var key in touched)
         {
             var svc = store.Get<V1Service>(ResourceKind.Service, key.Namespace, key.Name);
-            var tables = svc is null ? [] : RoutingTable.Build(svc, SlicesOf(store, key), _proxy.NodeName);
+            var slices = svc is null ? [] : SlicesOf(store, key).ToList();
+            var tables = svc is null ? [] : RoutingTable.Build(svc, slices, _proxy.NodeName, node => TunnelOf(store, node));
             if (svc is null) _proxyKeys.Remove(key);
             else _proxyKeys.Add(key);
+            UpdateServiceActor(key, svc, slices, tables, store);
             Report(await _proxy.Apply(key.ToString(), svc, tables, svc is not null && Announces(store, svc, tables)));
-            foreach (var table in tables.Where(t => t.Protocol != ServiceTypes.TCP))
+            foreach (var table in tables.Where(t => t.Protocol is not (ServiceTypes.TCP or ServiceTypes.UDP)))
             {
-                // Accepted by validation, not carried yet: say so once, as an Event, instead of failing.
+                // Accepted by validation, not carried: say so once, as an Event, instead of failing.
                 if (_unsupportedReported.Add($"{key}/{table.Port}/{table.Protocol}"))
                     RecordEvent(key.Namespace, key.Name, "ProtocolNotSupported",
-                        $"node {_proxy.NodeName}: {table.Protocol} is not supported by the ActorCluster service proxy yet; port {table.Port}/{table.Protocol} is not served");
+                        $"node {_proxy.NodeName}: {table.Protocol} is not supported by the ActorCluster service proxy; port {table.Port}/{table.Protocol} is not served");
             }
         }
     }
 
-    private readonly HashSet<ObjectKey> _proxyKeys = [];
-    private readonly HashSet<string> _unsupportedReported = [];
+    private void UpdateServiceActor(ObjectKey key, V1Service? svc, IReadOnlyList<V1EndpointSlice> slices, IReadOnlyList<RoutingTable> tables, ObjectStore store)
+    {
+        if (svc is null)
+        {
+            if (_services.Remove(key, out var gone)) Context.Stop(gone);
+            return;
+        }
+        if (!_services.TryGetValue(key, out var actor))
+        {
+            actor = Context.ActorOf(ServiceActor.Props(_settings.NodeName), ServiceActor.NameOf(key.Namespace, key.Name));
+            _services[key] = actor;
+        }
+        actor.Tell(new ServiceSnapshot(svc, slices, tables, store));
+    }
+
+    /// <summary>Finds the Service listening on the dispatch's address (any node's NodePort counts) and forwards.</summary>
+    private void ForwardDispatch(Dispatch d)
+    {
+        if (IPEndPoint.TryParse(d.ServiceAddress, out var address))
+        {
+            var ip = address.Address.ToString();
+            foreach (var (key, actor) in _services)
+            {
+                var svc = _store.Get<V1Service>(ResourceKind.Service, key.Namespace, key.Name);
+                if (svc?.Spec?.Ports is not { } ports) continue;
+                var listens = ports.Any(p => (p.Protocol ?? ServiceTypes.TCP) == d.Protocol
+                    && ((p.Port == address.Port && (svc.Spec.ClusterIP == ip || svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == ip) == true))
+                        || (p.NodePort == address.Port && p.NodePort > 0)));
+                if (listens)
+                {
+                    actor.Forward(d);
+                    return;
+                }
+            }
+        }
+        Sender.Tell(new DispatchRefused("UnknownAddress", $"no service listens on {d.ServiceAddress}/{d.Protocol}"));
+    }
+
+    private ProxyCounters Counters()
+    {
+        var listeners = _proxy.Listeners.Select(l => new ListenerCounters(
+            $"{l.Table.Namespace}/{l.Table.ServiceName}", l.EndPoint.ToString(), l.Protocol,
+            l.Source == TrafficSource.Internal ? "ClusterIP" : l.EndPoint.Port == l.Table.NodePort && l.EndPoint.Address.Equals(_settings.NodeAddress) ? "NodePort" : "LoadBalancer",
+            Interlocked.Read(ref l.Stats.Active), Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.RefusedNoEndpoints), Interlocked.Read(ref l.Stats.RefusedNoLocalEndpoints),
+            Interlocked.Read(ref l.Stats.DialRetries), Interlocked.Read(ref l.Stats.Failed),
+            Interlocked.Read(ref l.Stats.BytesIn), Interlocked.Read(ref l.Stats.BytesOut))).ToList();
+        var t = _tunnel;
+        var tunnel = t is null ? null : new TunnelCounters(Interlocked.Read(ref t.Stats.Connections), Interlocked.Read(ref t.Rejected),
+            Interlocked.Read(ref t.Stats.Failed), Interlocked.Read(ref t.Stats.BytesIn), Interlocked.Read(ref t.Stats.BytesOut));
+        return new ProxyCounters(listeners, tunnel);
+    }
 
     /// <summary>Whether this node is the one to bind the Service's LoadBalancer IPs (see <see cref="LoadBalancerElection"/>).</summary>
     private bool Announces(ObjectStore store, V1Service svc, IReadOnlyList<RoutingTable> tables)
@@ -133,7 +254,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     {
         foreach (var f in failures)
         {
-            _log.Warning("service {0}/{1}: cannot listen on {2}: {3}; trying again every 2s", f.Namespace, f.Service, f.EndPoint, f.Reason);
+            _log.Warning("service {0}/{1}: cannot listen on {2}/{3}: {4}; trying again every 2s", f.Namespace, f.Service, f.EndPoint, f.Protocol, f.Reason);
             RecordEvent(f.Namespace, f.Service, "FailedToBindPort", $"node {_proxy.NodeName}: {f.Reason}; the port is tried again until it is free");
         }
     }

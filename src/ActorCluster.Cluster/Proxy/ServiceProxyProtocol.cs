@@ -1,6 +1,7 @@
 namespace ActorCluster.Cluster.Proxy;
 
-// The node's service proxy (local to one node process).
+// The node's service proxy (local to one node process). It also takes Dispatch (ServiceActorProtocol.cs) and
+// forwards it to the Service's actor.
 
 /// <summary>Ask which addresses this node's proxy listens on; answered with <see cref="ProxyListeners"/>.</summary>
 public sealed record GetProxyListeners
@@ -8,14 +9,27 @@ public sealed record GetProxyListeners
     public static readonly GetProxyListeners Instance = new();
 }
 
-/// <summary>"ip:port -> namespace/service" for every bound listener, and the endpoints that could not bind.</summary>
-public sealed record ProxyListeners(IReadOnlyDictionary<string, string> Bound, IReadOnlyList<string> Failed);
+/// <summary>
+/// "ip:port -> namespace/service" for every bound TCP listener ("ip:port/UDP" for UDP ones), the endpoints that
+/// could not bind, and the node tunnel's address (null when it is not bound).
+/// </summary>
+public sealed record ProxyListeners(IReadOnlyDictionary<string, string> Bound, IReadOnlyList<string> Failed, string? Tunnel = null);
 
-/// <summary>Ask for the listeners' counters; answered with a list of <see cref="ListenerCounters"/>.</summary>
+/// <summary>Ask for the listeners' counters; answered with <see cref="ProxyCounters"/>.</summary>
 public sealed record GetProxyCounters
 {
     public static readonly GetProxyCounters Instance = new();
 }
 
-/// <summary>One listener's counters: connections, refusals (no endpoint, no local endpoint), dial retries, failures.</summary>
-public sealed record ListenerCounters(string Service, string Address, string Kind, long Connections, long Refused, long DialRetries, long Failed);
+/// <summary>
+/// One listener's counters (Active: connections or UDP flows open now). Kind is ClusterIP, NodePort or LoadBalancer; refusals are split by kube-proxy's reason.
+/// </summary>
+public sealed record ListenerCounters(
+    string Service, string Address, string Protocol, string Kind, long Active, long Connections, long RefusedNoEndpoints, long RefusedNoLocalEndpoints,
+    long DialRetries, long Failed, long BytesIn, long BytesOut);
+
+/// <summary>The node tunnel's counters: connections carried to local pods, peers turned away, pod dials that failed, bytes.</summary>
+public sealed record TunnelCounters(long Connections, long Rejected, long DialFailures, long BytesIn, long BytesOut);
+
+/// <summary>Every listener's counters and the tunnel's.</summary>
+public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel);

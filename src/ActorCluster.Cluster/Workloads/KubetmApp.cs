@@ -13,7 +13,7 @@ public sealed record PodIdentity(string Name, string Namespace, string IP, strin
 /// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200. Stopping is graceful: the listener closes at once,
 /// connections finish the request in hand, and whatever is left is closed when the grace period ends.
 /// </summary>
-public sealed class KubetmApp : IAsyncDisposable
+public sealed class KubetmApp : IWorkload
 {
     public const string Image = "kubetm/app";
 

@@ -40,6 +40,10 @@ public sealed record RouteDecision(ServiceEndpoint? Endpoint, NoRouteReason? Rea
 /// </summary>
 public static class Router
 {
+    /// <summary>Whether a connection entering from <paramref name="source"/> has any endpoint to go to on this node.</summary>
+    public static bool HasCandidates(RoutingTable table, TrafficSource source) =>
+        !((source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal) ? table.LocalCandidates : table.ClusterCandidates).IsEmpty;
+
     /// <param name="random">a uniform sample in [0, 1), supplied so that tests can fix it</param>
     /// <param name="exclude">endpoint addresses already tried for this connection (dial retry)</param>
     public static RouteDecision Route(

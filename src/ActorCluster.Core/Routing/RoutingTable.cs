@@ -13,6 +13,15 @@ public sealed record ServiceEndpoint(string IP, int Port, string? NodeName, stri
     /// <summary>Where to dial, parsed once when the routing table is built; null for an address that is not an IP.</summary>
     public System.Net.IPEndPoint? EndPoint { get; } =
         System.Net.IPAddress.TryParse(IP, out var address) ? new System.Net.IPEndPoint(address, Port) : null;
+
+    /// <summary>
+    /// The tunnel of the endpoint's node when the pod address is not reachable from the receiving node (pods on
+    /// another host); null: dial the pod directly.
+    /// </summary>
+    public System.Net.IPEndPoint? Via { get; init; }
+
+    /// <summary>The pod's uid (from the slice's targetRef): it names the pod's actor on its node.</summary>
+    public string? PodUid { get; init; }
 }
 
 /// <summary>Where a connection entered: an externally-facing address (NodePort, LoadBalancer IP, externalIP) or the ClusterIP.</summary>
@@ -92,7 +101,9 @@ public sealed class RoutingTable
     }
 
     /// <summary>Builds the tables of every port of a Service for one node, from the Service and its EndpointSlices.</summary>
-    public static IReadOnlyList<RoutingTable> Build(V1Service svc, IEnumerable<V1EndpointSlice> slices, string receivingNode)
+    /// <param name="tunnelOf">for an endpoint on another node: that node's tunnel when its pods are not directly reachable, else null</param>
+    public static IReadOnlyList<RoutingTable> Build(
+        V1Service svc, IEnumerable<V1EndpointSlice> slices, string receivingNode, Func<string, System.Net.IPEndPoint?>? tunnelOf = null)
     {
         var spec = svc.Spec ?? new V1ServiceSpec();
         var sliceList = slices.ToList();
@@ -117,7 +128,11 @@ public sealed class RoutingTable
                     var ready = c?.Ready ?? true;
                     var terminating = c?.Terminating ?? false;
                     var endpoint = new ServiceEndpoint(ip, port.Value, ep.NodeName, ep.TargetRef?.NamespaceProperty, ep.TargetRef?.Name,
-                        ready, c?.Serving ?? ready, terminating);
+                        ready, c?.Serving ?? ready, terminating)
+                    {
+                        PodUid = ep.TargetRef?.Uid,
+                        Via = tunnelOf is not null && ep.NodeName is { } node && node != receivingNode ? tunnelOf(node) : null,
+                    };
                     // A hand-made slice may hold anything: only dialable addresses become endpoints.
                     if (endpoint.EndPoint is not null && seen.Add(endpoint.Address)) endpoints.Add(endpoint);
                 }

@@ -1,0 +1,46 @@
+using System.Net;
+using Akka.Configuration;
+
+namespace ActorCluster.Cluster.Proxy;
+
+/// <summary>How connections reach pods on other nodes.</summary>
+public enum CrossNodeMode
+{
+    /// <summary>Tunnel to nodes whose address is not loopback (other hosts); dial directly on one machine.</summary>
+    Auto,
+
+    /// <summary>Always dial the pod address (pod addresses are routable between nodes).</summary>
+    Direct,
+
+    /// <summary>Always go through the pod's node tunnel.</summary>
+    Tunnel,
+}
+
+/// <summary>The service proxy's settings (<c>actorcluster.proxy</c> in HOCON).</summary>
+public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, CrossNodeMode CrossNode, int TunnelPort, TimeSpan UdpIdleTimeout)
+{
+    public static ProxySettings From(Config config, string nodeName, string nodeAddress)
+    {
+        var mode = config.GetString("actorcluster.proxy.cross-node", "auto");
+        var crossNode = mode switch
+        {
+            "auto" => CrossNodeMode.Auto,
+            "direct" => CrossNodeMode.Direct,
+            "tunnel" => CrossNodeMode.Tunnel,
+            _ => throw new FormatException($"actorcluster.proxy.cross-node = \"{mode}\": use auto, direct or tunnel"),
+        };
+        var port = config.GetInt("actorcluster.proxy.tunnel-port", 4054);
+        if (port is < 1 or > 65535) throw new FormatException($"actorcluster.proxy.tunnel-port = {port}: not a port number");
+        var idle = config.GetTimeSpan("actorcluster.proxy.udp-idle-timeout", TimeSpan.FromSeconds(30), allowInfinite: false);
+        if (idle <= TimeSpan.Zero) throw new FormatException("actorcluster.proxy.udp-idle-timeout must be positive");
+        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, idle);
+    }
+
+    /// <summary>Whether a connection to a pod on the node at <paramref name="address"/> goes through that node's tunnel.</summary>
+    public bool TunnelsTo(IPAddress address) => CrossNode switch
+    {
+        CrossNodeMode.Tunnel => true,
+        CrossNodeMode.Direct => false,
+        _ => !IPAddress.IsLoopback(address),
+    };
+}

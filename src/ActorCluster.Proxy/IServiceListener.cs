@@ -1,0 +1,23 @@
+using System.Net;
+using ActorCluster.Core.Routing;
+
+namespace ActorCluster.Proxy;
+
+/// <summary>One bound address of a service port, TCP or UDP: it reads its routing table without locks or messages.</summary>
+public interface IServiceListener : IAsyncDisposable
+{
+    IPEndPoint EndPoint { get; }
+
+    /// <summary>TCP or UDP.</summary>
+    string Protocol { get; }
+
+    /// <summary>Whether the address is the ClusterIP (Internal) or faces outside (NodePort, LoadBalancer IP).</summary>
+    TrafficSource Source { get; }
+
+    RoutingTable Table { get; }
+
+    ListenerStats Stats { get; }
+
+    /// <summary>Swaps in a new routing table; new connections (or flows) use it.</summary>
+    void Update(RoutingTable table);
+}

@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using ActorCluster.Core.Routing;
+
+namespace ActorCluster.Proxy;
+
+/// <summary>
+/// A UDP service port on one address. Datagrams are forwarded per client flow (client ip:port): the first datagram
+/// of a flow picks an endpoint with <see cref="Router"/> and opens a connected socket to it (from the source address
+/// the traffic policy asks for); replies go back to the client from the service address. A flow idle for longer than
+/// the idle timeout is closed, as conntrack forgets a UDP entry; flows to endpoints that left are closed at once.
+/// Pods are dialed directly: UDP is not carried through the node tunnel.
+/// </summary>
+public sealed class UdpServiceListener : IServiceListener
+{
+    private readonly Socket _socket;
+    private readonly IPAddress _nodeAddress;
+    private readonly TimeSpan _idleTimeout;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<IPEndPoint, Flow> _flows = new();
+    private readonly ConcurrentDictionary<string, AffinityEntry> _affinity = new();
+    private readonly Task _loop;
+    private readonly Timer _sweeper;
+    private RoutingTable _table;
+
+    private sealed class Flow(Socket upstream, string endpoint)
+    {
+        public Socket Upstream { get; } = upstream;
+
+        public string Endpoint { get; } = endpoint;
+
+        public long LastActive = Environment.TickCount64;
+    }
+
+    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, TimeSpan idleTimeout)
+    {
+        _socket = socket;
+        _table = table;
+        Source = source;
+        _nodeAddress = nodeAddress;
+        _idleTimeout = idleTimeout;
+        _loop = Task.Run(ReceiveLoop);
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(idleTimeout.TotalMilliseconds / 4, 100, 5000));
+        _sweeper = new Timer(_ => Sweep(), null, period, period);
+    }
+
+    public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+    public string Protocol => "UDP";
+
+    public TrafficSource Source { get; }
+
+    public ListenerStats Stats { get; } = new();
+
+    public RoutingTable Table => Volatile.Read(ref _table);
+
+    /// <summary>Client flows open now.</summary>
+    public int FlowCount => _flows.Count;
+
+    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, TimeSpan idleTimeout)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (reusePort && OperatingSystem.IsLinux()) socket.SetRawSocketOption(1 /* SOL_SOCKET */, 15 /* SO_REUSEPORT */, BitConverter.GetBytes(1));
+            socket.Bind(endPoint);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return new UdpServiceListener(socket, table, source, nodeAddress, idleTimeout);
+    }
+
+    public void Update(RoutingTable table)
+    {
+        Volatile.Write(ref _table, table);
+        // An endpoint that left takes its flows with it (kube-proxy clears their conntrack entries).
+        var live = table.Endpoints.Select(e => e.Address).ToHashSet();
+        foreach (var (client, flow) in _flows)
+        {
+            if (!live.Contains(flow.Endpoint)) Close(client, flow);
+        }
+    }
+
+    private async Task ReceiveLoop()
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(65536);
+        var any = new IPEndPoint(IPAddress.Any, 0);
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue; // an ICMP error from an earlier reply; the socket itself is fine
+            }
+            var client = (IPEndPoint)received.RemoteEndPoint;
+            if (!_flows.TryGetValue(client, out var flow))
+            {
+                flow = Open(client);
+                if (flow is null) continue;
+            }
+            flow.LastActive = Environment.TickCount64;
+            Interlocked.Add(ref Stats.BytesIn, received.ReceivedBytes);
+            try
+            {
+                await flow.Upstream.SendAsync(buffer.AsMemory(0, received.ReceivedBytes), SocketFlags.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                Close(client, flow);
+            }
+        }
+    }
+
+    private Flow? Open(IPEndPoint client)
+    {
+        var table = Table;
+        var key = client.Address.ToString();
+        _affinity.TryGetValue(key, out var affinity);
+        var decision = Router.Route(table, Source, affinity, DateTime.UtcNow, Random.Shared.NextDouble());
+        if (!decision.Routed)
+        {
+            Interlocked.Increment(ref decision.Reason == NoRouteReason.NoLocalEndpoints ? ref Stats.RefusedNoLocalEndpoints : ref Stats.RefusedNoEndpoints);
+            return null;
+        }
+        var local = Source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
+        var sourceAddress = local && IPAddress.IsLoopback(client.Address) ? client.Address : _nodeAddress;
+        var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            upstream.Bind(new IPEndPoint(sourceAddress, 0));
+            upstream.Connect(decision.Endpoint!.EndPoint!);
+        }
+        catch (SocketException)
+        {
+            upstream.Dispose();
+            Interlocked.Increment(ref Stats.Failed);
+            return null;
+        }
+        if (decision.Affinity is not null) _affinity[key] = decision.Affinity;
+        var flow = new Flow(upstream, decision.Endpoint.Address);
+        _flows[client] = flow;
+        Interlocked.Increment(ref Stats.Connections);
+        Interlocked.Increment(ref Stats.Active);
+        _ = Task.Run(() => Replies(client, flow));
+        return flow;
+    }
+
+    private async Task Replies(IPEndPoint client, Flow flow)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(65536);
+        try
+        {
+            while (true)
+            {
+                var n = await flow.Upstream.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                flow.LastActive = Environment.TickCount64;
+                Interlocked.Add(ref Stats.BytesOut, n);
+                await _socket.SendToAsync(buffer.AsMemory(0, n), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The endpoint refused (ICMP) or the flow was closed: forget it, the next datagram opens a new one.
+            Close(client, flow);
+        }
+    }
+
+    private void Sweep()
+    {
+        var idleMs = (long)_idleTimeout.TotalMilliseconds;
+        var now = Environment.TickCount64;
+        foreach (var (client, flow) in _flows)
+        {
+            if (now - Interlocked.Read(ref flow.LastActive) > idleMs) Close(client, flow);
+        }
+    }
+
+    private void Close(IPEndPoint client, Flow flow)
+    {
+        if (!_flows.TryRemove(new KeyValuePair<IPEndPoint, Flow>(client, flow))) return;
+        flow.Upstream.Dispose();
+        Interlocked.Decrement(ref Stats.Active);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _socket.Dispose();
+        await _loop.ConfigureAwait(false);
+        foreach (var (client, flow) in _flows) Close(client, flow);
+        _stop.Dispose();
+    }
+}

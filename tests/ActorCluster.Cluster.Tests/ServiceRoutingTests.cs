@@ -1,0 +1,328 @@
+using System.Net;
+using System.Net.Sockets;
+using ActorCluster.Cluster.Proxy;
+using ActorCluster.Core.Objects;
+using ActorCluster.Proxy;
+using Akka.Actor;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Tests;
+
+/// <summary>
+/// The node tunnel, the ServiceActor's dispatch answer, UDP, affinity, internalTrafficPolicy and LoadBalancer
+/// failover under a kill, on a 3-node cluster whose proxies reach other nodes' pods only through the tunnel.
+/// </summary>
+public sealed class ServiceRoutingTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private TestCluster _cluster = null!;
+
+    public async Task InitializeAsync() =>
+        _cluster = await TestCluster.StartAsync(3, extraHocon: """
+            actorcluster.proxy.cross-node = tunnel
+            actorcluster.proxy.udp-idle-timeout = 1s
+            actorcluster.load-balancer-pools = ["127.0.4.1-127.0.4.14"]
+            # a node "killed" in a test dies without leaving, as under kill -9
+            akka.coordinated-shutdown.run-by-actor-system-terminate = off
+            """);
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DisposeAsync();
+        _cluster.DeleteData();
+    }
+
+    private string Node(int i) => _cluster.NodeAddress(i);
+
+    private async Task<V1Pod> Running(string name)
+    {
+        V1Pod? pod = null;
+        await TestCluster.Eventually(async () =>
+        {
+            pod = await _cluster.TryGet<V1Pod>(ResourceKind.Pod, "default", name);
+            return pod?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+        }, Wait, name + " ready");
+        return pod!;
+    }
+
+    private async Task<(V1Pod, V1Pod)> SeedPods()
+    {
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
+        return (await Running("pod-1"), await Running("pod-2"));
+    }
+
+    /// <summary>Node i's proxy counters (1-based, as the node names).</summary>
+    private Task<ProxyCounters> Counters(int i) => TestCluster.Ask<ProxyCounters>(_cluster[i - 1].ServiceProxy, GetProxyCounters.Instance);
+
+    [Fact]
+    public async Task Cross_node_connections_go_through_the_node_tunnel_which_admits_only_members_and_only_to_their_pods()
+    {
+        var (pod1, _) = await SeedPods();
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
+
+        // Node 3 has no pod: every connection it receives crosses to node 1 or 2 through their tunnels.
+        await TestCluster.Eventually(async () => (await Traffic.Responders(Node(3), 30000, 10)).SetEquals(["pod-1", "pod-2"]), Wait, "node 3 spreading over both pods");
+        // Under Cluster the pod sees the receiving node (the tunnel asks for that source address).
+        Assert.StartsWith(Node(3) + ":", await Traffic.Get(Node(3), 30000, "/client"), StringComparison.Ordinal);
+        Assert.True((await Counters(1)).Tunnel!.Connections > 0);
+        Assert.True((await Counters(2)).Tunnel!.Connections > 0);
+        Assert.True((await Counters(3)).Listeners.Single(l => l.Kind == "NodePort").BytesOut > 0);
+
+        // Not a member: reset before a byte is read.
+        Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(Node(1), 4054));
+        var tunnel1 = new IPEndPoint(IPAddress.Parse(Node(1)), 4054);
+        var node2 = IPAddress.Parse(Node(2));
+        // A member, but the target is not one of node 1's pods (its API port): refused, not an open proxy.
+        Assert.Null(await NodeTunnel.DialAsync(tunnel1, new IPEndPoint(IPAddress.Parse(Node(1)), 6443), node2, node2, TimeSpan.FromSeconds(2), default));
+        // A member, to node 1's pod: carried.
+        using (var ok = await NodeTunnel.DialAsync(tunnel1, new IPEndPoint(IPAddress.Parse(pod1.Status.PodIP), 8080), node2, node2, TimeSpan.FromSeconds(2), default))
+            Assert.NotNull(ok);
+        Assert.True((await Counters(1)).Tunnel!.Rejected >= 2);
+    }
+
+    [Fact]
+    public async Task Dispatch_routes_by_selector_without_sockets_and_names_the_PodActor()
+    {
+        await SeedPods();
+        var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport-local.yaml"));
+        var node = _cluster[0];
+        var probe = new TestProbe(node.System, new XunitAssertions());
+        object Ask(Dispatch d)
+        {
+            node.ServiceProxy.Tell(d, probe.Ref);
+            return probe.ReceiveOne(TimeSpan.FromSeconds(5))!;
+        }
+
+        // The ClusterIP routes over both pods, each answer naming the pod's actor on the pod's node.
+        var seen = new Dictionary<string, Dispatched>();
+        await TestCluster.Eventually(() =>
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                if (Ask(new Dispatch($"{svc1.Spec.ClusterIP}:9000", $"127.0.0.{10 + i}")) is Dispatched d) seen[d.PodName!] = d;
+            }
+            return seen.Count == 2;
+        }, Wait, "dispatch over both pods");
+        foreach (var (name, d) in seen)
+        {
+            Assert.Equal("default/svc-1", d.Service);
+            Assert.Equal(name == "pod-1" ? "k8s-worker1" : "k8s-worker2", d.NodeName);
+            Assert.EndsWith(":8080", d.Endpoint, StringComparison.Ordinal);
+            d.PodActor!.Tell(new Identify(name), probe.Ref);
+            var identity = probe.ExpectMsg<ActorIdentity>(TimeSpan.FromSeconds(5));
+            Assert.Equal(d.PodActor.Path.ToString(), identity.Subject?.Path.ToString()); // a live PodActor answered
+        }
+
+        // externalTrafficPolicy Local: received on node 1 it is pod-1, every time; on node 3 there is none.
+        await TestCluster.Eventually(() => Ask(new Dispatch($"{Node(1)}:30002", "127.0.0.9", "k8s-worker1")) is Dispatched, Wait, "the Local service");
+        for (var i = 0; i < 10; i++)
+            Assert.Equal("pod-1", Assert.IsType<Dispatched>(Ask(new Dispatch($"{Node(1)}:30002", $"127.0.0.{30 + i}", "k8s-worker1"))).PodName);
+        var refused = Assert.IsType<DispatchRefused>(Ask(new Dispatch($"{Node(3)}:30002", "127.0.0.9", "k8s-worker3")));
+        Assert.Equal("NoLocalEndpoints", refused.Reason);
+        Assert.Equal("default/svc-2 has no local endpoints", refused.Message);
+        Assert.Equal("UnknownAddress", Assert.IsType<DispatchRefused>(Ask(new Dispatch("127.96.0.1:1", "127.0.0.9"))).Reason);
+    }
+
+    private const string UdpPods = """
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: udp-{0}
+          labels:
+            app: dns
+        spec:
+          nodeSelector:
+            kubernetes.io/hostname: k8s-worker{0}
+          containers:
+          - name: container
+            image: kubetm/app
+            ports:
+            - containerPort: 5353
+              protocol: UDP
+        """;
+
+    private static string UdpService(string name, int nodePort, string selector = "dns", string policy = "Cluster") => $"""
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: {name}
+        spec:
+          type: NodePort
+          externalTrafficPolicy: {policy}
+          selector:
+            app: {selector}
+          ports:
+          - port: 53
+            targetPort: 5353
+            protocol: UDP
+            nodePort: {nodePort}
+        """;
+
+    [Fact]
+    public async Task UDP_is_forwarded_per_client_flow_refused_without_endpoints_and_forgotten_when_idle()
+    {
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, UdpPods.Replace("{0}", "1", StringComparison.Ordinal));
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, UdpPods.Replace("{0}", "2", StringComparison.Ordinal));
+        await Running("udp-1");
+        await Running("udp-2");
+        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns", 30053));
+        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-none", 30054, selector: "nothing"));
+        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-local", 30055, policy: "Local"));
+
+        // Each new client flow is routed anew: the flows spread over both pods...
+        var seen = new HashSet<string>();
+        await TestCluster.Eventually(async () =>
+        {
+            using var client = Traffic.UdpClient(Node(3), 30053);
+            if ((await Traffic.Exchange(client, "hostname")).Reply is { } name) seen.Add(name);
+            return seen.SetEquals(["udp-1", "udp-2"]);
+        }, Wait, "UDP flows over both pods");
+        // ...while one flow stays on its pod, and the pod sees the receiving node (Cluster).
+        using (var flow = Traffic.UdpClient(Node(3), 30053))
+        {
+            var first = (await Traffic.Exchange(flow, "hostname")).Reply;
+            Assert.NotNull(first);
+            for (var i = 0; i < 5; i++) Assert.Equal(first, (await Traffic.Exchange(flow, "hostname")).Reply);
+            Assert.StartsWith(Node(3) + ":", (await Traffic.Exchange(flow, "client")).Reply, StringComparison.Ordinal);
+
+            // Idle for longer than udp-idle-timeout (1s here): the flow is forgotten; the next datagram opens a new one.
+            async Task<ListenerCounters> NodePort() => (await Counters(3)).Listeners.Single(l => l.Protocol == "UDP" && l.Address == $"{Node(3)}:30053");
+            var opened = (await NodePort()).Connections;
+            await TestCluster.Eventually(async () => (await NodePort()).Active == 0, Wait, "idle flows to be forgotten");
+            Assert.Equal(opened, (await NodePort()).Connections);
+            Assert.NotNull((await Traffic.Exchange(flow, "hostname")).Reply);
+            Assert.Equal(opened + 1, (await NodePort()).Connections);
+        }
+
+        // No endpoints: the port is not bound, so the kernel answers port-unreachable at once.
+        using (var none = Traffic.UdpClient(Node(1), 30054))
+            Assert.Equal(SocketError.ConnectionRefused, (await Traffic.Exchange(none, "hostname")).Error);
+
+        // Local: node 1 answers from its own pod and the pod sees the client; node 3 has none and refuses.
+        await TestCluster.Eventually(async () =>
+        {
+            using var local = Traffic.UdpClient(Node(1), 30055);
+            return (await Traffic.Exchange(local, "hostname")).Reply == "udp-1";
+        }, Wait, "the Local UDP port on node 1");
+        using (var local = Traffic.UdpClient(Node(1), 30055, from: "127.0.0.9"))
+            Assert.StartsWith("127.0.0.9:", (await Traffic.Exchange(local, "client")).Reply, StringComparison.Ordinal);
+        using (var refused = Traffic.UdpClient(Node(3), 30055))
+            Assert.Equal(SocketError.ConnectionRefused, (await Traffic.Exchange(refused, "hostname")).Error);
+    }
+
+    [Fact]
+    public async Task ClientIP_affinity_holds_while_the_client_keeps_coming_and_expires_after_the_timeout()
+    {
+        await SeedPods();
+        await _cluster.Create<V1Service>(ResourceKind.Service, """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: sticky
+            spec:
+              type: NodePort
+              selector:
+                app: pod
+              sessionAffinity: ClientIP
+              sessionAffinityConfig:
+                clientIP:
+                  timeoutSeconds: 1
+              ports:
+              - port: 9000
+                targetPort: 8080
+                nodePort: 30010
+            """);
+        // Both pods are endpoints once fresh clients (each its own address) reach both.
+        var clients = 0;
+        await TestCluster.Eventually(async () =>
+        {
+            var seen = new HashSet<string>();
+            for (var i = 0; i < 10; i++)
+            {
+                if (await Traffic.Get(Node(1), 30010, "/hostname", $"127.0.5.{++clients % 250 + 1}") is { } name) seen.Add(name);
+            }
+            return seen.Count == 2;
+        }, Wait, "both pods behind the sticky service");
+
+        // Holds: one client, twenty connections in a row, one pod.
+        var held = await Traffic.Responders(Node(1), 30010, 20, fromAddress: "127.0.6.1");
+        var pod = Assert.Single(held);
+
+        // Expires: after more than timeoutSeconds without a connection the next one is routed afresh, so it
+        // reaches the other pod with probability 1/2 each time (bounded: 20 tries fail with probability 2^-20).
+        var moved = false;
+        for (var i = 0; i < 20 && !moved; i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(1300)); // the idle time is what is under test
+            moved = await Traffic.Get(Node(1), 30010, "/hostname", "127.0.6.1") is { } name && name != pod;
+        }
+        Assert.True(moved, "affinity never expired");
+    }
+
+    [Fact]
+    public async Task InternalTrafficPolicy_Local_keeps_ClusterIP_traffic_on_the_receiving_node()
+    {
+        await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
+        await Running("pod-1");
+        var svc = await _cluster.Create<V1Service>(ResourceKind.Service,
+            TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  internalTrafficPolicy: Local", StringComparison.Ordinal));
+        var ip = svc.Spec.ClusterIP;
+        await TestCluster.Eventually(async () => await Traffic.Get(ip, 9000, "/hostname") == "pod-1", Wait, "the ClusterIP answering");
+
+        // The kernel spreads ClusterIP connections over the three nodes' listeners: node 1 serves them from its pod,
+        // nodes 2 and 3 have no local endpoint and refuse; never another node's pod.
+        var answers = new List<string?>();
+        for (var i = 0; i < 30; i++) answers.Add(await Traffic.Get(ip, 9000, "/hostname"));
+        Assert.All(answers.OfType<string>(), a => Assert.Equal("pod-1", a));
+        Assert.Contains(null, answers);
+        var refusedLocal = 0L;
+        for (var i = 2; i <= 3; i++)
+            refusedLocal += (await Counters(i)).Listeners.Where(l => l.Kind == "ClusterIP").Sum(l => l.RefusedNoLocalEndpoints);
+        Assert.True(refusedLocal > 0);
+    }
+
+    [Fact]
+    public async Task A_LoadBalancer_IP_moves_to_another_node_when_its_node_is_killed()
+    {
+        await SeedPods();
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-4-loadbalancer.yaml"));
+        const string lb = "127.0.4.1";
+        var binding = new List<int>();
+        await TestCluster.Eventually(async () => (binding = await NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
+        await TestCluster.Eventually(async () => (await Traffic.Responders(lb, 9000, 10)).Count == 2, Wait, "the LoadBalancer IP answering");
+
+        // kill: the node's ActorSystem stops without leaving the cluster; its sockets close with it.
+        var killed = binding[0];
+        await _cluster[killed - 1].System.Terminate();
+        var survivors = Enumerable.Range(1, 3).Where(i => i != killed).ToList();
+        await TestCluster.Eventually(async () =>
+        {
+            var now = new List<int>();
+            foreach (var i in survivors)
+            {
+                var bound = await TestCluster.Ask<ProxyListeners>(_cluster[i - 1].ServiceProxy, GetProxyListeners.Instance);
+                if (bound.Bound.ContainsKey($"{lb}:9000")) now.Add(i);
+            }
+            return now.Count == 1;
+        }, TimeSpan.FromSeconds(60), "a surviving node to take the address");
+        // It answers again, from the pods still running (a pod on the killed node is gone with it).
+        var alive = killed == 3 ? new[] { "pod-1", "pod-2" } : [killed == 1 ? "pod-2" : "pod-1"];
+        await TestCluster.Eventually(async () => (await Traffic.Responders(lb, 9000, 10)).SetEquals(alive), TimeSpan.FromSeconds(60), "the address answering again");
+        _cluster.Nodes.RemoveAt(killed - 1);
+    }
+
+    private async Task<List<int>> NodesBinding(string endPoint)
+    {
+        var nodes = new List<int>();
+        for (var i = 0; i < _cluster.Nodes.Count; i++)
+        {
+            var bound = await TestCluster.Ask<ProxyListeners>(_cluster[i].ServiceProxy, GetProxyListeners.Instance);
+            if (bound.Bound.ContainsKey(endPoint)) nodes.Add(i + 1);
+        }
+        return nodes;
+    }
+}
