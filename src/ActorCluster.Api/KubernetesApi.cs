@@ -19,7 +19,8 @@ using Microsoft.Extensions.Logging;
 namespace ActorCluster.Api;
 
 /// <summary>Where a node's API listens and where its credentials live.</summary>
-public sealed record ApiOptions(string Address, int Port, string DataDir);
+/// <param name="Token">the bearer token every node of the cluster shares (a Docker secret); null: &lt;data-dir&gt;/token</param>
+public sealed record ApiOptions(string Address, int Port, string DataDir, string? Token = null);
 
 /// <summary>
 /// The Kubernetes-compatible HTTP API of one node (Kestrel on address:6443). Every request is answered by the
@@ -51,7 +52,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     public static async Task<KubernetesApi> StartAsync(ActorClusterNode node, ApiOptions options)
     {
         Directory.CreateDirectory(options.DataDir);
-        var token = LoadOrCreateToken(options.DataDir);
+        var token = options.Token ?? LoadOrCreateToken(options.DataDir);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);

@@ -3,6 +3,7 @@ using ActorCluster.Cluster.Hosting;
 using ActorCluster.Host;
 
 // actorcluster node ...: one node in the foreground until Ctrl-C or SIGTERM, then a graceful leave.
+ActorCluster.Proxy.SocketTuning.PreferInlineCompletions();
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {
     Console.WriteLine("usage: actorcluster up [options] | actorcluster node [options]   (--help after a command lists its options)");
@@ -19,10 +20,11 @@ switch (args[0])
         }
         NodeOptions options;
         int apiPort;
+        string? token;
         ActorClusterNode node;
         try
         {
-            (options, apiPort) = CommandLine.ParseNode(args.Skip(1).ToList(), Environment.GetEnvironmentVariable);
+            (options, apiPort, token) = CommandLine.ParseNode(args.Skip(1).ToList(), Environment.GetEnvironmentVariable);
             node = ActorClusterNode.Start(options);
         }
         catch (ArgumentException e)
@@ -33,7 +35,7 @@ switch (args[0])
         KubernetesApi api;
         try
         {
-            api = await KubernetesApi.StartAsync(node, new ApiOptions(options.Address, apiPort, options.DataDir));
+            api = await KubernetesApi.StartAsync(node, new ApiOptions(options.Address, apiPort, options.DataDir, token));
         }
         catch (IOException e)
         {

@@ -18,7 +18,8 @@ public static class AcceptLoop
             {
                 return; // stopped, or the socket was closed under us
             }
-            _ = Task.Run(() => serve(client), CancellationToken.None);
+            // Started here, not queued: serving runs synchronously only up to its first await (a dial or a read).
+            _ = serve(client);
         }
     }
 }

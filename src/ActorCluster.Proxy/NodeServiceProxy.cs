@@ -17,9 +17,10 @@ public sealed record BindFailure(string Namespace, string Service, IPEndPoint En
 /// port without endpoints gets the kernel's ICMP port-unreachable: the refusal kube-proxy's REJECT rule gives.
 /// Called from one actor; the listeners themselves run on their own.
 /// </summary>
-public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, TimeSpan udpIdleTimeout) : IAsyncDisposable
+public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, TimeSpan udpIdleTimeout, AddressAnnouncer? announcer = null) : IAsyncDisposable
 {
-    private sealed record Wanted(IPEndPoint EndPoint, string Protocol, RoutingTable Table, TrafficSource Source, bool ReusePort)
+    /// <param name="LoadBalancer">a LoadBalancer IP this node announces (added to the host when it is not already there)</param>
+    private sealed record Wanted(IPEndPoint EndPoint, string Protocol, RoutingTable Table, TrafficSource Source, bool ReusePort, bool LoadBalancer = false)
     {
         public (IPEndPoint, string) Key => (EndPoint, Protocol);
     }
@@ -47,10 +48,10 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
         {
             foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
             {
-                void Want(IPEndPoint endPoint, TrafficSource source, bool reuse)
+                void Want(IPEndPoint endPoint, TrafficSource source, bool reuse, bool loadBalancer = false)
                 {
                     if (table.Protocol == ServiceTypes.UDP && !Router.HasCandidates(table, source)) return;
-                    wanted.Add(new Wanted(endPoint, table.Protocol, table, source, reuse));
+                    wanted.Add(new Wanted(endPoint, table.Protocol, table, source, reuse, loadBalancer));
                 }
                 if (service.Spec?.ClusterIP is { } ip && ip != ServiceTypes.None && IPAddress.TryParse(ip, out var clusterIP))
                     Want(new IPEndPoint(clusterIP, table.Port), TrafficSource.Internal, true);
@@ -60,7 +61,7 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
                 {
                     foreach (var ingress in service.Status?.LoadBalancer?.Ingress ?? [])
                     {
-                        if (IPAddress.TryParse(ingress.Ip, out var lbIP)) Want(new IPEndPoint(lbIP, table.Port), TrafficSource.External, false);
+                        if (IPAddress.TryParse(ingress.Ip, out var lbIP)) Want(new IPEndPoint(lbIP, table.Port), TrafficSource.External, false, loadBalancer: true);
                     }
                 }
             }
@@ -74,6 +75,11 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
         {
             if (_listeners.Remove(gone.Key, out var listener)) await listener.DisposeAsync().ConfigureAwait(false);
             _failed.Remove(gone.Key);
+        }
+        // An address no longer served by any listener here is given back (MetalLB: another node announces it now).
+        foreach (var ip in previous.Where(w => w.LoadBalancer).Select(w => w.EndPoint.Address).Distinct())
+        {
+            if (!_wanted.Values.SelectMany(w => w).Any(w => w.LoadBalancer && w.EndPoint.Address.Equals(ip))) announcer?.Withdraw(ip);
         }
         var failures = new List<BindFailure>();
         foreach (var w in wanted)
@@ -136,6 +142,7 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
     {
         try
         {
+            if (w.LoadBalancer) announcer?.Announce(w.EndPoint.Address);
             _listeners[w.Key] = w.Protocol == ServiceTypes.UDP
                 ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpIdleTimeout)
                 : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort);
@@ -156,5 +163,6 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
         foreach (var h in _health.Values) await h.DisposeAsync().ConfigureAwait(false);
         _listeners.Clear();
         _health.Clear();
+        announcer?.WithdrawAll();
     }
 }

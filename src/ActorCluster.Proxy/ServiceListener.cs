@@ -69,12 +69,14 @@ public sealed class ServiceListener : IServiceListener
         client.NoDelay = true;
         var table = Table;
         var clientAddress = ((IPEndPoint)client.RemoteEndPoint!).Address;
-        var clientKey = clientAddress.ToString();
-        var tried = new HashSet<string>();
-        _affinity.TryGetValue(clientKey, out var affinity);
+        // The affinity key (a string per connection) only when the service asks for affinity.
+        var clientKey = table.AffinitySeconds > 0 ? clientAddress.ToString() : null;
+        AffinityEntry? affinity = null;
+        if (clientKey is not null) _affinity.TryGetValue(clientKey, out affinity);
+        HashSet<string>? tried = null; // endpoints whose dial failed, made only when one does
         for (var attempt = 0; attempt < DialTimeouts.Length; attempt++)
         {
-            var decision = Router.Route(table, _source, affinity, DateTime.UtcNow, Random.Shared.NextDouble(), tried.Count == 0 ? null : tried);
+            var decision = Router.Route(table, _source, affinity, DateTime.UtcNow, Random.Shared.NextDouble(), tried);
             if (!decision.Routed)
             {
                 if (decision.Reason == NoRouteReason.NoEndpoints) Interlocked.Increment(ref Stats.RefusedNoEndpoints);
@@ -84,7 +86,6 @@ public sealed class ServiceListener : IServiceListener
                 return;
             }
             var endpoint = decision.Endpoint!;
-            tried.Add(endpoint.Address);
             affinity = null;
             // Local policy keeps the client's address (the pod sees who called); Cluster shows the node's (SNAT).
             var local = _source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
@@ -94,10 +95,11 @@ public sealed class ServiceListener : IServiceListener
                 : await NodeTunnel.DialAsync(endpoint.Via, endpoint.EndPoint!, sourceAddress, _nodeAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);
             if (upstream is null)
             {
+                (tried ??= []).Add(endpoint.Address);
                 Interlocked.Increment(ref Stats.DialRetries);
                 continue;
             }
-            if (decision.Affinity is not null) _affinity[clientKey] = decision.Affinity;
+            if (decision.Affinity is not null && clientKey is not null) _affinity[clientKey] = decision.Affinity;
             Interlocked.Increment(ref Stats.Active);
             using (upstream)
             using (client)

@@ -10,39 +10,51 @@ namespace ActorCluster.Proxy;
 /// </summary>
 public static class TcpRelay
 {
-    private const int BufferSize = 64 * 1024;
+    // 32 KB per direction, rented: a new connection allocates no buffers (a busy proxy opens thousands a second).
+    private const int BufferSize = 32 * 1024;
 
     /// <summary>Relays until both directions end; bytes are added to <paramref name="stats"/> as they pass.</summary>
     public static async Task RunAsync(Socket client, Socket upstream, ListenerStats stats, CancellationToken token)
     {
-        using var abort = CancellationTokenSource.CreateLinkedTokenSource(token);
-        var up = Pump(client, upstream, abort, bytes => Interlocked.Add(ref stats.BytesIn, bytes));
-        var down = Pump(upstream, client, abort, bytes => Interlocked.Add(ref stats.BytesOut, bytes));
+        // The reads and writes take no token (a registration per operation costs more than the copy): stopping,
+        // or a failure in one direction, closes both sockets, which ends whatever the other direction awaits.
+        void Abort()
+        {
+            client.Dispose();
+            upstream.Dispose();
+        }
+        await using var stop = token.Register(Abort);
+        var up = Pump(client, upstream, Abort, stats, inbound: true);
+        var down = Pump(upstream, client, Abort, stats, inbound: false);
         await Task.WhenAll(up, down).ConfigureAwait(false);
     }
 
-    private static async Task Pump(Socket from, Socket to, CancellationTokenSource abort, Action<int> count)
+    private static async Task Pump(Socket from, Socket to, Action abort, ListenerStats stats, bool inbound)
     {
-        var buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
             while (true)
             {
-                var n = await from.ReceiveAsync(buffer, SocketFlags.None, abort.Token).ConfigureAwait(false);
+                var n = await from.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
                 if (n == 0)
                 {
                     to.Shutdown(SocketShutdown.Send); // half-close: the peer sees end of stream, and may still answer
                     return;
                 }
                 var sent = 0;
-                while (sent < n) sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, abort.Token).ConfigureAwait(false);
-                count(n);
+                while (sent < n) sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None).ConfigureAwait(false);
+                Interlocked.Add(ref inbound ? ref stats.BytesIn : ref stats.BytesOut, n);
             }
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // One direction failed: the connection is over for both.
-            await abort.CancelAsync().ConfigureAwait(false);
+            abort();
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -65,13 +77,20 @@ public static class TcpRelay
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            if (source is not null) socket.Bind(new IPEndPoint(source, 0));
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
-            cts.CancelAfter(timeout);
-            await socket.ConnectAsync(target, cts.Token).ConfigureAwait(false);
+            if (source is not null)
+            {
+                // IP_BIND_ADDRESS_NO_PORT: pick the port at connect time, per destination, so a busy proxy dialing
+                // from one source address is not limited to one ephemeral range (TIME_WAIT included) for all pods.
+                if (OperatingSystem.IsLinux()) socket.SetRawSocketOption(0 /* IPPROTO_IP */, 24 /* IP_BIND_ADDRESS_NO_PORT */, BitConverter.GetBytes(1));
+                socket.Bind(new IPEndPoint(source, 0));
+            }
+            var connect = socket.ConnectAsync(target, CancellationToken.None);
+            // A connect that finished at once (a local pod usually does) needs no timer; only a pending one is bounded.
+            if (!connect.IsCompleted) await connect.AsTask().WaitAsync(timeout, token).ConfigureAwait(false);
+            else await connect.ConfigureAwait(false);
             return socket;
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException)
         {
             socket.Dispose();
             return null;

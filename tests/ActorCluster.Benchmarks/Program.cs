@@ -3,6 +3,9 @@ using ActorCluster.Benchmarks;
 
 // dotnet run -c Release --project tests/ActorCluster.Benchmarks -- control-plane [services] [pods] [nodes] [changes]
 // dotnet run -c Release --project tests/ActorCluster.Benchmarks -- failover [rounds]
+// dotnet run -c Release --project tests/ActorCluster.Benchmarks -- data-plane [seconds] [connections] [rounds]
+// The node in this process runs its sockets as `actorcluster` does.
+ActorCluster.Proxy.SocketTuning.PreferInlineCompletions();
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
 switch (args.FirstOrDefault())
 {
@@ -12,7 +15,13 @@ switch (args.FirstOrDefault())
     case "failover":
         await FailoverBenchmark.RunAsync(rounds: Arg(1, 3));
         return 0;
+    case "data-plane":
+        await DataPlaneBenchmark.RunAsync(seconds: Arg(1, 10), connections: Arg(2, 64), rounds: Arg(3, 1));
+        return 0;
+    case "backend":
+        await DataPlaneBenchmark.RunBackendAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
+        return 0;
     default:
-        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3]");
+        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3] | data-plane [seconds=10] [connections=64] [rounds=1]");
         return 2;
 }

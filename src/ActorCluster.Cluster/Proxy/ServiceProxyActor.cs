@@ -35,7 +35,8 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     public ServiceProxyActor(ProxySettings settings, IActorRef apiServer, IActorRef replica)
     {
         _settings = settings;
-        _proxy = new NodeServiceProxy(settings.NodeName, settings.NodeAddress, settings.UdpIdleTimeout);
+        var log = _log;
+        _proxy = new NodeServiceProxy(settings.NodeName, settings.NodeAddress, settings.UdpIdleTimeout, new AddressAnnouncer(settings.NodeAddress, m => log.Info(m)));
         _apiServer = apiServer;
         replica.Tell(new SubscribeReplica(Self));
 

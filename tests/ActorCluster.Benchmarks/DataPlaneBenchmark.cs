@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Hosting;
+using ActorCluster.Cluster.Node;
+using Akka.Actor;
+
+namespace ActorCluster.Benchmarks;
+
+/// <summary>
+/// The data plane's figures (issue "Data plane"): wrk through the NodePort vs straight to the pod vs HAProxy
+/// <c>mode tcp</c> in front of the same pod, keep-alive and one request per connection; then the cost of a new
+/// connection with 10 and with 10,000 services. One node in this process (its proxy and the pod's workload), wrk
+/// and HAProxy as their own processes, all on this machine's loopback.
+/// </summary>
+internal static partial class DataPlaneBenchmark
+{
+    private const string NodeAddress = "127.0.1.51";
+    private const string HaproxyAddress = "127.0.1.52";
+    private const string BackendAddress = "127.0.1.53";
+    private const int NodePort = 30080;
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
+
+    private sealed record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Errors);
+
+    public static async Task RunAsync(int seconds, int connections, int rounds)
+    {
+        foreach (var tool in new[] { "wrk", "haproxy" })
+        {
+            if (Which(tool) is null) throw new InvalidOperationException($"{tool} is not installed: apt-get install -y wrk haproxy");
+        }
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
+        Console.WriteLine($"data-plane benchmark: wrk -t2 -c{connections} -d{seconds}s, {rounds} round(s), best round reported; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        var node = ActorClusterNode.Start(new NodeOptions
+        {
+            Name = "k8s-worker1", Address = NodeAddress, Port = 0, DataDir = dataDir, PodNetworkPrefix = "127.198",
+            ExtraHocon = "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING",
+        });
+        Process? haproxy = null;
+        Process? backend = null;
+        try
+        {
+            var api = node.ApiServer;
+            await Until(async () => await api.Ask<object>(new GetObject("nodes", null, "k8s-worker1"), AskTimeout) is ObjectReply, TimeSpan.FromMinutes(1));
+            // The backend is its own process (kubetm/app's server), in front of which all three paths are measured; the
+            // Service has no selector and a hand-written EndpointSlice, as for any workload outside the cluster.
+            backend = StartBackend();
+            await Until(() => Answers($"http://{BackendAddress}:8080/hostname"), TimeSpan.FromSeconds(30));
+            await Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"backend"},"spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":{{{NodePort}}}}]}}""");
+            await Create(api, "endpointslices", $$$"""{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"backend-1","labels":{"kubernetes.io/service-name":"backend"}},"addressType":"IPv4","ports":[{"name":"","port":8080,"protocol":"TCP"}],"endpoints":[{"addresses":["{{{BackendAddress}}}"],"conditions":{"ready":true}}]}""");
+            await Until(() => Answers($"http://{NodeAddress}:{NodePort}/hostname"), TimeSpan.FromMinutes(1));
+
+            haproxy = StartHaproxy(dataDir, BackendAddress);
+            await Until(() => Answers($"http://{HaproxyAddress}:8090/hostname"), TimeSpan.FromSeconds(30));
+
+            var targets = new (string Name, string Url)[]
+            {
+                ("direct to the backend", $"http://{BackendAddress}:8080/hostname"),
+                ("HAProxy mode tcp", $"http://{HaproxyAddress}:8090/hostname"),
+                ("ActorCluster NodePort", $"http://{NodeAddress}:{NodePort}/hostname"),
+            };
+            // Warm-up: every path JIT-compiled and at its steady tier before anything is measured.
+            foreach (var (_, url) in targets) await Wrk(url, keepAlive: true, 2, connections);
+            foreach (var keepAlive in new[] { true, false })
+            {
+                Console.WriteLine(keepAlive ? "keep-alive:" : "one request per connection (Connection: close):");
+                var results = new Dictionary<string, WrkResult>();
+                foreach (var (name, url) in targets)
+                {
+                    var r = await Best(url, keepAlive, seconds, connections, rounds);
+                    results[name] = r;
+                    Console.WriteLine($"  {name,-22} {r.RequestsPerSecond,9:0} req/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  errors {r.Errors}");
+                }
+                var h = results["HAProxy mode tcp"];
+                var n = results["ActorCluster NodePort"];
+                Console.WriteLine($"  NodePort / HAProxy: {n.RequestsPerSecond / h.RequestsPerSecond:0.00}x requests/s, {n.P99Ms / h.P99Ms:0.00}x p99 (targets >= 0.9x, <= 1.5x)");
+            }
+
+            // New-connection cost against the number of services: 10, then 10,000 (each a ClusterIP listener here).
+            Console.WriteLine("new connections through the NodePort (Connection: close) by number of services:");
+            var costs = new List<(int Services, WrkResult Result)>();
+            foreach (var total in new[] { 10, 10_000 })
+            {
+                var sw = Stopwatch.StartNew();
+                await ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
+                    Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
+                await Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
+                var r = await Best($"http://{NodeAddress}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds);
+                costs.Add((total, r));
+                Console.WriteLine($"  {total,6} services (set up in {sw.Elapsed.TotalSeconds:0.0} s): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  errors {r.Errors}");
+            }
+            Console.WriteLine($"  10,000 / 10 services: {costs[1].Result.RequestsPerSecond / costs[0].Result.RequestsPerSecond:0.00}x connections/s, {costs[1].Result.P50Ms / costs[0].Result.P50Ms:0.00}x p50 (target within 10%)");
+        }
+        finally
+        {
+            foreach (var p in new[] { haproxy, backend })
+            {
+                if (p is null) continue;
+                p.Kill();
+                await p.WaitForExitAsync();
+            }
+            await node.StopAsync();
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    /// <summary>This program again, as <c>backend</c>: kubetm/app's HTTP server alone at BackendAddress:8080.</summary>
+    private static Process StartBackend()
+    {
+        var p = Process.Start(new ProcessStartInfo(Environment.ProcessPath!, ["backend", BackendAddress, "8080"]) { RedirectStandardInput = true })!;
+        return p;
+    }
+
+    /// <summary>The backend process: serves until killed (or until its standard input closes).</summary>
+    public static async Task RunBackendAsync(string address, int port)
+    {
+        await using var app = Cluster.Workloads.KubetmApp.Start(new Cluster.Workloads.PodIdentity("backend", "default", address, "external"), port);
+        await Console.In.ReadToEndAsync();
+    }
+
+    private static async Task Create(IActorRef api, string resource, string json)
+    {
+        var reply = await api.Ask<object>(new CreateObject(resource, "default", json), AskTimeout);
+        if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
+    }
+
+    /// <summary>HAProxy 2.6 in mode tcp with one server, configured like the NodePort (no health checks, no logging).</summary>
+    private static Process StartHaproxy(string dataDir, string backend)
+    {
+        var config = Path.Combine(dataDir, "haproxy.cfg");
+        File.WriteAllText(config, $"""
+            global
+              maxconn 8000
+            defaults
+              mode tcp
+              timeout connect 5s
+              timeout client 60s
+              timeout server 60s
+            listen backend
+              bind {HaproxyAddress}:8090
+              server backend {backend}:8080
+
+            """);
+        var p = Process.Start(new ProcessStartInfo("haproxy", ["-db", "-f", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    private static async Task<WrkResult> Best(string url, bool keepAlive, int seconds, int connections, int rounds)
+    {
+        WrkResult? best = null;
+        for (var i = 0; i < rounds; i++)
+        {
+            var r = await Wrk(url, keepAlive, seconds, connections);
+            if (best is null || r.RequestsPerSecond > best.RequestsPerSecond) best = r;
+        }
+        return best!;
+    }
+
+    private static async Task<WrkResult> Wrk(string url, bool keepAlive, int seconds, int connections)
+    {
+        var args = new List<string> { "-t2", $"-c{connections}", $"-d{seconds}s", "--latency", "--timeout", "5s" };
+        if (!keepAlive) args.AddRange(["-H", "Connection: close"]);
+        args.Add(url);
+        var p = Process.Start(new ProcessStartInfo("wrk", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException("wrk failed: " + output + await p.StandardError.ReadToEndAsync());
+        var rps = double.Parse(RequestsPerSec().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+        var errors = SocketErrors().Matches(output).Sum(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+        var non2xx = Non2xx().Match(output);
+        if (non2xx.Success) errors += long.Parse(non2xx.Groups[1].Value, CultureInfo.InvariantCulture);
+        return new WrkResult(rps, Percentile(output, "50%"), Percentile(output, "99%"), errors);
+    }
+
+    /// <summary>A latency line of wrk's distribution ("99%    1.23ms") in milliseconds.</summary>
+    private static double Percentile(string output, string label)
+    {
+        var m = Regex.Match(output, $@"^\s*{Regex.Escape(label)}\s+([0-9.]+)(us|ms|s)\s*$", RegexOptions.Multiline);
+        var v = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        return m.Groups[2].Value switch { "us" => v / 1000, "s" => v * 1000, _ => v };
+    }
+
+    [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
+    private static partial Regex RequestsPerSec();
+
+    [GeneratedRegex(@"(?:connect|read|write|timeout) (\d+)")]
+    private static partial Regex SocketErrors();
+
+    [GeneratedRegex(@"Non-2xx or 3xx responses: (\d+)")]
+    private static partial Regex Non2xx();
+
+    private static async Task<bool> Answers(string url)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        try
+        {
+            return (await http.GetAsync(url)).IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static string? Which(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
+
+    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("benchmark condition not reached");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task ForEachConcurrent(IEnumerable<int> items, int parallelism, Func<int, Task> body)
+    {
+        using var gate = new SemaphoreSlim(parallelism);
+        await Task.WhenAll(items.Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                await body(i);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+    }
+}
