@@ -22,16 +22,18 @@ mkdir -p "$R/app" "$R/tmp" "$R/data" "$R/usr/sbin" "$R/etc"
 chmod 1777 "$R/tmp"
 cp -a "$WORK/publish/." "$R/app/"
 echo "hosts: files dns" > "$R/etc/nsswitch.conf"
+cp /etc/os-release "$R/etc/os-release" # the Node's OS-IMAGE
 
 # Copies a file (following links) to the same path under the image root.
 put() { mkdir -p "$R$(dirname "$1")"; cp -L "$1" "$R$1"; }
 # The libraries an executable or library links against, and the loader.
-libs_of() { ldd "$@" 2>/dev/null | awk '$2=="=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'; }
+libs_of() { for f in "$@"; do ldd "$f" 2>/dev/null; done | awk '$2=="=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}'; }
 
 TOOLS=$(command -v ip)
 if command -v arping >/dev/null 2>&1; then TOOLS="$TOOLS $(command -v arping)"; else echo "build-image: arping not installed (apt-get install iputils-arping): LoadBalancer IPs are announced without a gratuitous ARP"; fi
 for t in $TOOLS; do mkdir -p "$R/usr/sbin"; cp -L "$t" "$R/usr/sbin/"; done
-SSL=$(ls /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3 2>/dev/null || true)
+# Opened at run time, so ldd cannot see them: OpenSSL (HTTPS API), GSSAPI (Npgsql probes for Kerberos).
+SSL=$(ls /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3 /usr/lib/x86_64-linux-gnu/libgssapi_krb5.so.2 2>/dev/null || true)
 for lib in $(libs_of "$R/app/actorcluster" "$R"/app/*.so $TOOLS $SSL | sort -u) $SSL; do put "$lib"; done
 
 echo "build-image: importing $TAG"

@@ -143,4 +143,50 @@ public sealed class PersistenceAndFailoverTests
             cluster.DeleteData();
         }
     }
+
+    [Fact]
+    public async Task A_graceful_hand_over_of_the_ApiServer_keeps_every_replica_following()
+    {
+        var cluster = await TestCluster.StartAsync(3);
+        try
+        {
+            await cluster.Create<V1Service>(ResourceKind.Service, "apiVersion: v1\nkind: Service\nmetadata:\n  name: before\nspec:\n  ports:\n  - port: 80");
+            // Every replica fully current: the case where resuming at the new ApiServer has nothing to replay.
+            await TestCluster.Eventually(async () =>
+            {
+                var stats = new List<Cluster.Replica.ReplicaStats>();
+                foreach (var n in cluster.Nodes) stats.Add(await TestCluster.Ask<Cluster.Replica.ReplicaStats>(n.Replica, Cluster.Replica.GetReplicaStats.Instance));
+                return stats.All(s => s.Synced) && stats.Select(s => s.ResourceVersion).Distinct().Count() == 1;
+            }, Wait, "every replica at the same version");
+
+            await cluster[0].StopAsync(); // hands the singleton over to the next oldest node
+            V1Service? after = null;
+            await TestCluster.Eventually(async () =>
+            {
+                try
+                {
+                    after = await cluster.Create<V1Service>(ResourceKind.Service, "apiVersion: v1\nkind: Service\nmetadata:\n  name: after\nspec:\n  ports:\n  - port: 80", cluster[1]);
+                    return true;
+                }
+                catch (Exception e) when (e is Akka.Actor.AskTimeoutException or InvalidOperationException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(60), "a write accepted by the new ApiServer");
+
+            // Both survivors' proxies serve the new Service: their replicas follow the new ApiServer.
+            foreach (var node in cluster.Nodes.Skip(1))
+            {
+                await TestCluster.Eventually(async () =>
+                    (await TestCluster.Ask<Proxy.ProxyListeners>(node.ServiceProxy, Proxy.GetProxyListeners.Instance)).Bound.ContainsKey($"{after!.Spec.ClusterIP}:80"),
+                    Wait, $"{node.Options.Name} to serve the Service created after the hand-over");
+            }
+        }
+        finally
+        {
+            cluster.Nodes.RemoveAt(0);
+            await cluster.DisposeAsync();
+            cluster.DeleteData();
+        }
+    }
 }

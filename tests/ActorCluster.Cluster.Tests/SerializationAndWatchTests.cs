@@ -22,6 +22,7 @@ public sealed class SerializationAndWatchTests
             new StartWatch(cluster[0].Replica, "k8s-worker1", 7),
             new WatchChange("Modified", "pods", "{}", 9, 8, 1234),
             new StoreSnapshot([new WatchedObject("nodes", "{}")], 3),
+            new WatchResumed(11),
         };
         foreach (var sample in samples)
         {

@@ -313,6 +313,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
                 last = entry.Change.ResourceVersion;
             }
             _watchers[w.Subscriber] = new Watcher(w.NodeName) { LastSent = last };
+            w.Subscriber.Tell(new WatchResumed(last));
             return;
         }
 

@@ -72,6 +72,12 @@ public sealed record WatchChange(string Type, string Resource, [property: JsonCo
 /// <summary>The requested resourceVersion is older than the history kept: list again (HTTP 410 Gone).</summary>
 public sealed record WatchExpired(long OldestResourceVersion) : IClusterMessage;
 
+/// <summary>
+/// A watch resumed from a resourceVersion: every change after it has been sent (possibly none), and the ones that
+/// follow will come from this ApiServer. A subscriber that is fully current learns here who it follows now.
+/// </summary>
+public sealed record WatchResumed(long ResourceVersion) : IClusterMessage;
+
 /// <summary>Stop sending changes to this subscriber.</summary>
 public sealed record StopWatch(IActorRef Subscriber) : IClusterMessage;
 

@@ -219,8 +219,18 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         var eligible = ServiceTypes.IsLocal(svc.Spec.ExternalTrafficPolicy)
             ? ready.Where(n => tables.Any(t => t.Endpoints.Any(e => e.NodeName == n && e.Ready && !e.Terminating)))
             : ready;
-        return LoadBalancerElection.Elect(ObjectKey.Of(svc.Metadata).ToString(), eligible) == _proxy.NodeName;
+        var key = ObjectKey.Of(svc.Metadata);
+        var elected = LoadBalancerElection.Elect(key.ToString(), eligible);
+        if (_announcers.GetValueOrDefault(key) != elected)
+        {
+            _announcers[key] = elected;
+            _log.Info("service {0}: LoadBalancer IPs {1} announced by {2}", key, string.Join(",", svc.Status.LoadBalancer.Ingress.Select(i => i.Ip)),
+                elected ?? "no node (none eligible)");
+        }
+        return elected == _proxy.NodeName;
     }
+
+    private readonly Dictionary<ObjectKey, string?> _announcers = new();
 
     private static ObjectKey? ServiceOf(Core.ControlPlane.StoreChange change) => change.Object.Kind switch
     {

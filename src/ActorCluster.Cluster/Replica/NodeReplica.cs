@@ -36,17 +36,29 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
         Receive<WatchSnapshot>(OnSnapshot);
         Receive<WatchChange>(OnChange);
         Receive<WatchExpired>(_ => Relist("watch expired"));
+        Receive<WatchResumed>(r =>
+        {
+            if (!_synced) return; // an answer to an older request; the snapshot under way covers it
+            if (r.ResourceVersion != _store.ResourceVersion)
+            {
+                Relist($"gap: resumed at {r.ResourceVersion}, have {_store.ResourceVersion}");
+                return;
+            }
+            Follow(Sender);
+        });
         Receive<Retry>(_ =>
         {
+            // Until synced, or (after the ApiServer moved) until a new one answers: the singleton may be moving.
             if (!_synced) Request(_store.ResourceVersion > 0 ? _store.ResourceVersion : 0);
+            else if (_source is null) Request(_store.ResourceVersion);
         });
         Receive<Terminated>(t =>
         {
             if (!t.ActorRef.Equals(_source)) return;
             _log.Info("replica {0}: ApiServer {1} stopped; resuming the watch at {2}", _nodeName, t.ActorRef.Path, _store.ResourceVersion);
+            // The store stays valid (and served) at its version; the next ApiServer sends what came after it.
             _source = null;
-            _synced = false;
-            Request(_store.ResourceVersion);
+            Request(_synced ? _store.ResourceVersion : 0);
         });
         Receive<SubscribeReplica>(s =>
         {
