@@ -217,6 +217,7 @@ check "another host takes $LB_IP" until_ok 120 moved
 SURVIVOR=$(( HOLDER == 3 ? 1 : (HOLDER == 1 ? 2 : 1) ))
 case $HOLDER in 1) ALIVE=pod-2 ;; 2) ALIVE=pod-1 ;; *) ALIVE="pod-1 pod-2" ;; esac
 check "$LB_IP answers again, from the pods still running ($ALIVE)" until_ok 120 answered_by "http://$LB_IP:9000/hostname" "$ALIVE"
-check "NodePort 30000 on host $SURVIVOR answers from $ALIVE" until_ok 120 answered_by "http://10.200.0.1$SURVIVOR:30000/hostname" "$ALIVE"
+LB_NODE_PORT=$(kc get svc svc-4 -o jsonpath='{.spec.ports[0].nodePort}')
+check "svc-4's NodePort on host $SURVIVOR answers from $ALIVE" until_ok 120 answered_by "http://10.200.0.1$SURVIVOR:$LB_NODE_PORT/hostname" "$ALIVE"
 
 log "done in $(($(date +%s) - START))s"
