@@ -5,7 +5,14 @@ namespace ActorCluster.Proxy;
 /// <summary>The accept loop every listener here runs: accept until stopped, hand each connection to its own task.</summary>
 public static class AcceptLoop
 {
-    public static async Task RunAsync(Socket listener, Func<Socket, Task> serve, CancellationToken stop)
+    /// <summary>
+    /// Runs one accept loop per core on the listening socket: a connection's first steps (route, dial, first
+    /// copy) run in the accepting loop until they wait, so with one loop new connections would queue behind them.
+    /// </summary>
+    public static Task RunAsync(Socket listener, Func<Socket, Task> serve, CancellationToken stop) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(_ => Task.Run(() => Loop(listener, serve, stop), CancellationToken.None)));
+
+    private static async Task Loop(Socket listener, Func<Socket, Task> serve, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {

@@ -16,12 +16,12 @@ switch (args.FirstOrDefault())
         await FailoverBenchmark.RunAsync(rounds: Arg(1, 3));
         return 0;
     case "data-plane":
-        await DataPlaneBenchmark.RunAsync(seconds: Arg(1, 10), connections: Arg(2, 64), rounds: Arg(3, 1));
+        await DataPlaneBenchmark.RunAsync(seconds: Arg(1, 10), connections: Arg(2, 64), rounds: Arg(3, 3));
         return 0;
     case "backend":
         await DataPlaneBenchmark.RunBackendAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
         return 0;
     default:
-        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3] | data-plane [seconds=10] [connections=64] [rounds=1]");
+        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3] | data-plane [seconds=10] [connections=64] [rounds=3]");
         return 2;
 }

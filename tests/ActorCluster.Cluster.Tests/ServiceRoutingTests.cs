@@ -315,6 +315,40 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         _cluster.Nodes.RemoveAt(killed - 1);
     }
 
+    [Fact]
+    public async Task A_failed_dial_is_retried_on_another_endpoint_before_the_client_sees_anything()
+    {
+        var (pod1, _) = await SeedPods();
+        // A Service without a selector and a hand-written EndpointSlice: pod-1, and an address where nothing listens.
+        await _cluster.Create<V1Service>(ResourceKind.Service, """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: mixed
+            spec:
+              type: NodePort
+              ports:
+              - port: 80
+                targetPort: 8080
+                nodePort: 30020
+            """);
+        var reply = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.CreateObject("endpointslices", "default", $$$"""
+            {"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"mixed-1","labels":{"kubernetes.io/service-name":"mixed"}},
+             "addressType":"IPv4","ports":[{"name":"","port":8080,"protocol":"TCP"}],
+             "endpoints":[{"addresses":["{{{pod1.Status.PodIP}}}"],"conditions":{"ready":true}},{"addresses":["127.0.9.9"],"conditions":{"ready":true}}]}
+            """));
+        Assert.IsType<ApiServer.ObjectReply>(reply);
+        await TestCluster.Eventually(async () => await Traffic.Get(Node(1), 30020, "/hostname") == "pod-1", Wait, "the NodePort answering");
+
+        // Half the picks land on the dead address first; every connection still reaches pod-1.
+        var answers = new List<string?>();
+        for (var i = 0; i < 20; i++) answers.Add(await Traffic.Get(Node(1), 30020, "/hostname"));
+        Assert.All(answers, a => Assert.Equal("pod-1", a));
+        var counters = (await Counters(1)).Listeners.Single(l => l.Address == $"{Node(1)}:30020");
+        Assert.True(counters.DialRetries > 0, "no dial was retried");
+        Assert.Equal(0, counters.Failed);
+    }
+
     private async Task<List<int>> NodesBinding(string endPoint)
     {
         var nodes = new List<int>();
