@@ -190,6 +190,9 @@ check "Local: host 1 answers only from pod-1" until_ok 60 answered_by "http://10
 check "Local: host 2 answers only from pod-2" until_ok 60 answered_by "http://10.200.0.12:$LOCAL_PORT/hostname" pod-2
 check "Local: host 3 (no pod) refuses at once" until_ok 30 refused "http://10.200.0.13:$LOCAL_PORT/hostname"
 
+kc annotate svc svc-2 actorcluster.io/proxy-protocol=v2 >/dev/null || fail "kubectl annotate svc-2"
+client_seen() { curl -s -m 3 "http://10.200.0.11:$LOCAL_PORT/client" | grep -q '^10.200.0.1:'; }
+check "Local with PROXY protocol: the pod sees the client's own address across hosts" until_ok 30 client_seen
 check "svc-4 shows EXTERNAL-IP <pending> without a pool" sh -c "kubectl --kubeconfig $WORK/kubeconfig get svc svc-4 --no-headers | awk '{print \$4}' | grep -qx '<pending>'"
 
 # ---------------------------------------------------------------- a LoadBalancer pool of test-network addresses

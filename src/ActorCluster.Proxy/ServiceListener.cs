@@ -106,7 +106,9 @@ public sealed class ServiceListener : IServiceListener
             {
                 try
                 {
-                    await TcpRelay.RunAsync(client, upstream, Stats, _stop.Token).ConfigureAwait(false);
+                    // Opted in: the pod learns the original client first (the tunnel passes these bytes through).
+                    if (!table.ProxyProtocol || await SendProxyHeader(client, upstream).ConfigureAwait(false))
+                        await TcpRelay.RunAsync(client, upstream, Stats, _stop.Token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -117,6 +119,19 @@ public sealed class ServiceListener : IServiceListener
         }
         Interlocked.Increment(ref Stats.Failed);
         TcpRelay.Refuse(client);
+    }
+
+    private static async Task<bool> SendProxyHeader(Socket client, Socket upstream)
+    {
+        try
+        {
+            await upstream.SendAsync(ProxyProtocol.Header((IPEndPoint)client.RemoteEndPoint!, (IPEndPoint)client.LocalEndPoint!), SocketFlags.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     public async ValueTask DisposeAsync()

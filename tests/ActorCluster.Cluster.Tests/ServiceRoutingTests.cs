@@ -84,6 +84,34 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Service_annotated_for_PROXY_protocol_tells_the_pod_the_original_client_across_the_tunnel()
+    {
+        await SeedPods();
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml")
+            .Replace("name: svc-2", "name: svc-2\n  annotations:\n    actorcluster.io/proxy-protocol: v2", StringComparison.Ordinal));
+        // Node 3 has no pod: under Cluster and through the tunnel the pod still learns who called.
+        await TestCluster.Eventually(async () => (await Traffic.Responders(Node(3), 30000, 10)).Count == 2, Wait, "the NodePort answering");
+        for (var i = 0; i < 6; i++)
+            Assert.StartsWith("127.0.0.9:", await Traffic.Get(Node(3), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
+        // The header is consumed by the workload, so the request itself is unchanged.
+        Assert.Contains(await Traffic.Get(Node(3), 30000, "/hostname"), new[] { "pod-1", "pod-2" });
+    }
+
+    [Fact]
+    public void A_PROXY_v2_header_round_trips_and_plain_data_is_left_alone()
+    {
+        var client = new IPEndPoint(IPAddress.Parse("10.200.0.1"), 40123);
+        var header = ProxyProtocol.Header(client, new IPEndPoint(IPAddress.Parse("10.200.0.11"), 30000));
+        var data = header.Concat("GET / HTTP/1.1\r\n"u8.ToArray()).ToArray();
+        var (state, length, parsed) = ProxyProtocol.TryParse(data);
+        Assert.Equal(ProxyProtocol.ParseState.Parsed, state);
+        Assert.Equal(28, length);
+        Assert.Equal(client, parsed);
+        Assert.Equal(ProxyProtocol.ParseState.NeedMore, ProxyProtocol.TryParse(header.AsSpan(0, 20)).State);
+        Assert.Equal(ProxyProtocol.ParseState.NotPresent, ProxyProtocol.TryParse("GET / HTTP/1.1\r\n"u8).State);
+    }
+
+    [Fact]
     public async Task Dispatch_routes_by_selector_without_sockets_and_names_the_PodActor()
     {
         await SeedPods();

@@ -9,7 +9,8 @@ public sealed record PodIdentity(string Name, string Namespace, string IP, strin
 
 /// <summary>
 /// The built-in image <c>kubetm/app</c>: a small HTTP/1.1 server (keep-alive) bound to podIP:containerPort.
-/// <c>GET /hostname</c> answers the pod's name, <c>GET /client</c> the client address as the pod sees it,
+/// <c>GET /hostname</c> answers the pod's name, <c>GET /client</c> the client address as the pod sees it (the one a
+/// PROXY protocol v2 header names, when the connection starts with one),
 /// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200. Stopping is graceful: the listener closes at once,
 /// connections finish the request in hand, and whatever is left is closed when the grace period ends.
 /// </summary>
@@ -69,11 +70,30 @@ public sealed class KubetmApp : IWorkload
         lock (_connections) _connections.Add(client);
         var buffer = new byte[8192];
         var filled = 0;
+        var remote = (IPEndPoint)client.RemoteEndPoint!;
+        var proxyChecked = false;
         try
         {
             while (true)
             {
-                var end = IndexOfHeaderEnd(buffer, filled);
+                var end = -1;
+                if (!proxyChecked && filled > 0)
+                {
+                    // A connection may start with a PROXY v2 header (Services annotated actorcluster.io/proxy-protocol):
+                    // then the client is the one it names.
+                    var (state, length, proxied) = ActorCluster.Proxy.ProxyProtocol.TryParse(buffer.AsSpan(0, filled));
+                    if (state != ActorCluster.Proxy.ProxyProtocol.ParseState.NeedMore)
+                    {
+                        proxyChecked = true;
+                        if (state == ActorCluster.Proxy.ProxyProtocol.ParseState.Parsed)
+                        {
+                            if (proxied is not null) remote = proxied;
+                            Array.Copy(buffer, length, buffer, 0, filled - length);
+                            filled -= length;
+                        }
+                    }
+                }
+                if (proxyChecked || filled == 0) end = IndexOfHeaderEnd(buffer, filled);
                 if (end < 0)
                 {
                     if (filled == buffer.Length) return; // headers too large
@@ -109,7 +129,7 @@ public sealed class KubetmApp : IWorkload
                 Array.Copy(buffer, consumed, buffer, 0, filled - consumed);
                 filled -= consumed;
 
-                var (status, body) = Respond(path, (IPEndPoint)client.RemoteEndPoint!);
+                var (status, body) = Respond(path, remote);
                 var stopping = _draining.IsCancellationRequested;
                 var response = Encoding.ASCII.GetBytes(
                     $"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n" +

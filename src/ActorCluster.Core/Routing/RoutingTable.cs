@@ -40,7 +40,7 @@ public sealed class RoutingTable
 {
     private RoutingTable(
         string ns, string name, string portName, string protocol, int port, int nodePort, string receivingNode,
-        bool externalLocal, bool internalLocal, int affinitySeconds, ImmutableArray<ServiceEndpoint> endpoints)
+        bool externalLocal, bool internalLocal, int affinitySeconds, bool proxyProtocol, ImmutableArray<ServiceEndpoint> endpoints)
     {
         Namespace = ns;
         ServiceName = name;
@@ -52,6 +52,7 @@ public sealed class RoutingTable
         ExternalLocal = externalLocal;
         InternalLocal = internalLocal;
         AffinitySeconds = affinitySeconds;
+        ProxyProtocol = proxyProtocol;
         Endpoints = endpoints;
         ClusterCandidates = Usable(endpoints);
         LocalCandidates = Usable(endpoints.Where(e => e.NodeName == receivingNode).ToImmutableArray());
@@ -79,6 +80,14 @@ public sealed class RoutingTable
 
     /// <summary>sessionAffinity ClientIP timeout, 0 when affinity is None.</summary>
     public int AffinitySeconds { get; }
+
+    /// <summary>
+    /// The Service opted in (annotation <see cref="ProxyProtocolAnnotation"/> = "v2"): each connection to a pod
+    /// starts with a PROXY protocol v2 header naming the original client, whatever the policy and the path.
+    /// </summary>
+    public bool ProxyProtocol { get; }
+
+    public const string ProxyProtocolAnnotation = "actorcluster.io/proxy-protocol";
 
     public ImmutableArray<ServiceEndpoint> Endpoints { get; }
 
@@ -146,6 +155,7 @@ public sealed class RoutingTable
                 ServiceTypes.IsLocal(spec.ExternalTrafficPolicy),
                 ServiceTypes.IsLocal(spec.InternalTrafficPolicy),
                 affinity,
+                svc.Metadata?.Annotations?.TryGetValue(ProxyProtocolAnnotation, out var pp) == true && pp == "v2",
                 endpoints.OrderBy(e => e.Address, StringComparer.Ordinal).ToImmutableArray()));
         }
         return tables;
