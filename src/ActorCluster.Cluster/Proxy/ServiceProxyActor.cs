@@ -129,6 +129,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     {
         var store = update.Store;
         _store = store;
+        IndexSlices(update);
         // A node coming or going may move LoadBalancer IPs and changes who may use the tunnel (and where it leads).
         var nodesChanged = update.Relisted || update.Changes.Any(c => c.Object.Kind == ResourceKind.Node);
         if (nodesChanged) _tunnel?.SetPolicy(TunnelPolicyOf(store));
@@ -142,7 +143,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         foreach (var key in touched)
         {
             var svc = store.Get<V1Service>(ResourceKind.Service, key.Namespace, key.Name);
-            var slices = svc is null ? [] : SlicesOf(store, key).ToList();
+            var slices = svc is null ? [] : SlicesOf(key);
             var tables = svc is null ? [] : RoutingTable.Build(svc, slices, _proxy.NodeName, node => TunnelOf(store, node));
             if (svc is null) _proxyKeys.Remove(key);
             else _proxyKeys.Add(key);
@@ -240,9 +241,41 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         _ => null,
     };
 
-    private static IEnumerable<V1EndpointSlice> SlicesOf(ObjectStore store, ObjectKey key) =>
-        store.All<V1EndpointSlice>(ResourceKind.EndpointSlice).Where(s => s.Metadata.NamespaceProperty == key.Namespace
-            && s.Metadata.Labels?.TryGetValue(EndpointsComputer.ServiceNameLabel, out var n) == true && n == key.Name);
+    // EndpointSlices by the Service they belong to (their kubernetes.io/service-name label), kept from the changes so
+    // that rebuilding one Service's tables does not scan every slice of the cluster.
+    private readonly Dictionary<ObjectKey, Dictionary<ObjectKey, V1EndpointSlice>> _slicesByService = new();
+    private readonly Dictionary<ObjectKey, ObjectKey> _serviceOfSlice = new();
+
+    private void IndexSlices(ReplicaUpdated update)
+    {
+        if (update.Relisted)
+        {
+            _slicesByService.Clear();
+            _serviceOfSlice.Clear();
+            foreach (var slice in update.Store.All<V1EndpointSlice>(ResourceKind.EndpointSlice)) IndexSlice(slice, deleted: false);
+            return;
+        }
+        foreach (var c in update.Changes.Where(c => c.Object.Kind == ResourceKind.EndpointSlice))
+            IndexSlice(c.Object.As<V1EndpointSlice>(), c.Type == Core.ControlPlane.ChangeType.Deleted);
+    }
+
+    private void IndexSlice(V1EndpointSlice slice, bool deleted)
+    {
+        var sliceKey = ObjectKey.Of(slice.Metadata);
+        if (_serviceOfSlice.Remove(sliceKey, out var before) && _slicesByService.TryGetValue(before, out var old))
+        {
+            old.Remove(sliceKey);
+            if (old.Count == 0) _slicesByService.Remove(before);
+        }
+        if (deleted || slice.Metadata.Labels?.TryGetValue(EndpointsComputer.ServiceNameLabel, out var name) != true) return;
+        var service = new ObjectKey(slice.Metadata.NamespaceProperty ?? "", name!);
+        _serviceOfSlice[sliceKey] = service;
+        if (!_slicesByService.TryGetValue(service, out var slices)) _slicesByService[service] = slices = new();
+        slices[sliceKey] = slice;
+    }
+
+    private IReadOnlyList<V1EndpointSlice> SlicesOf(ObjectKey key) =>
+        _slicesByService.TryGetValue(key, out var slices) ? slices.Values.ToList() : [];
 
     /// <summary>A Warning Event on a Service, written through the ApiServer like any client's.</summary>
     private void RecordEvent(string ns, string service, string reason, string message)
