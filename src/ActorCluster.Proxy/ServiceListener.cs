@@ -87,9 +87,7 @@ public sealed class ServiceListener : IServiceListener
             }
             var endpoint = decision.Endpoint!;
             affinity = null;
-            // Local policy keeps the client's address (the pod sees who called); Cluster shows the node's (SNAT).
-            var local = _source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
-            var sourceAddress = local && IPAddress.IsLoopback(clientAddress) ? clientAddress : _nodeAddress;
+            var sourceAddress = Router.SourceAddress(table, _source, clientAddress, _nodeAddress);
             var upstream = endpoint.Via is null
                 ? await TcpRelay.DialAsync(endpoint.EndPoint!, sourceAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false)
                 : await NodeTunnel.DialAsync(endpoint.Via, endpoint.EndPoint!, sourceAddress, _nodeAddress, DialTimeouts[attempt], _stop.Token).ConfigureAwait(false);

@@ -55,9 +55,6 @@ public sealed class UdpServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
-    /// <summary>Client flows open now.</summary>
-    public int FlowCount => _flows.Count;
-
     public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, TimeSpan idleTimeout)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -138,8 +135,7 @@ public sealed class UdpServiceListener : IServiceListener
             Interlocked.Increment(ref decision.Reason == NoRouteReason.NoLocalEndpoints ? ref Stats.RefusedNoLocalEndpoints : ref Stats.RefusedNoEndpoints);
             return null;
         }
-        var local = Source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
-        var sourceAddress = local && IPAddress.IsLoopback(client.Address) ? client.Address : _nodeAddress;
+        var sourceAddress = Router.SourceAddress(table, Source, client.Address, _nodeAddress);
         var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
         {

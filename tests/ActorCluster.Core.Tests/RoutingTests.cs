@@ -44,6 +44,19 @@ public class RoutingTests
         Assert.All(counts.Values, c => Assert.InRange(c, 9500, 10500));
     }
 
+    [Theory]
+    [InlineData("Local", "Cluster", "External", "127.0.0.9", "127.0.0.9")]   // Local: the client's own address
+    [InlineData("Local", "Cluster", "External", "10.200.0.1", "127.0.1.1")]  // a remote client cannot be dialed from
+    [InlineData("Cluster", "Cluster", "External", "127.0.0.9", "127.0.1.1")] // Cluster: the receiving node (SNAT)
+    [InlineData("Local", "Cluster", "Internal", "127.0.0.9", "127.0.1.1")]   // ClusterIP follows internalTrafficPolicy
+    [InlineData("Cluster", "Local", "Internal", "127.0.0.9", "127.0.0.9")]
+    public void The_pod_sees_the_client_under_Local_and_the_node_under_Cluster(string etp, string itp, string source, string client, string expected)
+    {
+        var table = Table(Service(etp: etp, itp: itp), "k8s-worker1", Pod1);
+        var seen = Router.SourceAddress(table, Enum.Parse<TrafficSource>(source), System.Net.IPAddress.Parse(client), System.Net.IPAddress.Parse("127.0.1.1"));
+        Assert.Equal(expected, seen.ToString());
+    }
+
     [Fact]
     public void Local_policy_uses_only_the_receiving_nodes_pods_and_refuses_where_there_is_none()
     {

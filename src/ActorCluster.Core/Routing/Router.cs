@@ -42,7 +42,14 @@ public static class Router
 {
     /// <summary>Whether a connection entering from <paramref name="source"/> has any endpoint to go to on this node.</summary>
     public static bool HasCandidates(RoutingTable table, TrafficSource source) =>
-        !((source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal) ? table.LocalCandidates : table.ClusterCandidates).IsEmpty;
+        !(table.IsLocal(source) ? table.LocalCandidates : table.ClusterCandidates).IsEmpty;
+
+    /// <summary>
+    /// The address a pod should see the connection come from: under Local the client's own (when the proxy can dial
+    /// from it, i.e. a loopback client of this machine), under Cluster the receiving node's (kube-proxy's SNAT).
+    /// </summary>
+    public static System.Net.IPAddress SourceAddress(RoutingTable table, TrafficSource source, System.Net.IPAddress client, System.Net.IPAddress node) =>
+        table.IsLocal(source) && System.Net.IPAddress.IsLoopback(client) ? client : node;
 
     /// <param name="random">a uniform sample in [0, 1), supplied so that tests can fix it</param>
     /// <param name="exclude">endpoint addresses already tried for this connection (dial retry)</param>
@@ -50,7 +57,7 @@ public static class Router
         RoutingTable table, TrafficSource source, AffinityEntry? affinity, DateTime now, double random,
         IReadOnlySet<string>? exclude = null)
     {
-        var local = source == TrafficSource.External ? table.ExternalLocal : table.InternalLocal;
+        var local = table.IsLocal(source);
         var candidates = local ? table.LocalCandidates : table.ClusterCandidates;
         if (candidates.IsEmpty)
         {

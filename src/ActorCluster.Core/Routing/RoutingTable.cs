@@ -78,6 +78,9 @@ public sealed class RoutingTable
     /// <summary>internalTrafficPolicy is Local.</summary>
     public bool InternalLocal { get; }
 
+    /// <summary>Whether the Local policy applies to traffic entering from <paramref name="source"/>.</summary>
+    public bool IsLocal(TrafficSource source) => source == TrafficSource.External ? ExternalLocal : InternalLocal;
+
     /// <summary>sessionAffinity ClientIP timeout, 0 when affinity is None.</summary>
     public int AffinitySeconds { get; }
 
