@@ -142,6 +142,30 @@ internal sealed class TestCluster : IAsyncDisposable
         };
     }
 
+    /// <summary>Waits (up to <paramref name="timeout"/>, default 30 s) for a pod of namespace default to be Ready.</summary>
+    public async Task<V1Pod> Running(string name, TimeSpan? timeout = null)
+    {
+        V1Pod? pod = null;
+        await Eventually(async () =>
+        {
+            pod = await TryGet<V1Pod>(ResourceKind.Pod, "default", name);
+            return pod?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+        }, timeout ?? TimeSpan.FromSeconds(30), name + " ready");
+        return pod!;
+    }
+
+    /// <summary>Which nodes (1-based) have a listener bound on <paramref name="endPoint"/> ("ip:port").</summary>
+    public async Task<List<int>> NodesBinding(string endPoint)
+    {
+        var nodes = new List<int>();
+        for (var i = 0; i < Nodes.Count; i++)
+        {
+            var bound = await Ask<Proxy.ProxyListeners>(Nodes[i].ServiceProxy, Proxy.GetProxyListeners.Instance);
+            if (bound.Bound.ContainsKey(endPoint)) nodes.Add(i + 1);
+        }
+        return nodes;
+    }
+
     /// <summary>Waits for a condition with a deadline (never a fixed sleep): polls every 100 ms.</summary>
     public static async Task Eventually(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {

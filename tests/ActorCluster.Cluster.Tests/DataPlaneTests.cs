@@ -22,17 +22,6 @@ public sealed class DataPlaneTests : IAsyncLifetime
     }
 
 
-    private async Task<V1Pod> Running(string name)
-    {
-        V1Pod? pod = null;
-        await TestCluster.Eventually(async () =>
-        {
-            pod = await _cluster.TryGet<V1Pod>(ResourceKind.Pod, "default", name);
-            return pod?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
-        }, Wait, name + " ready");
-        return pod!;
-    }
-
     [Fact]
     public async Task ClusterIP_and_NodePort_spread_over_the_pods_and_Local_keeps_traffic_on_the_node()
     {
@@ -40,8 +29,8 @@ public sealed class DataPlaneTests : IAsyncLifetime
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
         var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
         var svc2 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
-        await Running("pod-1");
-        await Running("pod-2");
+        await _cluster.Running("pod-1");
+        await _cluster.Running("pod-2");
 
         // The ClusterIP answers from both pods; the NodePort does on every node.
         await TestCluster.Eventually(async () => (await Traffic.Responders(svc1.Spec.ClusterIP, 9000, 10)).Count == 2, Wait, "ClusterIP spreading over both pods");
@@ -69,17 +58,6 @@ public sealed class DataPlaneTests : IAsyncLifetime
         _ = svc2;
     }
 
-    private async Task<List<int>> NodesBinding(string endPoint)
-    {
-        var nodes = new List<int>();
-        for (var i = 0; i < _cluster.Nodes.Count; i++)
-        {
-            var bound = await TestCluster.Ask<ProxyListeners>(_cluster[i].ServiceProxy, GetProxyListeners.Instance);
-            if (bound.Bound.ContainsKey(endPoint)) nodes.Add(i + 1);
-        }
-        return nodes;
-    }
-
     private static async Task<(int Status, string Body)> HealthCheck(string host, int port)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -93,8 +71,8 @@ public sealed class DataPlaneTests : IAsyncLifetime
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
-        await Running("pod-1");
-        await Running("pod-2");
+        await _cluster.Running("pod-1");
+        await _cluster.Running("pod-2");
         var local = TestCluster.Seed("svc-4-loadbalancer.yaml").Replace("type: LoadBalancer", "type: LoadBalancer\n  externalTrafficPolicy: Local", StringComparison.Ordinal);
         await _cluster.Create<V1Service>(ResourceKind.Service, local);
         V1Service? svc = null;
@@ -109,7 +87,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
 
         // Exactly one node announces it, and under Local it is a node with a pod (worker1 or worker2).
         List<int> binding = [];
-        await TestCluster.Eventually(async () => (binding = await NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
+        await TestCluster.Eventually(async () => (binding = await _cluster.NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
         Assert.Contains(binding[0], new[] { 1, 2 });
         Assert.Equal([$"pod-{binding[0]}"], await Traffic.Responders(lb, 9000, 10));
 

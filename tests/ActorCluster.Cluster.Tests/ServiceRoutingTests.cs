@@ -36,22 +36,11 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
 
     private string Node(int i) => _cluster.NodeAddress(i);
 
-    private async Task<V1Pod> Running(string name)
-    {
-        V1Pod? pod = null;
-        await TestCluster.Eventually(async () =>
-        {
-            pod = await _cluster.TryGet<V1Pod>(ResourceKind.Pod, "default", name);
-            return pod?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
-        }, Wait, name + " ready");
-        return pod!;
-    }
-
     private async Task<(V1Pod, V1Pod)> SeedPods()
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
-        return (await Running("pod-1"), await Running("pod-2"));
+        return (await _cluster.Running("pod-1"), await _cluster.Running("pod-2"));
     }
 
     /// <summary>Node i's proxy counters (1-based, as the node names).</summary>
@@ -195,8 +184,8 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, UdpPods.Replace("{0}", "1", StringComparison.Ordinal));
         await _cluster.Create<V1Pod>(ResourceKind.Pod, UdpPods.Replace("{0}", "2", StringComparison.Ordinal));
-        await Running("udp-1");
-        await Running("udp-2");
+        await _cluster.Running("udp-1");
+        await _cluster.Running("udp-2");
         await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns", 30053));
         await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-none", 30054, selector: "nothing"));
         await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-local", 30055, policy: "Local"));
@@ -295,7 +284,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     public async Task InternalTrafficPolicy_Local_keeps_ClusterIP_traffic_on_the_receiving_node()
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
-        await Running("pod-1");
+        await _cluster.Running("pod-1");
         var svc = await _cluster.Create<V1Service>(ResourceKind.Service,
             TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  internalTrafficPolicy: Local", StringComparison.Ordinal));
         var ip = svc.Spec.ClusterIP;
@@ -320,7 +309,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-4-loadbalancer.yaml"));
         const string lb = "127.0.4.1";
         var binding = new List<int>();
-        await TestCluster.Eventually(async () => (binding = await NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
+        await TestCluster.Eventually(async () => (binding = await _cluster.NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
         await TestCluster.Eventually(async () => (await Traffic.Responders(lb, 9000, 10)).Count == 2, Wait, "the LoadBalancer IP answering");
 
         // kill: the node's ActorSystem stops without leaving the cluster; its sockets close with it.
@@ -375,16 +364,5 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         var counters = (await Counters(1)).Listeners.Single(l => l.Address == $"{Node(1)}:30020");
         Assert.True(counters.DialRetries > 0, "no dial was retried");
         Assert.Equal(0, counters.Failed);
-    }
-
-    private async Task<List<int>> NodesBinding(string endPoint)
-    {
-        var nodes = new List<int>();
-        for (var i = 0; i < _cluster.Nodes.Count; i++)
-        {
-            var bound = await TestCluster.Ask<ProxyListeners>(_cluster[i].ServiceProxy, GetProxyListeners.Instance);
-            if (bound.Bound.ContainsKey(endPoint)) nodes.Add(i + 1);
-        }
-        return nodes;
     }
 }
