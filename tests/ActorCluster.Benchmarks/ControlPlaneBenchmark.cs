@@ -34,7 +34,7 @@ internal static class ControlPlaneBenchmark
 
             // 1. Durable creates: many in flight, each acknowledged only after its event is written.
             var sw = Stopwatch.StartNew();
-            await ForEachConcurrent(Enumerable.Range(0, services), InFlight, async i =>
+            await Bench.ForEachConcurrent(Enumerable.Range(0, services), InFlight, async i =>
             {
                 var reply = await api.Ask<object>(new CreateObject("services", "default", ServiceJson(i)), AskTimeout);
                 if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
@@ -64,12 +64,12 @@ internal static class ControlPlaneBenchmark
             if (pods > 0)
             {
                 sw.Restart();
-                await ForEachConcurrent(Enumerable.Range(0, pods), 32, async i =>
+                await Bench.ForEachConcurrent(Enumerable.Range(0, pods), 32, async i =>
                 {
                     var reply = await api.Ask<object>(new CreateObject("pods", "default", PodJson(i)), AskTimeout);
                     if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
                 });
-                await Until(async () =>
+                await Bench.Until(async () =>
                 {
                     var running = 0;
                     foreach (var n in cluster) running += (await n.Agent.Ask<RunningPods>(GetRunningPods.Instance, AskTimeout)).IPsByPod.Count;
@@ -95,7 +95,7 @@ internal static class ControlPlaneBenchmark
         var single = await StartCluster(1, dataDir, seedOf: null, waitForNodes: false);
         try
         {
-            await Until(async () =>
+            await Bench.Until(async () =>
                 await single[0].ApiServer.Ask<object>(new GetObject("services", "default", $"bench-{services - 1}"), AskTimeout) is ObjectReply,
                 TimeSpan.FromMinutes(5));
             Console.WriteLine($"recovery: {services + pods} user objects (plus endpoints, slices, events) answered {sw2.Elapsed.TotalSeconds:0.00} s after start, node start included");
@@ -132,13 +132,13 @@ internal static class ControlPlaneBenchmark
             var seeds = nodes.Count == 0 ? [] : new[] { $"{nodes[0].SelfAddress.Host}:{nodes[0].SelfAddress.Port}" };
             nodes.Add(ActorClusterNode.Start(new NodeOptions
             {
-                Name = $"k8s-worker{i}", Address = "127.0.0.1", Port = 0, Seeds = seeds, DataDir = dataDir,
+                Name = $"k8s-worker{i}", Address = $"127.0.10.{i}", Port = 0, Seeds = seeds, DataDir = dataDir,
                 PodNetworkPrefix = "127.199", ExtraHocon = "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING",
             }));
         }
         if (waitForNodes)
         {
-            await Until(async () =>
+            await Bench.Until(async () =>
             {
                 for (var i = 1; i <= count; i++)
                 {
@@ -152,39 +152,11 @@ internal static class ControlPlaneBenchmark
 
     private static async Task WaitReplicas(List<ActorClusterNode> cluster)
     {
-        await Until(async () =>
+        await Bench.Until(async () =>
         {
             var rvs = new List<long>();
             foreach (var n in cluster) rvs.Add((await n.Replica.Ask<ReplicaStats>(GetReplicaStats.Instance, AskTimeout)).ResourceVersion);
             return rvs.Distinct().Count() == 1;
         }, TimeSpan.FromMinutes(2));
-    }
-
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("benchmark condition not reached");
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task ForEachConcurrent(IEnumerable<int> items, int parallelism, Func<int, Task> body)
-    {
-        using var gate = new SemaphoreSlim(parallelism);
-        var tasks = items.Select(async i =>
-        {
-            await gate.WaitAsync();
-            try
-            {
-                await body(i);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }).ToList();
-        await Task.WhenAll(tasks);
     }
 }

@@ -42,17 +42,17 @@ internal static partial class DataPlaneBenchmark
         try
         {
             var api = node.ApiServer;
-            await Until(async () => await api.Ask<object>(new GetObject("nodes", null, "k8s-worker1"), AskTimeout) is ObjectReply, TimeSpan.FromMinutes(1));
+            await Bench.Until(async () => await api.Ask<object>(new GetObject("nodes", null, "k8s-worker1"), AskTimeout) is ObjectReply, TimeSpan.FromMinutes(1));
             // The backend is its own process (kubetm/app's server), in front of which all three paths are measured; the
             // Service has no selector and a hand-written EndpointSlice, as for any workload outside the cluster.
             backend = StartBackend();
-            await Until(() => Answers($"http://{BackendAddress}:8080/hostname"), TimeSpan.FromSeconds(30));
+            await Bench.Until(() => Answers($"http://{BackendAddress}:8080/hostname"), TimeSpan.FromSeconds(30));
             await Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"backend"},"spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":{{{NodePort}}}}]}}""");
             await Create(api, "endpointslices", $$$"""{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"backend-1","labels":{"kubernetes.io/service-name":"backend"}},"addressType":"IPv4","ports":[{"name":"","port":8080,"protocol":"TCP"}],"endpoints":[{"addresses":["{{{BackendAddress}}}"],"conditions":{"ready":true}}]}""");
-            await Until(() => Answers($"http://{NodeAddress}:{NodePort}/hostname"), TimeSpan.FromMinutes(1));
+            await Bench.Until(() => Answers($"http://{NodeAddress}:{NodePort}/hostname"), TimeSpan.FromMinutes(1));
 
             haproxy = StartHaproxy(dataDir, BackendAddress);
-            await Until(() => Answers($"http://{HaproxyAddress}:8090/hostname"), TimeSpan.FromSeconds(30));
+            await Bench.Until(() => Answers($"http://{HaproxyAddress}:8090/hostname"), TimeSpan.FromSeconds(30));
 
             var targets = new (string Name, string Url)[]
             {
@@ -89,9 +89,9 @@ internal static partial class DataPlaneBenchmark
             foreach (var total in new[] { 10, 10_000 })
             {
                 var sw = Stopwatch.StartNew();
-                await ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
+                await Bench.ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
                     Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
-                await Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
+                await Bench.Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
                 var r = await Median($"http://{NodeAddress}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds);
                 costs.Add((total, r));
                 Console.WriteLine($"  {total,6} services (set up in {sw.Elapsed.TotalSeconds:0.0} s): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  errors {r.Errors}");
@@ -218,31 +218,4 @@ internal static partial class DataPlaneBenchmark
 
     private static string? Which(string tool) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
-
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("benchmark condition not reached");
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task ForEachConcurrent(IEnumerable<int> items, int parallelism, Func<int, Task> body)
-    {
-        using var gate = new SemaphoreSlim(parallelism);
-        await Task.WhenAll(items.Select(async i =>
-        {
-            await gate.WaitAsync();
-            try
-            {
-                await body(i);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }));
-    }
 }

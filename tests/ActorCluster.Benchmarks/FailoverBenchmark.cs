@@ -24,7 +24,7 @@ internal static class FailoverBenchmark
                     var seeds = nodes.Count == 0 ? [] : new[] { $"{nodes[0].SelfAddress.Host}:{nodes[0].SelfAddress.Port}" };
                     nodes.Add(ActorClusterNode.Start(new NodeOptions
                     {
-                        Name = $"k8s-worker{i}", Address = "127.0.0.1", Port = 0, Seeds = seeds, DataDir = dataDir, PodNetworkPrefix = "127.198",
+                        Name = $"k8s-worker{i}", Address = $"127.0.10.{i}", Port = 0, Seeds = seeds, DataDir = dataDir, PodNetworkPrefix = "127.198",
                         ExtraHocon = "akka.loglevel = ERROR\nakka.stdout-loglevel = ERROR\n" +
                                      (i == 1 ? "akka.coordinated-shutdown.run-by-actor-system-terminate = off" : ""),
                     }));
@@ -65,13 +65,5 @@ internal static class FailoverBenchmark
 
     private static Task Until(Func<bool> condition) => Until(() => Task.FromResult(condition()));
 
-    private static async Task Until(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("failover did not complete in 2 minutes");
-            await Task.Delay(50);
-        }
-    }
+    private static Task Until(Func<Task<bool>> condition) => Bench.Until(condition, TimeSpan.FromMinutes(2), "failover");
 }
