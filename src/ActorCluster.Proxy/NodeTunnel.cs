@@ -21,7 +21,7 @@ public sealed record TunnelPolicy(IReadOnlySet<IPAddress> Members, Func<IPAddres
 /// </summary>
 public sealed class NodeTunnel : IAsyncDisposable
 {
-    private const int HeaderLength = 14;
+    internal const int HeaderLength = 14;
     private static readonly byte[] Magic = "ACT1"u8.ToArray();
     private static readonly TimeSpan HeaderTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan PodDialTimeout = TimeSpan.FromSeconds(2);
@@ -151,10 +151,7 @@ public sealed class NodeTunnel : IAsyncDisposable
         try
         {
             var header = new byte[HeaderLength];
-            Magic.CopyTo(header, 0);
-            target.Address.MapToIPv4().TryWriteBytes(header.AsSpan(4, 4), out _);
-            BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(8, 2), (ushort)target.Port);
-            podSeesSource.MapToIPv4().TryWriteBytes(header.AsSpan(10, 4), out _);
+            WriteHeader(header, target, podSeesSource);
             await socket.SendAsync(header, SocketFlags.None, cts.Token).ConfigureAwait(false);
             var status = new byte[1];
             var n = await socket.ReceiveAsync(status, SocketFlags.None, cts.Token).ConfigureAwait(false);
@@ -165,6 +162,15 @@ public sealed class NodeTunnel : IAsyncDisposable
         }
         socket.Dispose();
         return null;
+    }
+
+    /// <summary>The header a tunnel connection starts with: magic, target pod IPv4 and port, the source the pod sees.</summary>
+    internal static void WriteHeader(Span<byte> header, IPEndPoint target, IPAddress podSeesSource)
+    {
+        Magic.CopyTo(header);
+        target.Address.MapToIPv4().TryWriteBytes(header.Slice(4, 4), out _);
+        BinaryPrimitives.WriteUInt16BigEndian(header.Slice(8, 2), (ushort)target.Port);
+        podSeesSource.MapToIPv4().TryWriteBytes(header.Slice(10, 4), out _);
     }
 
     public async ValueTask DisposeAsync()

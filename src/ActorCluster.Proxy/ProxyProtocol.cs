@@ -19,15 +19,22 @@ public static class ProxyProtocol
     public static byte[] Header(IPEndPoint client, IPEndPoint destination)
     {
         var h = new byte[Ipv4HeaderLength];
+        Write(h, client, destination);
+        return h;
+    }
+
+    /// <summary>Writes the header at the start of <paramref name="h"/>; returns its length.</summary>
+    public static int Write(Span<byte> h, IPEndPoint client, IPEndPoint destination)
+    {
         Signature.CopyTo(h);
         h[12] = 0x21; // version 2, command PROXY
         h[13] = 0x11; // AF_INET, STREAM
-        BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(14), 12);
-        client.Address.MapToIPv4().TryWriteBytes(h.AsSpan(16, 4), out _);
-        destination.Address.MapToIPv4().TryWriteBytes(h.AsSpan(20, 4), out _);
-        BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(24), (ushort)client.Port);
-        BinaryPrimitives.WriteUInt16BigEndian(h.AsSpan(26), (ushort)destination.Port);
-        return h;
+        BinaryPrimitives.WriteUInt16BigEndian(h[14..], 12);
+        client.Address.MapToIPv4().TryWriteBytes(h.Slice(16, 4), out _);
+        destination.Address.MapToIPv4().TryWriteBytes(h.Slice(20, 4), out _);
+        BinaryPrimitives.WriteUInt16BigEndian(h[24..], (ushort)client.Port);
+        BinaryPrimitives.WriteUInt16BigEndian(h[26..], (ushort)destination.Port);
+        return Ipv4HeaderLength;
     }
 
     /// <summary>

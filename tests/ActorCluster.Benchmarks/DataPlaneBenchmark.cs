@@ -22,10 +22,15 @@ internal static partial class DataPlaneBenchmark
     private const int NodePort = 30080;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
 
-    private sealed record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Errors);
-
-    public static async Task RunAsync(int seconds, int connections, int rounds)
+    private sealed record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Errors, long Requests)
     {
+        /// <summary>CPU time the process in the path (backend, HAProxy or node) spent per request, in microseconds.</summary>
+        public double CpuUsPerRequest { get; init; }
+    }
+
+    public static async Task RunAsync(int seconds, int connections, int rounds, string phase = "all")
+    {
+        if (phase is not ("all" or "keep-alive" or "close" or "services")) throw new ArgumentException($"unknown phase {phase}: keep-alive, close, services or all");
         foreach (var tool in new[] { "wrk", "haproxy" })
         {
             if (Which(tool) is null) throw new InvalidOperationException($"{tool} is not installed: apt-get install -y wrk haproxy");
@@ -54,36 +59,43 @@ internal static partial class DataPlaneBenchmark
             haproxy = StartHaproxy(dataDir, BackendAddress);
             await Bench.Until(() => Answers($"http://{HaproxyAddress}:8090/hostname"), TimeSpan.FromSeconds(30));
 
-            var targets = new (string Name, string Url)[]
+            // Each path with the process whose CPU time it costs: per request, that is the steadiest figure of the run.
+            var targets = new (string Name, string Url, int Pid)[]
             {
-                ("direct to the backend", $"http://{BackendAddress}:8080/hostname"),
-                ("HAProxy mode tcp", $"http://{HaproxyAddress}:8090/hostname"),
-                ("ActorCluster NodePort", $"http://{NodeAddress}:{NodePort}/hostname"),
+                ("direct to the backend", $"http://{BackendAddress}:8080/hostname", backend.Id),
+                ("HAProxy mode tcp", $"http://{HaproxyAddress}:8090/hostname", haproxy.Id),
+                ("ActorCluster NodePort", $"http://{NodeAddress}:{NodePort}/hostname", Environment.ProcessId),
             };
             // Warm-up: every path JIT-compiled and at its steady tier before anything is measured.
-            foreach (var (_, url) in targets) await Wrk(url, keepAlive: true, 2, connections);
-            foreach (var keepAlive in new[] { true, false })
+            foreach (var (_, url, _) in targets) await Wrk(url, keepAlive: true, 2, connections);
+            foreach (var keepAlive in new[] { true, false }.Where(k => phase == "all" || phase == (k ? "keep-alive" : "close")))
             {
                 Console.WriteLine(keepAlive ? "keep-alive:" : "one request per connection (Connection: close):");
                 // Rounds interleave the paths (A B C, A B C, ...) so that a slow moment of the machine hits all of them.
                 var runs = targets.ToDictionary(t => t.Name, _ => new List<WrkResult>());
                 for (var round = 0; round < rounds; round++)
                 {
-                    foreach (var (name, url) in targets) runs[name].Add(await Wrk(url, keepAlive, seconds, connections));
+                    foreach (var (name, url, pid) in targets)
+                    {
+                        var cpu = CpuTime(pid);
+                        var r = await Wrk(url, keepAlive, seconds, connections);
+                        runs[name].Add(r with { CpuUsPerRequest = (CpuTime(pid) - cpu).TotalMicroseconds / Math.Max(1, r.Requests) });
+                    }
                 }
                 var results = new Dictionary<string, WrkResult>();
-                foreach (var (name, _) in targets)
+                foreach (var (name, _, _) in targets)
                 {
                     var r = Median(runs[name]);
                     results[name] = r;
-                    Console.WriteLine($"  {name,-22} {r.RequestsPerSecond,9:0} req/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  errors {r.Errors}   (rounds: {string.Join(", ", runs[name].Select(x => x.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture)))})");
+                    Console.WriteLine($"  {name,-22} {r.RequestsPerSecond,9:0} req/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}   (rounds: {string.Join(", ", runs[name].Select(x => x.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture)))})");
                 }
                 var h = results["HAProxy mode tcp"];
                 var n = results["ActorCluster NodePort"];
-                Console.WriteLine($"  NodePort / HAProxy: {n.RequestsPerSecond / h.RequestsPerSecond:0.00}x requests/s, {n.P99Ms / h.P99Ms:0.00}x p99 (targets >= 0.9x, <= 1.5x)");
+                Console.WriteLine($"  NodePort / HAProxy: {n.RequestsPerSecond / h.RequestsPerSecond:0.00}x requests/s, {n.P99Ms / h.P99Ms:0.00}x p99 (targets >= 0.9x, <= 1.5x), {n.CpuUsPerRequest / h.CpuUsPerRequest:0.00}x CPU per request");
             }
 
             // New-connection cost against the number of services: 10, then 10,000 (each a ClusterIP listener here).
+            if (phase is not ("all" or "services")) return;
             Console.WriteLine("new connections through the NodePort (Connection: close) by number of services:");
             var costs = new List<(int Services, WrkResult Result)>();
             foreach (var total in new[] { 10, 10_000 })
@@ -92,9 +104,10 @@ internal static partial class DataPlaneBenchmark
                 await Bench.ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
                     Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
                 await Bench.Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
+                var setUp = sw.Elapsed;
                 var r = await Median($"http://{NodeAddress}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds);
                 costs.Add((total, r));
-                Console.WriteLine($"  {total,6} services (set up in {sw.Elapsed.TotalSeconds:0.0} s): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  errors {r.Errors}");
+                Console.WriteLine($"  {total,6} services (set up in {setUp.TotalSeconds:0.0} s): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  errors {r.Errors}");
             }
             Console.WriteLine($"  10,000 / 10 services: {costs[1].Result.RequestsPerSecond / costs[0].Result.RequestsPerSecond:0.00}x connections/s, {costs[1].Result.P50Ms / costs[0].Result.P50Ms:0.00}x p50 (target within 10%)");
         }
@@ -183,7 +196,8 @@ internal static partial class DataPlaneBenchmark
         var errors = SocketErrors().Matches(output).Sum(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
         var non2xx = Non2xx().Match(output);
         if (non2xx.Success) errors += long.Parse(non2xx.Groups[1].Value, CultureInfo.InvariantCulture);
-        return new WrkResult(rps, Percentile(output, "50%"), Percentile(output, "99%"), errors);
+        var requests = long.Parse(TotalRequests().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+        return new WrkResult(rps, Percentile(output, "50%"), Percentile(output, "99%"), errors, requests);
     }
 
     /// <summary>A latency line of wrk's distribution ("99%    1.23ms") in milliseconds.</summary>
@@ -192,6 +206,18 @@ internal static partial class DataPlaneBenchmark
         var m = Regex.Match(output, $@"^\s*{Regex.Escape(label)}\s+([0-9.]+)(us|ms|s)\s*$", RegexOptions.Multiline);
         var v = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         return m.Groups[2].Value switch { "us" => v / 1000, "s" => v * 1000, _ => v };
+    }
+
+    [GeneratedRegex(@"(\d+) requests in ")]
+    private static partial Regex TotalRequests();
+
+    /// <summary>User + system CPU time of a process so far (/proc/PID/stat, in clock ticks of 10 ms).</summary>
+    private static TimeSpan CpuTime(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // after "pid (comm) ": field 3 onwards
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromMilliseconds(ticks * 10);
     }
 
     [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]

@@ -3,7 +3,7 @@ using ActorCluster.Benchmarks;
 
 // dotnet run -c Release --project tests/ActorCluster.Benchmarks -- control-plane [services] [pods] [nodes] [changes]
 // dotnet run -c Release --project tests/ActorCluster.Benchmarks -- failover [rounds]
-// dotnet run -c Release --project tests/ActorCluster.Benchmarks -- data-plane [seconds] [connections] [rounds]
+// dotnet run -c Release --project tests/ActorCluster.Benchmarks -- data-plane [seconds] [connections] [rounds] [keep-alive|close|services|all]
 // The node in this process runs its sockets as `actorcluster` does.
 ActorCluster.Proxy.SocketTuning.PreferInlineCompletions();
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
@@ -16,12 +16,12 @@ switch (args.FirstOrDefault())
         await FailoverBenchmark.RunAsync(rounds: Arg(1, 3));
         return 0;
     case "data-plane":
-        await DataPlaneBenchmark.RunAsync(seconds: Arg(1, 10), connections: Arg(2, 64), rounds: Arg(3, 3));
+        await DataPlaneBenchmark.RunAsync(seconds: Arg(1, 10), connections: Arg(2, 64), rounds: Arg(3, 3), phase: args.Length > 4 ? args[4] : "all");
         return 0;
     case "backend":
         await DataPlaneBenchmark.RunBackendAsync(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
         return 0;
     default:
-        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3] | data-plane [seconds=10] [connections=64] [rounds=3]");
+        Console.Error.WriteLine("usage: ActorCluster.Benchmarks control-plane [services=10000] [pods=1000] [nodes=5] [changes=1000] | failover [rounds=3] | data-plane [seconds=10] [connections=64] [rounds=3] [keep-alive|close|services|all]");
         return 2;
 }
