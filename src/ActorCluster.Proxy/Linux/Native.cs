@@ -13,6 +13,11 @@ internal static unsafe partial class Native
     public const int EINTR = 4;
     public const int EAGAIN = 11;
     public const int EINPROGRESS = 115;
+    public const int ENOMEM = 12;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
+    public const int ENOBUFS = 105;
+    public const int ECONNABORTED = 103;
 
     public const int AF_INET = 2;
     public const int SOCK_STREAM = 1;

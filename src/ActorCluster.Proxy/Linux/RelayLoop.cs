@@ -16,6 +16,7 @@ internal sealed class RelayLoop
     private const int MaxEvents = 256;
     private const int AcceptBatch = 64;
     private const int PooledBuffers = 1024;
+    private const int PauseMs = 100;
     internal const int BufferSize = 32 * 1024;
 
     // epoll data: kind in the top 2 bits, a slot's generation in the next 30, the slot (or listener id) in the low 32.
@@ -39,6 +40,7 @@ internal sealed class RelayLoop
     private readonly Queue<Deadline>[] _deadlines;
     private int _wakePending;
     private int _connections; // open on this loop, or handed to it and not yet adopted
+    private readonly List<(ServiceListener Listener, long Due)> _paused = []; // listeners not watched for a moment
 
     private readonly record struct Deadline(int Slot, uint Generation, uint Serial, long Due);
 
@@ -139,6 +141,7 @@ internal sealed class RelayLoop
                 }
             }
             ExpireDeadlines();
+            if (_paused.Count > 0) ResumePaused();
             while (_commands.TryDequeue(out var command)) command();
         }
     }
@@ -154,8 +157,11 @@ internal sealed class RelayLoop
             {
                 var errno = Native.Errno;
                 if (errno == Native.EAGAIN) return;
-                if (errno == Native.EINTR) continue;
-                return; // out of descriptors, or the socket is going away: the listener stays readable, so we come back
+                if (errno is Native.EINTR or Native.ECONNABORTED) continue;
+                // Out of descriptors or memory: the pending connection stays queued and the socket readable, so
+                // waiting on it would spin. Stop watching it here for a moment (HAProxy pauses its listeners too).
+                if (errno is Native.EMFILE or Native.ENFILE or Native.ENOBUFS or Native.ENOMEM) Pause(listener);
+                return; // otherwise the socket is going away
             }
             Interlocked.Increment(ref listener.Stats.Connections);
             var clientAddress = new System.Net.IPAddress(new ReadOnlySpan<byte>(address + 4, 4));
@@ -166,6 +172,24 @@ internal sealed class RelayLoop
             Interlocked.Increment(ref owner._connections);
             if (owner == this) Adopt(listener, fd, clientAddress, clientPort);
             else owner.Post(() => owner.Adopt(listener, fd, clientAddress, clientPort));
+        }
+    }
+
+    private void Pause(ServiceListener listener)
+    {
+        Native.EpollDelete(Epoll, listener.Fd);
+        _paused.Add((listener, Environment.TickCount64 + PauseMs));
+    }
+
+    private void ResumePaused()
+    {
+        var now = Environment.TickCount64;
+        for (var i = _paused.Count - 1; i >= 0; i--)
+        {
+            var (listener, due) = _paused[i];
+            if (due > now) continue;
+            _paused.RemoveAt(i);
+            if (!listener.Detached) Native.EpollAdd(Epoll, listener.Fd, Native.EPOLLIN | Native.EPOLLEXCLUSIVE, (KindListener << 62) | (uint)listener.Id);
         }
     }
 
@@ -266,6 +290,7 @@ internal sealed class RelayLoop
         {
             if (queue.TryPeek(out var d)) next = Math.Min(next, d.Due);
         }
+        foreach (var (_, due) in _paused) next = Math.Min(next, due);
         return next == long.MaxValue ? -1 : (int)Math.Clamp(next - Environment.TickCount64, 0, int.MaxValue);
     }
 

@@ -1,0 +1,157 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using ActorCluster.Core.Routing;
+using ActorCluster.Proxy;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Tests;
+
+/// <summary>
+/// The TCP relay on its own, without a cluster: one <see cref="ServiceListener"/> in front of echo servers, real
+/// sockets on 127.0.12.0/24. What the cluster tests do not reach: many connections at once (spread over the relay
+/// loops), a dial that never completes, and what stopping a listener does to its open connections.
+/// </summary>
+public sealed class RelayTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Two_hundred_connections_at_once_each_get_their_own_bytes_back()
+    {
+        await using var echo = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.2"), 7000));
+        await using var listener = Listen(new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8000), echo.EndPoint);
+        var payloads = Enumerable.Range(0, 200).Select(i => RandomNumberGenerator.GetBytes(64 * 1024 + i)).ToArray();
+        var replies = await Task.WhenAll(payloads.Select(p => RoundTrip(listener.EndPoint, p)));
+        for (var i = 0; i < payloads.Length; i++) Assert.Equal(SHA256.HashData(payloads[i]), SHA256.HashData(replies[i]));
+        Assert.Equal(200, listener.Stats.Connections);
+        // The counters are added just after each write, so they may trail the clients by a moment.
+        var total = payloads.Sum(p => (long)p.Length);
+        await TestCluster.Eventually(() => listener.Stats.BytesIn == total && listener.Stats.BytesOut == total && listener.Stats.Active == 0, Bound, "every byte counted and every connection closed");
+    }
+
+    [Fact]
+    public async Task A_dial_that_never_completes_is_retried_on_another_endpoint_after_its_deadline()
+    {
+        // A listener whose accept queue is full drops further SYNs: a dial to it neither connects nor fails.
+        using var blackhole = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        blackhole.Bind(new IPEndPoint(IPAddress.Parse("127.0.12.3"), 7000));
+        blackhole.Listen(0);
+        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await filler.ConnectAsync(blackhole.LocalEndPoint!);
+        await using var echo = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.4"), 7000));
+        await using var listener = Listen(new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8001), (IPEndPoint)blackhole.LocalEndPoint!, echo.EndPoint);
+        // Each connection picks at random: 20 of them all avoiding the black hole has a chance of one in a million.
+        for (var i = 0; i < 20; i++)
+        {
+            var payload = RandomNumberGenerator.GetBytes(1000);
+            Assert.Equal(payload, await RoundTrip(listener.EndPoint, payload));
+        }
+        Assert.True(listener.Stats.DialRetries > 0, "some connection was routed to the black hole first");
+        Assert.Equal(0, listener.Stats.Failed);
+    }
+
+    [Fact]
+    public async Task Stopping_a_listener_closes_its_connections_and_frees_the_port_at_once()
+    {
+        await using var echo = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.5"), 7000));
+        var endPoint = new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8002);
+        var listener = Listen(endPoint, echo.EndPoint);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(endPoint);
+        await client.SendAsync(new byte[] { 42 }, SocketFlags.None);
+        var one = new byte[1];
+        using var cts = new CancellationTokenSource(Bound);
+        Assert.Equal(1, await client.ReceiveAsync(one, SocketFlags.None, cts.Token)); // relaying
+        await listener.DisposeAsync();
+        // The open connection ends (end of stream), and the port can be bound by anyone right away.
+        Assert.Equal(0, await client.ReceiveAsync(one, SocketFlags.None, cts.Token));
+        using var rebind = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        rebind.Bind(endPoint);
+    }
+
+    private static ServiceListener Listen(IPEndPoint at, params IPEndPoint[] endpoints)
+    {
+        var service = new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "relay", NamespaceProperty = "default" },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = at.Port, Protocol = "TCP" }] },
+        };
+        var slices = endpoints.Select((e, i) => new V1EndpointSlice
+        {
+            AddressType = "IPv4",
+            Metadata = new V1ObjectMeta { Name = $"relay-{i}" },
+            Ports = [new Discoveryv1EndpointPort { Port = e.Port, Protocol = "TCP" }],
+            Endpoints = [new V1Endpoint { Addresses = [e.Address.ToString()], Conditions = new V1EndpointConditions { Ready = true } }],
+        });
+        var table = RoutingTable.Build(service, slices, "node").Single();
+        return ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort: false);
+    }
+
+    /// <summary>Sends the payload, half-closes, and reads everything that comes back until end of stream.</summary>
+    private static async Task<byte[]> RoundTrip(IPEndPoint to, byte[] payload)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var cts = new CancellationTokenSource(Bound);
+        await socket.ConnectAsync(to, cts.Token);
+        var receive = Task.Run(async () =>
+        {
+            using var received = new MemoryStream();
+            var buffer = new byte[16 * 1024];
+            int n;
+            while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token)) > 0) received.Write(buffer, 0, n);
+            return received.ToArray();
+        });
+        await socket.SendAsync(payload, SocketFlags.None, cts.Token);
+        socket.Shutdown(SocketShutdown.Send);
+        return await receive;
+    }
+
+    /// <summary>Echoes every connection's bytes back and half-closes when the client has.</summary>
+    private sealed class EchoServer : IAsyncDisposable
+    {
+        private readonly Socket _socket;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        private EchoServer(Socket socket)
+        {
+            _socket = socket;
+            _loop = AcceptLoop.RunAsync(socket, Echo, _stop.Token);
+        }
+
+        public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
+
+        public static EchoServer Start(IPEndPoint at)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(at);
+            socket.Listen(512);
+            return new EchoServer(socket);
+        }
+
+        private static async Task Echo(Socket peer)
+        {
+            using (peer)
+            {
+                var buffer = new byte[16 * 1024];
+                try
+                {
+                    int n;
+                    while ((n = await peer.ReceiveAsync(buffer, SocketFlags.None)) > 0) await peer.SendAsync(buffer.AsMemory(0, n), SocketFlags.None);
+                    peer.Shutdown(SocketShutdown.Send);
+                }
+                catch (SocketException)
+                {
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _socket.Dispose();
+            await _loop;
+        }
+    }
+}
