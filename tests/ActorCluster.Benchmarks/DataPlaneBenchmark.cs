@@ -26,6 +26,9 @@ internal static partial class DataPlaneBenchmark
     {
         /// <summary>CPU time the process in the path (backend, HAProxy or node) spent per request, in microseconds.</summary>
         public double CpuUsPerRequest { get; init; }
+
+        /// <summary>Garbage collections in this process (the node's) during the run: (gen0, gen1, gen2).</summary>
+        public string Collections { get; init; } = "";
     }
 
     public static async Task RunAsync(int seconds, int connections, int rounds, string phase = "all")
@@ -82,7 +85,7 @@ internal static partial class DataPlaneBenchmark
                 {
                     var r = Median(runs[name]);
                     results[name] = r;
-                    Console.WriteLine($"  {name,-22} {r.RequestsPerSecond,9:0} req/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}   (rounds: {string.Join(", ", runs[name].Select(x => x.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture)))})");
+                    Console.WriteLine($"  {name,-22} {r.RequestsPerSecond,9:0} req/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}   (rounds: {string.Join(", ", runs[name].Select(x => x.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture)))})");
                 }
                 var h = results["HAProxy mode tcp"];
                 var n = results["ActorCluster NodePort"];
@@ -113,7 +116,7 @@ internal static partial class DataPlaneBenchmark
                 var settled = sw.Elapsed;
                 var r = await Median($"http://{NodeAddress}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds, Environment.ProcessId);
                 costs.Add((total, r));
-                Console.WriteLine($"  {total,6} services (listeners in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}");
+                Console.WriteLine($"  {total,6} services (listeners in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}");
             }
             Console.WriteLine($"  10,000 / 10 services: {costs[1].Result.RequestsPerSecond / costs[0].Result.RequestsPerSecond:0.00}x connections/s, {costs[1].Result.P50Ms / costs[0].Result.P50Ms:0.00}x p50 (target within 10%)");
         }
@@ -193,8 +196,13 @@ internal static partial class DataPlaneBenchmark
     private static async Task<WrkResult> Measured(string url, bool keepAlive, int seconds, int connections, int pid)
     {
         var cpu = CpuTime(pid);
+        var gcs = new[] { GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2) };
         var r = await Wrk(url, keepAlive, seconds, connections);
-        return r with { CpuUsPerRequest = (CpuTime(pid) - cpu).TotalMicroseconds / Math.Max(1, r.Requests) };
+        return r with
+        {
+            CpuUsPerRequest = (CpuTime(pid) - cpu).TotalMicroseconds / Math.Max(1, r.Requests),
+            Collections = pid == Environment.ProcessId ? $"  GCs {GC.CollectionCount(0) - gcs[0]}/{GC.CollectionCount(1) - gcs[1]}/{GC.CollectionCount(2) - gcs[2]}" : "",
+        };
     }
 
     private static async Task<WrkResult> Wrk(string url, bool keepAlive, int seconds, int connections)
