@@ -62,8 +62,11 @@ internal sealed class RelayLoop
         Listeners[listener.Id] = listener;
         foreach (var loop in Loops.Value)
         {
-            if (Native.EpollAdd(loop.Epoll, listener.Fd, Native.EPOLLIN | Native.EPOLLEXCLUSIVE, (KindListener << 62) | (uint)listener.Id) != 0)
-                throw new InvalidOperationException($"relay loop: cannot watch {listener.EndPoint} (errno {Native.Errno})");
+            if (Native.EpollAdd(loop.Epoll, listener.Fd, Native.EPOLLIN | Native.EPOLLEXCLUSIVE, (KindListener << 62) | (uint)listener.Id) == 0) continue;
+            var errno = Native.Errno;
+            Listeners.TryRemove(listener.Id, out _);
+            foreach (var other in Loops.Value) Native.EpollDelete(other.Epoll, listener.Fd);
+            throw new InvalidOperationException($"relay loop: cannot watch {listener.EndPoint} (errno {errno})");
         }
     }
 
