@@ -193,6 +193,35 @@ check "Local: host 3 (no pod) refuses at once" until_ok 30 refused "http://10.20
 kc annotate svc svc-2 actorcluster.io/proxy-protocol=v2 >/dev/null || fail "kubectl annotate svc-2"
 client_seen() { curl -s -m 3 "http://10.200.0.11:$LOCAL_PORT/client" | grep -q '^10.200.0.1:'; }
 check "Local with PROXY protocol: the pod sees the client's own address across hosts" until_ok 30 client_seen
+# UDP across hosts: one pod on host 1, reached at host 3's NodePort, so through host 1's node tunnel.
+kc apply -f - >/dev/null <<'YAML' || fail "kubectl apply the UDP pod and Service"
+apiVersion: v1
+kind: Pod
+metadata: {name: udp-1, labels: {app: udp}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: k8s-worker1}
+  containers: [{name: app, image: kubetm/app, ports: [{containerPort: 5353, protocol: UDP}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: udp}
+spec:
+  type: NodePort
+  selector: {app: udp}
+  ports: [{port: 53, targetPort: 5353, protocol: UDP}]
+YAML
+UDP_PORT=$(kc get svc udp -o jsonpath='{.spec.ports[0].nodePort}')
+# udp_answers HOST PORT POD: one datagram "hostname", answered with POD's name within 2 s.
+udp_answers() {
+  python3 - "$@" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(b"hostname", (sys.argv[1], int(sys.argv[2])))
+sys.exit(0 if s.recv(2048).decode().strip() == sys.argv[3] else 1)
+PY
+}
+check "UDP NodePort on host 3 answers from udp-1 on host 1 (through the node tunnel)" until_ok 90 udp_answers 10.200.0.13 "$UDP_PORT" udp-1
 check "svc-4 shows EXTERNAL-IP <pending> without a pool" sh -c "kubectl --kubeconfig $WORK/kubeconfig get svc svc-4 --no-headers | awk '{print \$4}' | grep -qx '<pending>'"
 
 # ---------------------------------------------------------------- a LoadBalancer pool of test-network addresses

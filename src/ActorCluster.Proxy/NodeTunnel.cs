@@ -16,13 +16,16 @@ public sealed record TunnelPolicy(IReadOnlySet<IPAddress> Members, Func<IPAddres
 /// The node tunnel: one TCP port per node that carries connections from other nodes' proxies to this node's pods
 /// when pod addresses are not routable between hosts (pods live on each host's loopback). A connection starts with a
 /// 14-byte header (magic "ACT1", target pod IPv4 and port, the source address the pod should see); the tunnel answers
-/// one status byte once it has dialed the pod (0 connected, 1 not allowed, 2 dial failed), then relays. Only cluster
-/// members may connect, and only this node's pod addresses are dialed, so it is not an open proxy.
+/// one status byte once it has dialed the pod (0 connected, 1 not allowed, 2 dial failed), then relays. A UDP flow
+/// starts with the magic "ACU1" instead: the pod is reached with a connected datagram socket and each datagram travels
+/// as a frame (2-byte length, then the payload) both ways. Only cluster members may connect, and only this node's pod
+/// addresses are dialed, so it is not an open proxy.
 /// </summary>
 public sealed class NodeTunnel : IAsyncDisposable
 {
     internal const int HeaderLength = 14;
     private static readonly byte[] Magic = "ACT1"u8.ToArray();
+    private static readonly byte[] MagicUdp = "ACU1"u8.ToArray(); // a UDP flow: datagrams framed with a 2-byte length
     private static readonly TimeSpan HeaderTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan PodDialTimeout = TimeSpan.FromSeconds(2);
 
@@ -99,7 +102,8 @@ public sealed class NodeTunnel : IAsyncDisposable
             }
             var target = new IPEndPoint(new IPAddress(header.AsSpan(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(8, 2)));
             var source = new IPAddress(header.AsSpan(10, 4));
-            if (!header.AsSpan(0, 4).SequenceEqual(Magic) || !policy.IsLocalPod(target.Address))
+            var udp = header.AsSpan(0, 4).SequenceEqual(MagicUdp);
+            if (!(udp || header.AsSpan(0, 4).SequenceEqual(Magic)) || !policy.IsLocalPod(target.Address))
             {
                 Interlocked.Increment(ref Rejected);
                 await TrySend(peer, NotAllowed).ConfigureAwait(false);
@@ -107,8 +111,10 @@ public sealed class NodeTunnel : IAsyncDisposable
             }
             // The pod should see the address the proxy asked for (the client's, or the receiving node's); where that
             // address is not this host's, it sees this node's address instead.
-            var pod = await TcpRelay.DialAsync(target, source, PodDialTimeout, _stop.Token).ConfigureAwait(false)
-                      ?? await TcpRelay.DialAsync(target, _nodeAddress, PodDialTimeout, _stop.Token).ConfigureAwait(false);
+            var pod = udp
+                ? DialUdp(target, source) ?? DialUdp(target, _nodeAddress)
+                : await TcpRelay.DialAsync(target, source, PodDialTimeout, _stop.Token).ConfigureAwait(false)
+                  ?? await TcpRelay.DialAsync(target, _nodeAddress, PodDialTimeout, _stop.Token).ConfigureAwait(false);
             if (pod is null)
             {
                 Interlocked.Increment(ref Stats.Failed);
@@ -119,7 +125,8 @@ public sealed class NodeTunnel : IAsyncDisposable
             {
                 Interlocked.Increment(ref Stats.Connections);
                 if (!await TrySend(peer, Connected).ConfigureAwait(false)) return;
-                await TcpRelay.RunAsync(peer, pod, Stats, _stop.Token).ConfigureAwait(false);
+                if (udp) await RelayDatagrams(peer, pod).ConfigureAwait(false);
+                else await TcpRelay.RunAsync(peer, pod, Stats, _stop.Token).ConfigureAwait(false);
             }
         }
     }
@@ -142,7 +149,8 @@ public sealed class NodeTunnel : IAsyncDisposable
     /// node's address (the tunnel admits members only). Null when the tunnel or the pod cannot be reached within
     /// <paramref name="timeout"/>, so the caller retries another endpoint as with a direct dial.
     /// </summary>
-    public static async Task<Socket?> DialAsync(IPEndPoint tunnel, IPEndPoint target, IPAddress podSeesSource, IPAddress nodeAddress, TimeSpan timeout, CancellationToken token)
+    /// <param name="udp">a UDP flow: afterwards each datagram travels as a frame (<see cref="WriteFrameAsync"/>)</param>
+    public static async Task<Socket?> DialAsync(IPEndPoint tunnel, IPEndPoint target, IPAddress podSeesSource, IPAddress nodeAddress, TimeSpan timeout, CancellationToken token, bool udp = false)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
         cts.CancelAfter(timeout);
@@ -151,7 +159,7 @@ public sealed class NodeTunnel : IAsyncDisposable
         try
         {
             var header = new byte[HeaderLength];
-            WriteHeader(header, target, podSeesSource);
+            WriteHeader(header, target, podSeesSource, udp);
             await socket.SendAsync(header, SocketFlags.None, cts.Token).ConfigureAwait(false);
             var status = new byte[1];
             var n = await socket.ReceiveAsync(status, SocketFlags.None, cts.Token).ConfigureAwait(false);
@@ -165,12 +173,122 @@ public sealed class NodeTunnel : IAsyncDisposable
     }
 
     /// <summary>The header a tunnel connection starts with: magic, target pod IPv4 and port, the source the pod sees.</summary>
-    internal static void WriteHeader(Span<byte> header, IPEndPoint target, IPAddress podSeesSource)
+    internal static void WriteHeader(Span<byte> header, IPEndPoint target, IPAddress podSeesSource, bool udp = false)
     {
-        Magic.CopyTo(header);
+        (udp ? MagicUdp : Magic).CopyTo(header);
         target.Address.MapToIPv4().TryWriteBytes(header.Slice(4, 4), out _);
         BinaryPrimitives.WriteUInt16BigEndian(header.Slice(8, 2), (ushort)target.Port);
         podSeesSource.MapToIPv4().TryWriteBytes(header.Slice(10, 4), out _);
+    }
+
+    /// <summary>A connected UDP socket to a pod, from <paramref name="source"/>; null when that cannot be bound.</summary>
+    private static Socket? DialUdp(IPEndPoint target, IPAddress source)
+    {
+        var pod = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            pod.Bind(new IPEndPoint(source, 0));
+            pod.Connect(target);
+            return pod;
+        }
+        catch (SocketException)
+        {
+            pod.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A UDP flow: datagrams in frames both ways until either side closes or the pod refuses (ICMP port unreachable).
+    /// </summary>
+    private async Task RelayDatagrams(Socket peer, Socket pod)
+    {
+        Interlocked.Increment(ref Stats.Active);
+        try
+        {
+            var toPod = Task.Run(async () =>
+            {
+                var buffer = new byte[MaxDatagram];
+                try
+                {
+                    int n;
+                    while ((n = await ReadFrameAsync(peer, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
+                    {
+                        Interlocked.Add(ref Stats.BytesIn, n);
+                        await pod.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+                {
+                }
+            });
+            var fromPod = Task.Run(async () =>
+            {
+                var buffer = new byte[MaxDatagram + 2];
+                try
+                {
+                    while (true)
+                    {
+                        var n = await pod.ReceiveAsync(buffer.AsMemory(2), SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                        Interlocked.Add(ref Stats.BytesOut, n);
+                        await WriteFrameAsync(peer, buffer, n, _stop.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+                {
+                }
+            });
+            // Either way ending ends the flow: the client side closed (or idled out), or the pod refused.
+            await Task.WhenAny(toPod, fromPod).ConfigureAwait(false);
+            peer.Dispose();
+            pod.Dispose();
+            await Task.WhenAll(toPod, fromPod).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref Stats.Active);
+        }
+    }
+
+    /// <summary>The largest UDP payload over IPv4.</summary>
+    internal const int MaxDatagram = 65507;
+
+    /// <summary>
+    /// Reads one frame (2-byte big-endian length, then the datagram) into <paramref name="buffer"/>; its length, or
+    /// -1 at end of stream or on an error.
+    /// </summary>
+    internal static async Task<int> ReadFrameAsync(Socket socket, byte[] buffer, CancellationToken token)
+    {
+        try
+        {
+            if (!await ReadExactlyAsync(socket, buffer.AsMemory(0, 2), token).ConfigureAwait(false)) return -1;
+            var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
+            return length <= buffer.Length && await ReadExactlyAsync(socket, buffer.AsMemory(0, length), token).ConfigureAwait(false) ? length : -1;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Sends the datagram at <c>frame[2..2+length]</c> as one frame (the first two bytes get its length).</summary>
+    internal static async Task WriteFrameAsync(Socket socket, byte[] frame, int length, CancellationToken token)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)length);
+        var sent = 0;
+        while (sent < length + 2) sent += await socket.SendAsync(frame.AsMemory(sent, length + 2 - sent), SocketFlags.None, token).ConfigureAwait(false);
+    }
+
+    private static async Task<bool> ReadExactlyAsync(Socket socket, Memory<byte> into, CancellationToken token)
+    {
+        var read = 0;
+        while (read < into.Length)
+        {
+            var n = await socket.ReceiveAsync(into[read..], SocketFlags.None, token).ConfigureAwait(false);
+            if (n == 0) return false;
+            read += n;
+        }
+        return true;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.Channels;
 using ActorCluster.Core.Routing;
 
 namespace ActorCluster.Proxy;
@@ -10,7 +11,8 @@ namespace ActorCluster.Proxy;
 /// of a flow picks an endpoint with <see cref="Router"/> and opens a connected socket to it (from the source address
 /// the traffic policy asks for); replies go back to the client from the service address. A flow idle for longer than
 /// the idle timeout is closed, as conntrack forgets a UDP entry; flows to endpoints that left are closed at once.
-/// Pods are dialed directly: UDP is not carried through the node tunnel.
+/// A pod that is not directly reachable (on another host) gets the flow through its node's tunnel: one tunnel
+/// connection per flow, each datagram a frame, so datagram boundaries survive the stream.
 /// </summary>
 public sealed class UdpServiceListener : IServiceListener
 {
@@ -24,14 +26,28 @@ public sealed class UdpServiceListener : IServiceListener
     private readonly Timer _sweeper;
     private RoutingTable _table;
 
-    private sealed class Flow(Socket upstream, string endpoint)
+    /// <summary>
+    /// One client's flow: a connected socket to the pod, or (through a tunnel) a queue of datagrams that the flow's
+    /// tunnel connection sends once it is open.
+    /// </summary>
+    private sealed class Flow(string endpoint)
     {
-        public Socket Upstream { get; } = upstream;
-
         public string Endpoint { get; } = endpoint;
+
+        public Socket? Upstream { get; init; }
+
+        public Channel<byte[]>? Outbound { get; init; }
+
+        public Socket? Tunnel;
+
+        public volatile bool Closed;
 
         public long LastActive = Environment.TickCount64;
     }
+
+    // Datagrams waiting for a flow's tunnel to open (or for it to catch up); beyond that they are dropped, as UDP may.
+    private const int TunnelQueue = 256;
+    private static readonly TimeSpan TunnelDialTimeout = TimeSpan.FromSeconds(2);
 
     private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, TimeSpan idleTimeout)
     {
@@ -113,9 +129,14 @@ public sealed class UdpServiceListener : IServiceListener
             }
             flow.LastActive = Environment.TickCount64;
             Interlocked.Add(ref Stats.BytesIn, received.ReceivedBytes);
+            if (flow.Outbound is { } queue)
+            {
+                queue.Writer.TryWrite(buffer.AsSpan(0, received.ReceivedBytes).ToArray());
+                continue;
+            }
             try
             {
-                await flow.Upstream.SendAsync(buffer.AsMemory(0, received.ReceivedBytes), SocketFlags.None).ConfigureAwait(false);
+                await flow.Upstream!.SendAsync(buffer.AsMemory(0, received.ReceivedBytes), SocketFlags.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
@@ -136,6 +157,19 @@ public sealed class UdpServiceListener : IServiceListener
             return null;
         }
         var sourceAddress = Router.SourceAddress(table, Source, client.Address, _nodeAddress);
+        if (decision.Endpoint!.Via is { } via)
+        {
+            var tunneled = new Flow(decision.Endpoint.Address)
+            {
+                Outbound = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(TunnelQueue) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true, SingleWriter = true }),
+            };
+            if (decision.Affinity is not null) _affinity[key] = decision.Affinity;
+            _flows[client] = tunneled;
+            Interlocked.Increment(ref Stats.Connections);
+            Interlocked.Increment(ref Stats.Active);
+            _ = Task.Run(() => ThroughTunnel(client, tunneled, via, decision.Endpoint.EndPoint!, sourceAddress));
+            return tunneled;
+        }
         var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
         {
@@ -149,12 +183,65 @@ public sealed class UdpServiceListener : IServiceListener
             return null;
         }
         if (decision.Affinity is not null) _affinity[key] = decision.Affinity;
-        var flow = new Flow(upstream, decision.Endpoint.Address);
+        var flow = new Flow(decision.Endpoint.Address) { Upstream = upstream };
         _flows[client] = flow;
         Interlocked.Increment(ref Stats.Connections);
         Interlocked.Increment(ref Stats.Active);
         _ = Task.Run(() => Replies(client, flow));
         return flow;
+    }
+
+    /// <summary>Opens the flow's tunnel connection, then sends its queued datagrams as frames and relays the replies.</summary>
+    private async Task ThroughTunnel(IPEndPoint client, Flow flow, IPEndPoint via, IPEndPoint pod, IPAddress podSees)
+    {
+        var tunnel = await NodeTunnel.DialAsync(via, pod, podSees, _nodeAddress, TunnelDialTimeout, _stop.Token, udp: true).ConfigureAwait(false);
+        if (tunnel is null)
+        {
+            Interlocked.Increment(ref Stats.Failed);
+            Close(client, flow);
+            return;
+        }
+        // Full fences on both sides (here and in Close): either Close sees the tunnel, or this sees Closed.
+        Interlocked.Exchange(ref flow.Tunnel, tunnel);
+        if (flow.Closed)
+        {
+            tunnel.Dispose(); // closed while the tunnel was being opened
+            return;
+        }
+        var replies = Task.Run(async () =>
+        {
+            var buffer = new byte[NodeTunnel.MaxDatagram];
+            int n;
+            while ((n = await NodeTunnel.ReadFrameAsync(tunnel, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
+            {
+                flow.LastActive = Environment.TickCount64;
+                Interlocked.Add(ref Stats.BytesOut, n);
+                try
+                {
+                    await _socket.SendToAsync(buffer.AsMemory(0, n), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+                {
+                    break;
+                }
+            }
+            Close(client, flow); // the far end closed: the pod refused, or its node went away
+        });
+        var frame = new byte[NodeTunnel.MaxDatagram + 2];
+        try
+        {
+            await foreach (var datagram in flow.Outbound!.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            {
+                datagram.CopyTo(frame, 2);
+                await NodeTunnel.WriteFrameAsync(tunnel, frame, datagram.Length, _stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+        // The flow closed (idle, endpoint gone, listener stopped) or the tunnel broke: either way both end.
+        Close(client, flow);
+        await replies.ConfigureAwait(false);
     }
 
     private async Task Replies(IPEndPoint client, Flow flow)
@@ -164,7 +251,7 @@ public sealed class UdpServiceListener : IServiceListener
         {
             while (true)
             {
-                var n = await flow.Upstream.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                var n = await flow.Upstream!.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
                 flow.LastActive = Environment.TickCount64;
                 Interlocked.Add(ref Stats.BytesOut, n);
                 await _socket.SendToAsync(buffer.AsMemory(0, n), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
@@ -190,7 +277,11 @@ public sealed class UdpServiceListener : IServiceListener
     private void Close(IPEndPoint client, Flow flow)
     {
         if (!_flows.TryRemove(new KeyValuePair<IPEndPoint, Flow>(client, flow))) return;
-        flow.Upstream.Dispose();
+        flow.Closed = true;
+        Interlocked.MemoryBarrier();
+        flow.Upstream?.Dispose();
+        flow.Outbound?.Writer.TryComplete();
+        flow.Tunnel?.Dispose();
         Interlocked.Decrement(ref Stats.Active);
     }
 

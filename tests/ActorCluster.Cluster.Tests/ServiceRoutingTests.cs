@@ -190,6 +190,9 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-none", 30054, selector: "nothing"));
         await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-local", 30055, policy: "Local"));
 
+        // Node 3 has no pod: in this cluster its flows travel through the tunnels of nodes 1 and 2.
+        async Task<long> Tunneled() => (await Counters(1)).Tunnel!.Connections + (await Counters(2)).Tunnel!.Connections;
+        var tunneledBefore = await Tunneled();
         // Each new client flow is routed anew: the flows spread over both pods...
         var seen = new HashSet<string>();
         await TestCluster.Eventually(async () =>
@@ -198,6 +201,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             if ((await Traffic.Exchange(client, "hostname")).Reply is { } name) seen.Add(name);
             return seen.SetEquals(["udp-1", "udp-2"]);
         }, Wait, "UDP flows over both pods");
+        Assert.True(await Tunneled() >= tunneledBefore + 2, "node 3's UDP flows went through the node tunnels");
         // ...while one flow stays on its pod, and the pod sees the receiving node (Cluster).
         using (var flow = Traffic.UdpClient(Node(3), 30053))
         {
