@@ -29,6 +29,7 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
     private readonly Dictionary<string, List<Wanted>> _wanted = new();
     private readonly HashSet<(IPEndPoint EndPoint, string Protocol)> _failed = [];
     private readonly Dictionary<string, HealthCheckServer> _health = new();
+    private int _nodes = 1;
 
     public string NodeName { get; } = nodeName;
 
@@ -143,9 +144,11 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
         try
         {
             if (w.LoadBalancer) announcer?.Announce(w.EndPoint.Address);
-            _listeners[w.Key] = w.Protocol == ServiceTypes.UDP
+            IServiceListener listener = w.Protocol == ServiceTypes.UDP
                 ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpIdleTimeout)
                 : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort);
+            if (w.ReusePort) Steer(listener);
+            _listeners[w.Key] = listener;
             _failed.Remove(w.Key);
             return null;
         }
@@ -154,6 +157,33 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
             // Reported once per failure, then quietly retried.
             var reason = $"listen {w.Protocol.ToLowerInvariant()} {w.EndPoint}: bind: {e.Message.ToLowerInvariant()}";
             return _failed.Add(w.Key) ? new BindFailure(w.Table.Namespace, w.Table.ServiceName, w.EndPoint, w.Protocol, reason) : null;
+        }
+    }
+
+    /// <summary>
+    /// The number of nodes that bind every ClusterIP: each ClusterIP group then sends a client to the same node every
+    /// time (by its address), so ClientIP affinity, kept per node, holds. Re-applied to every ClusterIP when it changes.
+    /// </summary>
+    public void SetClusterSize(int nodes)
+    {
+        if (nodes < 1 || nodes == _nodes) return;
+        _nodes = nodes;
+        foreach (var w in _wanted.Values.SelectMany(x => x).Where(w => w.ReusePort))
+        {
+            if (_listeners.TryGetValue(w.Key, out var listener)) Steer(listener);
+        }
+    }
+
+    private void Steer(IServiceListener listener)
+    {
+        switch (listener)
+        {
+            case ServiceListener tcp:
+                tcp.SteerBySourceAddress(_nodes);
+                break;
+            case UdpServiceListener udp:
+                udp.SteerBySourceAddress(_nodes);
+                break;
         }
     }
 

@@ -79,6 +79,9 @@ public sealed class ServiceListener : IServiceListener
         }
     }
 
+    /// <summary>Makes the ClusterIP's reuseport group pick a node by client address (<see cref="ReusePortSteering"/>).</summary>
+    internal bool SteerBySourceAddress(int nodes) => ReusePortSteering.BySourceAddress(_socket, nodes);
+
     /// <summary>Swaps in a new routing table; connections accepted from now on use it.</summary>
     public void Update(RoutingTable table) => Volatile.Write(ref _table, table);
 

@@ -87,6 +87,9 @@ public sealed class UdpServiceListener : IServiceListener
         return new UdpServiceListener(socket, table, source, nodeAddress, idleTimeout);
     }
 
+    /// <summary>Makes the ClusterIP's reuseport group pick a node by client address, so a client's flows stay on one.</summary>
+    internal bool SteerBySourceAddress(int nodes) => OperatingSystem.IsLinux() && Linux.ReusePortSteering.BySourceAddress(_socket, nodes);
+
     public void Update(RoutingTable table)
     {
         Volatile.Write(ref _table, table);

@@ -285,6 +285,40 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_reaches_a_ClusterIP_through_one_node_so_ClientIP_affinity_holds()
+    {
+        await SeedPods();
+        var svc = await _cluster.Create<V1Service>(ResourceKind.Service,
+            TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  sessionAffinity: ClientIP", StringComparison.Ordinal));
+        var at = $"{svc.Spec.ClusterIP}:9000";
+        async Task<long[]> AcceptedPerNode()
+        {
+            var counts = new long[3];
+            for (var i = 1; i <= 3; i++) counts[i - 1] = (await Counters(i)).Listeners.Where(l => l.Kind == "ClusterIP" && l.Address == at).Sum(l => l.Connections);
+            return counts;
+        }
+        await TestCluster.Eventually(async () =>
+        {
+            var bound = 0;
+            for (var i = 1; i <= 3; i++) bound += (await Counters(i)).Listeners.Count(l => l.Kind == "ClusterIP" && l.Address == at);
+            return bound == 3 && await Traffic.Get(svc.Spec.ClusterIP, 9000, "/hostname", "127.0.8.250") is not null;
+        }, Wait, "the ClusterIP bound on every node and answering");
+
+        // Every node listens on the ClusterIP; each client is taken by one of them every time, so the affinity that
+        // node remembers holds: ten connections, one node, one pod. Five clients: if nodes were picked per
+        // connection, all five would stay on one pod with a chance of about one in a thousand.
+        for (var c = 1; c <= 5; c++)
+        {
+            var before = await AcceptedPerNode();
+            var pods = await Traffic.Responders(svc.Spec.ClusterIP, 9000, 10, fromAddress: $"127.0.8.{c}");
+            var after = await AcceptedPerNode();
+            Assert.Single(pods);
+            Assert.Single(Enumerable.Range(0, 3), i => after[i] != before[i]);
+            Assert.Equal(10, after.Sum() - before.Sum());
+        }
+    }
+
+    [Fact]
     public async Task InternalTrafficPolicy_Local_keeps_ClusterIP_traffic_on_the_receiving_node()
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
@@ -294,10 +328,10 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         var ip = svc.Spec.ClusterIP;
         await TestCluster.Eventually(async () => await Traffic.Get(ip, 9000, "/hostname") == "pod-1", Wait, "the ClusterIP answering");
 
-        // The kernel spreads ClusterIP connections over the three nodes' listeners: node 1 serves them from its pod,
-        // nodes 2 and 3 have no local endpoint and refuse; never another node's pod.
+        // Clients (by address) are spread over the three nodes' listeners: node 1 serves its clients from its pod,
+        // nodes 2 and 3 have no local endpoint and refuse theirs; never another node's pod.
         var answers = new List<string?>();
-        for (var i = 0; i < 30; i++) answers.Add(await Traffic.Get(ip, 9000, "/hostname"));
+        for (var i = 0; i < 30; i++) answers.Add(await Traffic.Get(ip, 9000, "/hostname", $"127.0.7.{i + 1}"));
         Assert.All(answers.OfType<string>(), a => Assert.Equal("pod-1", a));
         Assert.Contains(null, answers);
         var refusedLocal = 0L;

@@ -132,7 +132,12 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         IndexSlices(update);
         // A node coming or going may move LoadBalancer IPs and changes who may use the tunnel (and where it leads).
         var nodesChanged = update.Relisted || update.Changes.Any(c => c.Object.Kind == ResourceKind.Node);
-        if (nodesChanged) _tunnel?.SetPolicy(TunnelPolicyOf(store));
+        if (nodesChanged)
+        {
+            _tunnel?.SetPolicy(TunnelPolicyOf(store));
+            // Every running node binds every ClusterIP: the Ready ones are the members of each ClusterIP's group.
+            _proxy.SetClusterSize(store.All<V1Node>(ResourceKind.Node).Count(Core.ControlPlane.Scheduler.IsReady));
+        }
         IEnumerable<ObjectKey> touched = update.Relisted
             ? store.All(ResourceKind.Service).Select(s => ObjectKey.Of(s.Object.Metadata)).Concat(_proxyKeys).Distinct().ToList()
             : update.Changes.Select(ServiceOf).Where(k => k is not null).Select(k => k!.Value)
