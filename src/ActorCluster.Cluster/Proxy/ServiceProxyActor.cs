@@ -28,6 +28,10 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private readonly HashSet<ObjectKey> _proxyKeys = [];
     private readonly HashSet<string> _unsupportedReported = [];
     private readonly Dictionary<ObjectKey, IActorRef> _services = new();
+    // Dispatch by address: "ip:port/protocol" for ClusterIPs and LoadBalancer IPs, ":nodePort/protocol" for NodePorts
+    // (any node's address counts); each Service's own entries, to drop them when it changes.
+    private readonly Dictionary<string, ObjectKey> _serviceAt = new();
+    private readonly Dictionary<ObjectKey, List<string>> _addressesOf = new();
     private NodeTunnel? _tunnel;
     private bool _tunnelFailureReported;
     private ObjectStore _store = ObjectStore.Empty;
@@ -166,11 +170,18 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
 
     private void UpdateServiceActor(ObjectKey key, V1Service? svc, IReadOnlyList<V1EndpointSlice> slices, IReadOnlyList<RoutingTable> tables, ObjectStore store)
     {
+        if (_addressesOf.Remove(key, out var previous))
+        {
+            foreach (var a in previous) _serviceAt.Remove(a);
+        }
         if (svc is null)
         {
             if (_services.Remove(key, out var gone)) Context.Stop(gone);
             return;
         }
+        var addresses = DispatchAddresses(svc).ToList();
+        foreach (var a in addresses) _serviceAt[a] = key;
+        _addressesOf[key] = addresses;
         if (!_services.TryGetValue(key, out var actor))
         {
             actor = Context.ActorOf(ServiceActor.Props(_settings.NodeName), ServiceActor.NameOf(key.Namespace, key.Name));
@@ -179,25 +190,29 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         actor.Tell(new ServiceSnapshot(svc, slices, tables, store));
     }
 
+    /// <summary>The addresses a Service answers a Dispatch on: ClusterIP and LoadBalancer IPs per port, and NodePorts.</summary>
+    private static IEnumerable<string> DispatchAddresses(V1Service svc)
+    {
+        var ips = new[] { svc.Spec?.ClusterIP }.Concat(svc.Status?.LoadBalancer?.Ingress?.Select(i => i.Ip) ?? [])
+            .Where(ip => !string.IsNullOrEmpty(ip) && ip != "None").ToList();
+        foreach (var p in svc.Spec?.Ports ?? [])
+        {
+            var protocol = p.Protocol ?? ServiceTypes.TCP;
+            foreach (var ip in ips) yield return $"{ip}:{p.Port}/{protocol}";
+            if (p.NodePort is > 0) yield return $":{p.NodePort}/{protocol}";
+        }
+    }
+
     /// <summary>Finds the Service listening on the dispatch's address (any node's NodePort counts) and forwards.</summary>
     private void ForwardDispatch(Dispatch d)
     {
-        if (IPEndPoint.TryParse(d.ServiceAddress, out var address))
+        if (IPEndPoint.TryParse(d.ServiceAddress, out var address)
+            && (_serviceAt.TryGetValue($"{address.Address}:{address.Port}/{d.Protocol}", out var key)
+                || _serviceAt.TryGetValue($":{address.Port}/{d.Protocol}", out key))
+            && _services.TryGetValue(key, out var actor))
         {
-            var ip = address.Address.ToString();
-            foreach (var (key, actor) in _services)
-            {
-                var svc = _store.Get<V1Service>(ResourceKind.Service, key.Namespace, key.Name);
-                if (svc?.Spec?.Ports is not { } ports) continue;
-                var listens = ports.Any(p => (p.Protocol ?? ServiceTypes.TCP) == d.Protocol
-                    && ((p.Port == address.Port && (svc.Spec.ClusterIP == ip || svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == ip) == true))
-                        || (p.NodePort == address.Port && p.NodePort > 0)));
-                if (listens)
-                {
-                    actor.Forward(d);
-                    return;
-                }
-            }
+            actor.Forward(d);
+            return;
         }
         Sender.Tell(new DispatchRefused("UnknownAddress", $"no service listens on {d.ServiceAddress}/{d.Protocol}"));
     }
