@@ -6,7 +6,7 @@ namespace ActorCluster.Proxy.Linux;
 /// <summary>
 /// One relay thread with its own epoll instance; there is one per core, shared by every TCP service listener of the
 /// process. Each listening socket is in every loop (EPOLLEXCLUSIVE, so a new connection wakes one loop); a connection
-/// stays on the loop that accepted it, which alone touches its state, so nothing is locked. The loop does what
+/// then lives on one loop (the least busy when it arrived), which alone touches its state, so nothing is locked. The loop does what
 /// HAProxy's threads do: accept, route, non-blocking connect, then copy with recv/send as the sockets become ready.
 /// Why not .NET's async sockets here: per connection they cost twice the system calls and hop between the socket
 /// engine and the thread pool (measured in docs/benchmarks.md); this path makes no allocation per byte relayed.
@@ -63,10 +63,10 @@ internal sealed class RelayLoop
         foreach (var loop in Loops.Value)
         {
             if (Native.EpollAdd(loop.Epoll, listener.Fd, Native.EPOLLIN | Native.EPOLLEXCLUSIVE, (KindListener << 62) | (uint)listener.Id) == 0) continue;
-            var errno = Native.Errno;
+            // Out of epoll watches or memory (ENOSPC, ENOMEM): reported like a port that cannot be bound, and retried.
             Listeners.TryRemove(listener.Id, out _);
             foreach (var other in Loops.Value) Native.EpollDelete(other.Epoll, listener.Fd);
-            throw new InvalidOperationException($"relay loop: cannot watch {listener.EndPoint} (errno {errno})");
+            throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.NoBufferSpaceAvailable);
         }
     }
 
