@@ -43,6 +43,7 @@ internal sealed unsafe class RelayConnection
     private readonly int _clientPort;
     private readonly RoutingTable _table;
     private readonly string? _affinityKey;
+    private readonly IPAddress _podSees; // the source address the pod should see, whichever endpoint is dialed
     private int _upstream = -1;
     private Phase _phase = Phase.Dialing;
     private int _attempt;
@@ -63,6 +64,7 @@ internal sealed unsafe class RelayConnection
         _table = listener.Table;
         // The affinity key (a string per connection) only when the service asks for affinity.
         _affinityKey = _table.AffinitySeconds > 0 ? clientAddress.ToString() : null;
+        _podSees = Router.SourceAddress(_table, listener.Source, clientAddress, listener.NodeAddress);
     }
 
     public ServiceListener Listener { get; }
@@ -113,11 +115,10 @@ internal sealed unsafe class RelayConnection
     private bool Connect()
     {
         var endpoint = _endpoint!;
-        var podSees = Router.SourceAddress(_table, Listener.Source, _clientAddress, Listener.NodeAddress);
         // Through a tunnel the proxy connects from this node's address (the tunnel admits members only) and the
         // header asks the far node for the address the pod should see.
         var target = endpoint.Via ?? endpoint.EndPoint!;
-        var from = endpoint.Via is null ? podSees : Listener.NodeAddress;
+        var from = endpoint.Via is null ? _podSees : Listener.NodeAddress;
         var fd = Native.socket(Native.AF_INET, Native.SOCK_STREAM | Native.SOCK_NONBLOCK | Native.SOCK_CLOEXEC, 0);
         if (fd < 0) return false;
         var address = stackalloc byte[16];
@@ -194,7 +195,7 @@ internal sealed unsafe class RelayConnection
         // The 14-byte header of NodeTunnel: magic, target pod IPv4 and port, the address the pod should see.
         var header = stackalloc byte[NodeTunnel.HeaderLength];
         var target = _endpoint!.EndPoint!;
-        NodeTunnel.WriteHeader(new Span<byte>(header, NodeTunnel.HeaderLength), target, Router.SourceAddress(_table, Listener.Source, _clientAddress, Listener.NodeAddress));
+        NodeTunnel.WriteHeader(new Span<byte>(header, NodeTunnel.HeaderLength), target, _podSees);
         // A fresh connection's send buffer is empty: 14 bytes go at once or the connection is broken.
         if (Native.send(_upstream, header, NodeTunnel.HeaderLength, Native.MSG_NOSIGNAL) != NodeTunnel.HeaderLength)
         {
