@@ -48,9 +48,11 @@ public sealed class DataPlaneTests : IAsyncLifetime
         local.Metadata.ResourceVersion = null;
         var updated = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.UpdateObject("services", "default", "svc-2", KubeObjects.ToJson(local), false));
         Assert.IsType<ApiServer.ObjectReply>(updated);
+        // Each node applies the update from its own replica, so each is waited for: until then 30002 is not bound there.
         await TestCluster.Eventually(async () => (await Traffic.Responders(_cluster.NodeAddress(1), 30002, 10)).SetEquals(["pod-1"]), Wait, "node 1 local");
-        Assert.Equal(["pod-2"], await Traffic.Responders(_cluster.NodeAddress(2), 30002, 10));
-        Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(_cluster.NodeAddress(3), 30002)); // at once, never a hang
+        await TestCluster.Eventually(async () => (await Traffic.Responders(_cluster.NodeAddress(2), 30002, 10)).SetEquals(["pod-2"]), Wait, "node 2 local");
+        // Node 3 resets at once, never a hang (a port not bound yet would be refused by the kernel instead).
+        await TestCluster.Eventually(async () => await Traffic.Refusal(_cluster.NodeAddress(3), 30002) == SocketError.ConnectionReset, Wait, "node 3 resetting");
         // Under Local the pod sees the client's own address.
         Assert.StartsWith("127.0.0.9:", await Traffic.Get(_cluster.NodeAddress(1), 30002, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
         // The old NodePort is closed.
