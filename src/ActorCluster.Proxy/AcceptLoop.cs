@@ -2,7 +2,10 @@ using System.Net.Sockets;
 
 namespace ActorCluster.Proxy;
 
-/// <summary>The accept loop every listener here runs: accept until stopped, hand each connection to its own task.</summary>
+/// <summary>
+/// The accept loop of the .NET-socket servers (node tunnel, health checks, pods' workloads): accept until stopped,
+/// hand each connection to its own task. Service listeners do not use it: the relay loops accept for them.
+/// </summary>
 public static class AcceptLoop
 {
     /// <summary>

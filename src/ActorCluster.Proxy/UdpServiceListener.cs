@@ -160,37 +160,39 @@ public sealed class UdpServiceListener : IServiceListener
             return null;
         }
         var sourceAddress = Router.SourceAddress(table, Source, client.Address, _nodeAddress);
-        if (decision.Endpoint!.Via is { } via)
+        var endpoint = decision.Endpoint!;
+        Flow flow;
+        if (endpoint.Via is not null)
         {
-            var tunneled = new Flow(decision.Endpoint.Address)
+            // Through the pod's node tunnel: datagrams queue until ThroughTunnel has opened it.
+            flow = new Flow(endpoint.Address)
             {
                 Outbound = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(TunnelQueue) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true, SingleWriter = true }),
             };
-            if (decision.Affinity is not null) _affinity[key] = decision.Affinity;
-            _flows[client] = tunneled;
-            Interlocked.Increment(ref Stats.Connections);
-            Interlocked.Increment(ref Stats.Active);
-            _ = Task.Run(() => ThroughTunnel(client, tunneled, via, decision.Endpoint.EndPoint!, sourceAddress));
-            return tunneled;
         }
-        var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        try
+        else
         {
-            upstream.Bind(new IPEndPoint(sourceAddress, 0));
-            upstream.Connect(decision.Endpoint!.EndPoint!);
-        }
-        catch (SocketException)
-        {
-            upstream.Dispose();
-            Interlocked.Increment(ref Stats.Failed);
-            return null;
+            var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                upstream.Bind(new IPEndPoint(sourceAddress, 0));
+                upstream.Connect(endpoint.EndPoint!);
+            }
+            catch (SocketException)
+            {
+                upstream.Dispose();
+                Interlocked.Increment(ref Stats.Failed);
+                return null;
+            }
+            flow = new Flow(endpoint.Address) { Upstream = upstream };
         }
         if (decision.Affinity is not null) _affinity[key] = decision.Affinity;
-        var flow = new Flow(decision.Endpoint.Address) { Upstream = upstream };
         _flows[client] = flow;
         Interlocked.Increment(ref Stats.Connections);
         Interlocked.Increment(ref Stats.Active);
-        _ = Task.Run(() => Replies(client, flow));
+        _ = endpoint.Via is { } via
+            ? Task.Run(() => ThroughTunnel(client, flow, via, endpoint.EndPoint!, sourceAddress))
+            : Task.Run(() => Replies(client, flow));
         return flow;
     }
 
