@@ -10,6 +10,7 @@ using ActorCluster.Core.Objects;
 using ActorCluster.Core.Store;
 using ActorCluster.Core.Tables;
 using Akka.Actor;
+using Akka.Event;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -33,12 +34,16 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ActorClusterNode _node;
     private readonly string _token;
+    private readonly Akka.Event.ILoggingAdapter _log;
+    private readonly long _maxRequestBytes;
 
     private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
     {
         _app = app;
         _node = node;
         _token = token;
+        _log = Akka.Event.Logging.GetLogger(node.System, "kubernetes-api");
+        _maxRequestBytes = node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728);
         Url = url;
         KubeconfigPath = kubeconfig;
     }
@@ -57,7 +62,12 @@ public sealed class KubernetesApi : IAsyncDisposable
         builder.Logging.ClearProviders();
         var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);
         var serverCertificate = ApiCertificates.IssueServerCertificate(ca, options.Address);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Parse(options.Address), options.Port, listen => listen.UseHttps(serverCertificate)));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Parse(options.Address), options.Port, listen => listen.UseHttps(serverCertificate));
+            // The body limit is ours (413 with a Status body, as kube-apiserver answers), not Kestrel's bare 413.
+            k.Limits.MaxRequestBodySize = null;
+        });
         var app = builder.Build();
         KubernetesApi? api = null;
         app.Run(ctx => api!.Handle(ctx));
@@ -187,6 +197,19 @@ public sealed class KubernetesApi : IAsyncDisposable
         {
             await Error(ctx, new ApiError(504, "Timeout", "the ApiServer did not answer in time; the control plane may be failing over, try again"));
         }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nobody to answer.
+        }
+        catch (Exception e) when (e is JsonException or FormatException or YamlDotNet.Core.YamlException or InvalidOperationException { Source: "System.Text.Json" })
+        {
+            await Error(ctx, ApiError.BadRequest(e.Message));
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "{0} {1}: unexpected error", ctx.Request.Method, ctx.Request.Path);
+            if (!ctx.Response.HasStarted) await Error(ctx, ApiError.InternalError(e.Message));
+        }
     }
 
     /// <summary>Prometheus text: this node's replica (commit -> applied latency, relists) and its proxy listeners.</summary>
@@ -307,15 +330,16 @@ public sealed class KubernetesApi : IAsyncDisposable
         {
             switch (method)
             {
-                case "GET" when query["watch"] is { Count: > 0 } w && w[0] is "true" or "1":
+                case "GET" when QueryValues.Bool("watch", query["watch"]):
                     await Watch.Serve(ctx, _node, t.Kind, ns, table);
                     return;
                 case "GET":
                     await ListCollection(ctx, t.Kind, ns, table);
                     return;
                 case "POST":
+                    var dryRun = QueryValues.DryRun(query["dryRun"]);
                     var body = await ReadBody(ctx, t.Kind);
-                    await Reply(ctx, await Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body)), 201, table);
+                    await Reply(ctx, await Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body, dryRun)), 201, table);
                     return;
                 default:
                     throw new ApiErrorException(ApiError.MethodNotSupported(t.Kind, method.ToLowerInvariant()) with { Code = 405 });
@@ -328,20 +352,28 @@ public sealed class KubernetesApi : IAsyncDisposable
                 await Reply(ctx, await Ask(new GetObject(t.Kind.Resource, ns, t.Name)), 200, table);
                 return;
             case "PUT":
+            {
+                var dryRun = QueryValues.DryRun(query["dryRun"]);
                 var body = await ReadBody(ctx, t.Kind);
-                await Reply(ctx, await Ask(new UpdateObject(t.Kind.Resource, ns, t.Name, body, t.Subresource == "status")), 200, table);
+                await Reply(ctx, await Ask(new UpdateObject(t.Kind.Resource, ns, t.Name, body, t.Subresource == "status", dryRun)), 200, table);
                 return;
+            }
             case "DELETE":
-                long? grace = null;
-                if (query["gracePeriodSeconds"] is { Count: > 0 } g && long.TryParse(g[0], out var gq)) grace = gq;
-                if (ctx.Request.ContentLength is > 0 && ctx.Request.ContentType?.Contains("json", StringComparison.Ordinal) == true)
+            {
+                var grace = QueryValues.Int("gracePeriodSeconds", query["gracePeriodSeconds"]);
+                var dryRun = QueryValues.DryRun(query["dryRun"]);
+                var bodyText = await ReadText(ctx);
+                if (bodyText.Length > 0 && ctx.Request.ContentType?.Contains("json", StringComparison.Ordinal) == true)
                 {
-                    // DeleteOptions; a body in another encoding only loses its grace period override.
-                    var options = JsonNode.Parse(await new StreamReader(ctx.Request.Body).ReadToEndAsync());
-                    if (options?["gracePeriodSeconds"]?.GetValue<long>() is { } gb) grace = gb;
+                    // DeleteOptions (kubectl sends its grace period and dry-run here); a body in another encoding only
+                    // loses those overrides.
+                    var options = ParseDeleteOptions(bodyText);
+                    grace = options.GracePeriodSeconds ?? grace;
+                    dryRun |= QueryValues.DryRun(options.DryRun ?? []);
                 }
-                await Reply(ctx, await Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace)), 200, table);
+                await Reply(ctx, await Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace, dryRun)), 200, table);
                 return;
+            }
             case "PATCH":
                 await Patch(ctx, t.Kind, ns, t.Name, t.Subresource == "status", table);
                 return;
@@ -411,7 +443,8 @@ public sealed class KubernetesApi : IAsyncDisposable
     /// </summary>
     private async Task Patch(HttpContext ctx, ResourceKind kind, string? ns, string name, bool status, bool table)
     {
-        var patch = await new StreamReader(ctx.Request.Body).ReadToEndAsync();
+        var dryRun = QueryValues.DryRun(ctx.Request.Query["dryRun"]);
+        var patch = await ReadText(ctx);
         var contentType = ctx.Request.ContentType ?? "";
         var strict = ctx.Request.Query["fieldValidation"].ToString() == "Strict";
         object reply = ApiError.InternalError("patch did not run");
@@ -424,8 +457,12 @@ public sealed class KubernetesApi : IAsyncDisposable
                 break;
             }
             var patched = Patches.Apply(contentType, JsonNode.Parse(stored.Json)!, patch);
-            var pinned = patched["metadata"]?["resourceVersion"]?.GetValue<string>() is { } v && v != stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (!pinned) patched["metadata"]!["resourceVersion"] = stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (patched is not JsonObject || patched["metadata"] is not JsonObject metadata)
+                throw new ApiErrorException(ApiError.BadRequest("the patch removed the object's metadata"));
+            if (metadata["resourceVersion"] is { } rvNode && rvNode.GetValueKind() != JsonValueKind.String)
+                throw new ApiErrorException(ApiError.BadRequest("metadata.resourceVersion must be a string"));
+            var pinned = metadata["resourceVersion"]?.GetValue<string>() is { } v && v != stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!pinned) metadata["resourceVersion"] = stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (strict)
             {
                 var modelType = StoredObject.FromJson(kind.Resource, "{}").Object.GetType();
@@ -433,25 +470,32 @@ public sealed class KubernetesApi : IAsyncDisposable
                 if (unknown.Count > 0)
                     throw new ApiErrorException(ApiError.BadRequest(string.Join(", ", unknown.Select(u => $".{u}: field not declared in schema"))));
             }
-            reply = await Ask(new UpdateObject(kind.Resource, ns, name, patched.ToJsonString(), status));
+            reply = await Ask(new UpdateObject(kind.Resource, ns, name, patched.ToJsonString(), status, dryRun));
             if (reply is ApiErrorReply { Code: 409 } && !pinned) continue;
             break;
         }
-        await Reply(ctx, reply is ApiError e ? new ApiErrorReply(e.Code, e.ToJson()) : reply, 200, table);
+        await Reply(ctx, reply is ApiError e ? ApiErrorReply.From(e) : reply, 200, table);
     }
 
     /// <summary>Reads a JSON (or YAML) body, checks its kind, and applies fieldValidation=Strict as kube-apiserver does.</summary>
-    private static async Task<string> ReadBody(HttpContext ctx, ResourceKind kind)
+    private async Task<string> ReadBody(HttpContext ctx, ResourceKind kind)
     {
-        if (ctx.Request.ContentType?.StartsWith(ProtobufBodies.ContentType, StringComparison.Ordinal) == true)
+        var bytes = await ReadBytes(ctx);
+        var mediaType = MediaType(ctx);
+        if (mediaType == ProtobufBodies.ContentType)
+            return ProtobufBodies.ToJson(bytes, kind);
+        if (mediaType is not ("application/json" or "application/yaml" or "application/x-yaml" or "text/yaml" or "application/merge-patch+json"
+            or "application/strategic-merge-patch+json" or "application/apply-patch+yaml" or "" or "*/*" or "text/plain"))
+            throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
+                $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"));
+        var text = Encoding.UTF8.GetString(bytes);
+        if (mediaType.Contains("yaml", StringComparison.Ordinal))
         {
-            using var buffer = new MemoryStream();
-            await ctx.Request.Body.CopyToAsync(buffer);
-            return ProtobufBodies.ToJson(buffer.ToArray(), kind);
+            var documents = KubeObjects.LoadAll(text);
+            if (documents.Count != 1)
+                throw new ApiErrorException(ApiError.BadRequest($"the body of the request must hold exactly one object, it holds {documents.Count} YAML documents"));
+            text = KubeObjects.ToJson(documents[0]);
         }
-        var text = await new StreamReader(ctx.Request.Body).ReadToEndAsync();
-        if (ctx.Request.ContentType?.Contains("yaml", StringComparison.OrdinalIgnoreCase) == true)
-            text = KubeObjects.ToJson(KubeObjects.LoadAll(text).Single());
         JsonNode? node;
         try
         {
@@ -462,6 +506,10 @@ public sealed class KubernetesApi : IAsyncDisposable
             throw new ApiErrorException(ApiError.BadRequest($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml: {e.Message}"));
         }
         if (node is not JsonObject obj) throw new ApiErrorException(ApiError.BadRequest("the body of the request must be an object"));
+        if (obj["kind"] is { } k && k.GetValueKind() != JsonValueKind.String || obj["apiVersion"] is { } a && a.GetValueKind() != JsonValueKind.String)
+            throw new ApiErrorException(ApiError.BadRequest("Object 'Kind' and 'apiVersion' must be strings"));
+        if (obj["metadata"] is { } m && m.GetValueKind() != JsonValueKind.Object)
+            throw new ApiErrorException(ApiError.BadRequest($"{kind.Kind} in version \"{kind.Version}\" cannot be handled as a {kind.Kind}: metadata must be an object"));
         var bodyKind = obj["kind"]?.GetValue<string>();
         var bodyVersion = obj["apiVersion"]?.GetValue<string>();
         if (bodyKind is not null && bodyKind != kind.Kind || bodyVersion is not null && bodyVersion != kind.ApiVersion)
@@ -476,15 +524,85 @@ public sealed class KubernetesApi : IAsyncDisposable
                     $"{kind.Kind} in version \"{kind.Version}\" cannot be handled as a {kind.Kind}: strict decoding error: " +
                     string.Join(", ", unknown.Select(u => $"unknown field \"{u}\""))));
         }
+        // Decode into the model here, so a body of the wrong shape is this request's 400 and never reaches the ApiServer.
+        StoredObject.FromJson(kind.Resource, text);
         return text;
     }
 
-    private async Task<object> Ask(object message) => await _node.ApiServer.Ask<object>(message, AskTimeout);
+    /// <summary>The media type of the body without parameters (charset etc.), lower case.</summary>
+    private static string MediaType(HttpContext ctx) =>
+        (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
+
+    /// <summary>The request body, refused with 413 past the limit (checked before and while reading).</summary>
+    private async Task<byte[]> ReadBytes(HttpContext ctx)
+    {
+        if (ctx.Request.ContentLength > _maxRequestBytes) throw new ApiErrorException(ApiError.RequestEntityTooLarge(_maxRequestBytes));
+        using var buffer = new MemoryStream();
+        var chunk = new byte[64 * 1024];
+        int n;
+        while ((n = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
+        {
+            if (buffer.Length + n > _maxRequestBytes) throw new ApiErrorException(ApiError.RequestEntityTooLarge(_maxRequestBytes));
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+
+    private async Task<string> ReadText(HttpContext ctx) => Encoding.UTF8.GetString(await ReadBytes(ctx));
+
+    private sealed record DeleteOptionsBody(long? GracePeriodSeconds, IReadOnlyList<string?>? DryRun);
+
+    private static DeleteOptionsBody ParseDeleteOptions(string json)
+    {
+        try
+        {
+            if (JsonNode.Parse(json) is not JsonObject o) throw new ApiErrorException(ApiError.BadRequest("DeleteOptions must be an object"));
+            long? grace = o["gracePeriodSeconds"] is { } g ? g.GetValue<long>() : null;
+            var dryRun = o["dryRun"] is JsonArray d ? d.Select(x => x?.GetValue<string>()).ToList() : null;
+            return new DeleteOptionsBody(grace, dryRun);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            throw new ApiErrorException(ApiError.BadRequest($"the body of the request was in an unknown format - accepted media types include: application/json: {e.Message}"));
+        }
+    }
+
+    /// <summary>
+    /// Asks the ApiServer. When the node hosting it stops answering (crashed, partitioned) the request is not left
+    /// to time out: it is refused at once with 503 and Retry-After, and one already sent is answered the same way
+    /// as soon as that is known (it may or may not have been applied, as with any request cut off mid-way).
+    /// </summary>
+    private async Task<object> Ask(object message)
+    {
+        if (ApiServerHostUnreachable())
+            throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer is unreachable; a new ApiServer is being started, try again"));
+        var ask = _node.ApiServer.Ask<object>(message, AskTimeout);
+        while (true)
+        {
+            if (await Task.WhenAny(ask, Task.Delay(250)) == ask) return await ask;
+            if (ApiServerHostUnreachable())
+                throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer became unreachable while this request was in flight; it may or may not have been applied"));
+        }
+    }
+
+    /// <summary>The singleton runs on the oldest member; is that member unreachable from here?</summary>
+    private bool ApiServerHostUnreachable()
+    {
+        var state = Akka.Cluster.Cluster.Get(_node.System).State;
+        if (state.Unreachable.IsEmpty) return false;
+        Akka.Cluster.Member? oldest = null;
+        foreach (var m in state.Members)
+        {
+            if (m.Status is not (Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Leaving or Akka.Cluster.MemberStatus.Exiting)) continue;
+            if (oldest is null || m.IsOlderThan(oldest)) oldest = m;
+        }
+        return oldest is not null && state.Unreachable.Contains(oldest);
+    }
 
     private async Task ListCollection(HttpContext ctx, ResourceKind kind, string? ns, bool table)
     {
         var q = ctx.Request.Query;
-        var limit = int.TryParse(q["limit"], out var l) ? l : 0;
+        var limit = (int)Math.Clamp(QueryValues.Int("limit", q["limit"]) ?? 0, 0, int.MaxValue);
         string? continueToken = q["continue"].ToString() is { Length: > 0 } c ? c : null;
         var items = new List<string>();
         long rv;
@@ -528,6 +646,7 @@ public sealed class KubernetesApi : IAsyncDisposable
                 await Raw(ctx, okStatus, o.Json);
                 return;
             case ApiErrorReply e:
+                if (e.RetryAfterSeconds > 0) ctx.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 await Raw(ctx, e.Code, e.StatusJson);
                 return;
             default:
@@ -536,7 +655,12 @@ public sealed class KubernetesApi : IAsyncDisposable
         }
     }
 
-    internal static Task Error(HttpContext ctx, ApiError error) => Raw(ctx, error.Code, error.ToJson());
+    internal static Task Error(HttpContext ctx, ApiError error)
+    {
+        if (error.Details?.RetryAfterSeconds is > 0 and var after)
+            ctx.Response.Headers.RetryAfter = after.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Raw(ctx, error.Code, error.ToJson());
+    }
 
     internal static Task Json(HttpContext ctx, int status, JsonNode body) => Raw(ctx, status, body.ToJsonString());
 

@@ -19,12 +19,33 @@ namespace ActorCluster.Api;
 /// </summary>
 internal static class Watch
 {
-    /// <summary>Relays the ApiServer's watch messages into a channel the HTTP response reads.</summary>
+    /// <summary>Events a watch may fall behind by before it is closed (kube-apiserver closes a watcher that cannot keep up).</summary>
+    internal const int MaxPendingEvents = 1000;
+
+    /// <summary>
+    /// Relays the ApiServer's watch messages into a bounded channel the HTTP response reads. The stream ends when
+    /// the ApiServer that serves it stops or moves (the client watches again from its last version, as it does
+    /// when kube-apiserver closes a watch), or when the client falls too far behind.
+    /// </summary>
     private sealed class Relay : ReceiveActor
     {
+        private IActorRef? _source;
+
         public Relay(IActorRef apiServer, long fromResourceVersion, ChannelWriter<object> writer)
         {
-            ReceiveAny(m => writer.TryWrite(m));
+            Receive<Terminated>(t =>
+            {
+                if (t.ActorRef.Equals(_source)) writer.TryComplete();
+            });
+            ReceiveAny(m =>
+            {
+                if (_source is null && m is WatchSnapshot or WatchChange or WatchResumed)
+                {
+                    _source = Sender;
+                    Context.Watch(Sender);
+                }
+                if (!writer.TryWrite(m)) writer.TryComplete(new WatcherTooSlow());
+            });
             apiServer.Tell(new StartWatch(Self, "", fromResourceVersion));
             _apiServer = apiServer;
         }
@@ -52,7 +73,7 @@ internal static class Watch
         long.TryParse(q["resourceVersion"], out var from);
         var timeout = int.TryParse(q["timeoutSeconds"], out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
 
-        var channel = Channel.CreateUnbounded<object>();
+        var channel = Channel.CreateBounded<object>(new BoundedChannelOptions(MaxPendingEvents) { SingleReader = true, SingleWriter = true });
         var relay = node.System.ActorOf(Props.Create(() => new Relay(node.ApiServer, from, channel.Writer)));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
         cts.CancelAfter(timeout);
@@ -105,9 +126,21 @@ internal static class Watch
         {
             // Client went away or the watch timed out: both end the stream normally.
         }
+        catch (WatcherTooSlow)
+        {
+            // Ended like kube-apiserver ends a watcher whose buffer is full: the client lists or watches again.
+        }
         finally
         {
             node.System.Stop(relay);
+        }
+    }
+
+    private sealed class WatcherTooSlow : Exception
+    {
+        public WatcherTooSlow()
+            : base("the watcher fell too far behind")
+        {
         }
     }
 }

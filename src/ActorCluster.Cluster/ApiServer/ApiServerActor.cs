@@ -12,13 +12,22 @@ using k8s.Models;
 namespace ActorCluster.Cluster.ApiServer;
 
 /// <summary>
-/// kube-apiserver + etcd as one event-sourced actor, run as a cluster singleton. Every write is decided by
-/// <see cref="ControlPlane"/> (admission, scheduler, endpoints and LoadBalancer controllers), persisted as one
-/// <see cref="ObjectsChanged"/> event whose sequence number is the new resourceVersion, and only then
-/// acknowledged and streamed to watchers. Writes use PersistAsync, so while one batch is being written the
-/// next commands are decided and the journal writes them together: durability without one fsync per object.
+/// kube-apiserver + etcd as one event-sourced actor, run as a cluster singleton under <see cref="ApiServerSupervisor"/>.
+/// Every write is decided by <see cref="ControlPlane"/> (admission, scheduler, endpoints and LoadBalancer
+/// controllers), persisted as one <see cref="ObjectsChanged"/> event, and only then acknowledged and streamed to
+/// watchers. Writes use PersistAsync, so while one batch is being written the next commands are decided (against
+/// the decided store, which includes writes in flight) and the journal writes them together: durability without
+/// one fsync per object.
+/// <para>
+/// Versions, as etcd gives them: each decision takes the next number after every version handed out so far,
+/// in flight included (<see cref="_lastAssigned"/>); journal writes complete in the order they were made, so
+/// versions are unique and increase in commit order. The version is stored in the event, so recovery restores it
+/// exactly, and the counter resumes above the newest recovered one: a version is never reused.
+/// Reads (GET, LIST, the first state of a watch) are served from the durable store, which only moves when the
+/// journal confirms a write; an update naming a version that is not yet durable is a conflict.
+/// </para>
 /// </summary>
-public sealed class ApiServerActor : ReceivePersistentActor
+public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
 {
     public const string PersistenceIdValue = "actorcluster-apiserver";
 
@@ -27,8 +36,15 @@ public sealed class ApiServerActor : ReceivePersistentActor
     private readonly ControlPlane _controlPlane;
     private readonly Dictionary<IActorRef, Watcher> _watchers = new();
     private readonly LinkedList<HistoryEntry> _history = new();
+    /// <summary>Writes sent to the journal and not yet confirmed, oldest first: who is owed a reply if the journal fails.</summary>
+    private readonly Queue<IActorRef> _inFlight = new();
     private long _eventsSinceSnapshot;
     private bool _snapshotInProgress;
+    /// <summary>The newest resourceVersion handed to a decision (in flight included).</summary>
+    private long _lastAssigned;
+    /// <summary>The store as of the newest version the journal has confirmed: what every read sees.</summary>
+    private ObjectStore _durable = ObjectStore.Empty;
+    private bool _handingOver;
 
     private sealed class Watcher(string nodeName)
     {
@@ -52,17 +68,18 @@ public sealed class ApiServerActor : ReceivePersistentActor
         });
         Recover<ObjectsChanged>(e =>
         {
-            foreach (var c in e.Changes) _controlPlane.Apply(ToChange(c), LastSequenceNr);
+            var rv = e.ResourceVersion > 0 ? e.ResourceVersion : LastSequenceNr;
+            foreach (var c in e.Changes) _controlPlane.Apply(ToChange(c), rv);
         });
         Recover<RecoveryCompleted>(_ => OnRecovered());
 
-        Command<CreateObject>(c => Write(() => _controlPlane.Create(Kind(c.Resource), c.Namespace, Parse(c.Resource, c.Json)), Sender));
-        Command<UpdateObject>(c => Write(() => _controlPlane.Update(Kind(c.Resource), c.Namespace, c.Name, Parse(c.Resource, c.Json), c.Status), Sender));
-        Command<DeleteObject>(c => Write(() => _controlPlane.Delete(Kind(c.Resource), c.Namespace, c.Name, c.GracePeriodSeconds), Sender));
+        Command<CreateObject>(c => Write(() => _controlPlane.Create(Kind(c.Resource), c.Namespace, Parse(c.Resource, c.Json)), Sender, dryRun: c.DryRun));
+        Command<UpdateObject>(c => Write(() => _controlPlane.Update(Kind(c.Resource), c.Namespace, c.Name, ParseUpdate(c), c.Status), Sender, dryRun: c.DryRun));
+        Command<DeleteObject>(c => Write(() => _controlPlane.Delete(Kind(c.Resource), c.Namespace, c.Name, c.GracePeriodSeconds), Sender, dryRun: c.DryRun));
         Command<GetObject>(c =>
         {
             var kind = ResourceKind.All.FirstOrDefault(k => k.Resource == c.Resource);
-            var obj = kind is null ? null : _controlPlane.Store.Get(new ObjectRef(c.Resource, kind.Namespaced ? c.Namespace ?? "default" : "", c.Name));
+            var obj = kind is null ? null : _durable.Get(new ObjectRef(c.Resource, kind.Namespaced ? c.Namespace ?? "default" : "", c.Name));
             Sender.Tell(obj is null
                 ? ErrorReply(kind is null ? ApiError.BadRequest($"unknown resource {c.Resource}") : ApiError.NotFound(kind, c.Name))
                 : new ObjectReply(c.Resource, obj.ToJson(), obj.ResourceVersion));
@@ -88,11 +105,19 @@ public sealed class ApiServerActor : ReceivePersistentActor
         Command<ClusterEvent.ReachableMember>(m => SetNodeReady(m.Member.Address, "True", "KubeletReady", "kubelet is posting ready status"));
         Command<ClusterEvent.MemberRemoved>(m => SetNodeReady(m.Member.Address, "False", "NodeLeft", "node left the cluster"));
         Command<ClusterEvent.IMemberEvent>(_ => { });
+        Command<HandOver>(_ =>
+        {
+            _handingOver = true;
+            StopWhenDrained();
+        });
+        Command<ExpireEvents>(_ => Write(() => _controlPlane.ExpireEvents(DateTime.UtcNow - _settings.EventTtl), ActorRefs.Nobody));
 
         Command<SaveSnapshotSuccess>(s =>
         {
             _snapshotInProgress = false;
+            // The snapshot holds everything up to its sequence number: older snapshots and events are no longer needed.
             DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+            DeleteMessages(s.Metadata.SequenceNr);
         });
         Command<SaveSnapshotFailure>(f =>
         {
@@ -101,6 +126,15 @@ public sealed class ApiServerActor : ReceivePersistentActor
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(f => _log.Warning(f.Cause, "deleting old snapshots failed"));
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(f => _log.Warning(f.Cause, "trimming the journal up to {0} failed", f.ToSequenceNr));
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed record ExpireEvents
+    {
+        public static readonly ExpireEvents Instance = new();
     }
 
     public override string PersistenceId => PersistenceIdValue;
@@ -116,7 +150,10 @@ public sealed class ApiServerActor : ReceivePersistentActor
     private void OnRecovered()
     {
         foreach (var problem in _controlPlane.RebuildDerived()) _log.Warning("repair: {0}", problem);
-        _log.Info("ApiServer recovered {0} objects at resourceVersion {1}", _controlPlane.Store.Count, LastSequenceNr);
+        _lastAssigned = Math.Max(LastSequenceNr, _controlPlane.Store.ResourceVersion);
+        _durable = _controlPlane.Store.AtVersion(_lastAssigned);
+        _log.Info("ApiServer recovered {0} objects at resourceVersion {1}", _controlPlane.Store.Count, _lastAssigned);
+        Timers.StartPeriodicTimer("expire-events", ExpireEvents.Instance, _settings.EventSweepInterval);
         Write(_controlPlane.Bootstrap, ActorRefs.Nobody);
         // Resync derived objects (a crash between a change and its controllers' follow-ups cannot leave them stale).
         Write(_controlPlane.ResyncEndpoints, ActorRefs.Nobody);
@@ -159,7 +196,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
         var bytes = 0;
         string? next = null;
         var lastKey = "";
-        var ordered = _controlPlane.Store.All(kind)
+        var ordered = _durable.All(kind)
             .Where(o => string.IsNullOrEmpty(c.Namespace) || !kind.Namespaced || o.Object.Metadata.NamespaceProperty == c.Namespace)
             .Select(o => (Key: $"{o.Object.Metadata.NamespaceProperty}/{o.Object.Metadata.Name}", Object: o))
             .Where(x => string.CompareOrdinal(x.Key, start) > 0)
@@ -178,23 +215,55 @@ public sealed class ApiServerActor : ReceivePersistentActor
             bytes += json.Length;
             lastKey = key;
         }
-        return new ObjectList(c.Resource, items, _controlPlane.Store.ResourceVersion, next);
+        return new ObjectList(c.Resource, items, _durable.ResourceVersion, next);
     }
 
     private static ResourceKind Kind(string resource) =>
         ResourceKind.All.FirstOrDefault(k => k.Resource == resource)
         ?? throw new ApiErrorException(ApiError.NotFound(ResourceKind.Namespace, resource) with { Message = "the server could not find the requested resource" });
 
-    private static IKubernetesObject<V1ObjectMeta> Parse(string resource, string json) => StoredObject.FromJson(resource, json).Object;
+    private static IKubernetesObject<V1ObjectMeta> Parse(string resource, string json)
+    {
+        try
+        {
+            return StoredObject.FromJson(resource, json).Object;
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or ArgumentException)
+        {
+            var kind = Kind(resource);
+            throw new ApiErrorException(ApiError.BadRequest($"{kind.Kind} in version \"{kind.Version}\" cannot be handled as a {kind.Kind}: {e.Message}"));
+        }
+    }
 
-    private static ApiErrorReply ErrorReply(ApiError error) => new(error.Code, error.ToJson());
+    /// <summary>An update may only name a version a client could have read: one the journal has confirmed.</summary>
+    private IKubernetesObject<V1ObjectMeta> ParseUpdate(UpdateObject c)
+    {
+        var obj = Parse(c.Resource, c.Json);
+        if (obj.Metadata?.ResourceVersion is { Length: > 0 } text
+            && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rv)
+            && rv > _durable.ResourceVersion)
+            throw new ApiErrorException(ApiError.StaleResourceVersion(Kind(c.Resource), c.Name));
+        return obj;
+    }
+
+    private static ApiErrorReply ErrorReply(ApiError error) => ApiErrorReply.From(error);
 
     private static StoreChange ToChange(PersistedChange c) =>
         new(Enum.Parse<ChangeType>(c.Type), StoredObject.FromJson(c.Resource, c.Json));
 
-    /// <summary>Decide, stamp resourceVersions, apply at once (later commands see it), persist, then reply and publish.</summary>
-    private void Write(Func<Decision> decide, IActorRef replyTo, bool ack = false)
+    /// <summary>
+    /// Decide, stamp the next resourceVersion, apply to the decided store at once (later commands see it), persist,
+    /// then (durable) move the read store, reply and publish. A dry run stops after the decision and gives back
+    /// every allocation it made.
+    /// </summary>
+    private void Write(Func<Decision> decide, IActorRef replyTo, bool ack = false, bool dryRun = false)
     {
+        if (_handingOver)
+        {
+            // Nothing new is started while handing over; the next ApiServer reconciles the controllers' work itself.
+            if (!replyTo.IsNobody()) replyTo.Tell(ErrorReply(ApiError.ServiceUnavailable("the ApiServer is moving to another node; try again")));
+            return;
+        }
         Decision decision;
         try
         {
@@ -205,37 +274,100 @@ public sealed class ApiServerActor : ReceivePersistentActor
             replyTo.Tell(ErrorReply(e.Error));
             return;
         }
+        catch (Exception e)
+        {
+            // A bug, not bad input: the caller hears it now, and this instance stops (its derived state may be
+            // half-changed); the supervisor starts a fresh one from the journal.
+            _log.Error(e, "unexpected error while deciding a write");
+            replyTo.Tell(ErrorReply(ApiError.InternalError(e.Message)));
+            throw;
+        }
         if (!decision.Ok)
         {
             replyTo.Tell(ErrorReply(decision.Error!));
             return;
         }
-        if (decision.Changes.Count == 0)
+        if (dryRun)
         {
-            decision.Transaction.Commit();
+            decision.Transaction.Revert();
             replyTo.Tell(Reply(decision, ack));
             return;
         }
-        var rv = LastSequenceNr + 1;
+        if (decision.Changes.Count == 0)
+        {
+            decision.Transaction.Commit();
+            // The reply may show a version still in flight: answer only after every earlier write is durable.
+            if (_inFlight.Count == 0) replyTo.Tell(Reply(decision, ack));
+            else DeferAsync(decision, d => replyTo.Tell(Reply(d, ack)));
+            return;
+        }
+        // The decision's objects are its own new copies: stamping them is safe even if the write is refused below.
+        var rv = _lastAssigned + 1;
         var rvText = rv.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var persisted = new List<PersistedChange>(decision.Changes.Count);
         var podNodes = new List<string?>(decision.Changes.Count);
         foreach (var change in decision.Changes)
         {
             change.Object.Object.Metadata.ResourceVersion = rvText;
-            _controlPlane.Apply(change, rv);
-            persisted.Add(new PersistedChange(change.Type.ToString(), change.Object.Kind.Resource, change.Object.ToJson()));
+            var json = change.Object.ToJson();
+            if (json.Length > _settings.MaxObjectBytes)
+            {
+                decision.Transaction.Revert();
+                replyTo.Tell(ErrorReply(ApiError.ObjectTooLarge()));
+                return;
+            }
+            persisted.Add(new PersistedChange(change.Type.ToString(), change.Object.Kind.Resource, json));
             podNodes.Add(change.Object.Object is V1Pod pod ? pod.Spec?.NodeName : null);
         }
-        var evt = new ObjectsChanged(persisted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        _lastAssigned = rv;
+        foreach (var change in decision.Changes) _controlPlane.Apply(change, rv);
+        var storeAfter = _controlPlane.Store;
+        var evt = new ObjectsChanged(persisted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), rv);
+        _inFlight.Enqueue(replyTo);
         PersistAsync(evt, e =>
         {
+            _inFlight.Dequeue();
+            _durable = storeAfter;
             decision.Transaction.Commit();
             var replyIndex = decision.Reply is null ? -1 : decision.Changes.ToList().FindIndex(c => ReferenceEquals(c.Object.Object, decision.Reply.Object));
             replyTo.Tell(ack || replyIndex < 0 ? Reply(decision, ack) : new ObjectReply(decision.Reply!.Kind.Resource, e.Changes[replyIndex].Json, rv));
             Publish(e, rv, podNodes);
             MaybeSnapshot();
+            StopWhenDrained();
         });
+    }
+
+    /// <summary>During a hand-over: stop once every write sent to the journal has been confirmed and answered.</summary>
+    private void StopWhenDrained()
+    {
+        if (_handingOver && _inFlight.Count == 0) Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// The journal could not write (disk full, database gone): everyone waiting is told the cause now, and this
+    /// instance stops (Akka's default after a persist failure); the supervisor starts a fresh one that recovers
+    /// from what is durable, and watchers see the old one terminate.
+    /// </summary>
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        FailInFlight(cause, "failed");
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    /// <summary>The journal refused the event (e.g. too large for it): as a failure, but this instance must stop itself.</summary>
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        FailInFlight(cause, "was rejected");
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        Context.Stop(Self);
+    }
+
+    private void FailInFlight(Exception cause, string what)
+    {
+        var reason = cause.GetBaseException().Message;
+        _log.Error(cause, "journal write {0}: {1}; stopping so a fresh ApiServer recovers from the journal", what, reason);
+        var error = ErrorReply(ApiError.InternalError($"storage write {what}: {reason}; the change was not acknowledged"));
+        while (_inFlight.Count > 0) _inFlight.Dequeue().Tell(error);
     }
 
     /// <summary>
@@ -248,13 +380,14 @@ public sealed class ApiServerActor : ReceivePersistentActor
         if (++_eventsSinceSnapshot < Math.Max(_settings.SnapshotEvery, _controlPlane.Store.Count / 4) || _snapshotInProgress) return;
         _eventsSinceSnapshot = 0;
         _snapshotInProgress = true;
-        var store = _controlPlane.Store;
+        // The durable store is exactly the journal up to LastSequenceNr (this runs in a persist callback).
+        var store = _durable;
         var metadata = new SnapshotMetadata(PersistenceId, LastSequenceNr, DateTime.UtcNow);
         var snapshotStore = SnapshotStore;
         var self = Self;
         Task.Run(() =>
         {
-            var snapshot = new StoreSnapshot(store.All().Select(o => new WatchedObject(o.Kind.Resource, o.ToJson())).ToList(), metadata.SequenceNr);
+            var snapshot = new StoreSnapshot(store.All().Select(o => new WatchedObject(o.Kind.Resource, o.ToJson())).ToList(), store.ResourceVersion);
             snapshotStore.Tell(new SaveSnapshot(metadata, snapshot), self);
         });
     }
@@ -296,7 +429,7 @@ public sealed class ApiServerActor : ReceivePersistentActor
     private void StartWatching(StartWatch w)
     {
         Context.Watch(w.Subscriber);
-        var current = LastSequenceNr;
+        var current = _durable.ResourceVersion;
         if (w.FromResourceVersion > 0)
         {
             var oldest = _history.First?.Value.Change.ResourceVersion ?? current + 1;
@@ -317,24 +450,25 @@ public sealed class ApiServerActor : ReceivePersistentActor
             return;
         }
 
-        // A snapshot in parts, each well under the 128 KB remoting frame.
-        var part = new List<WatchedObject>();
+        // A snapshot of the durable store in parts of about 48 KB (one object may make a part larger, up to the
+        // object limit, which the remoting frame is sized for).
+        var parts = new List<List<WatchedObject>> { new() };
         var size = 0;
-        foreach (var o in _controlPlane.Store.All())
+        foreach (var o in _durable.All())
         {
             var podNode = o.Kind == ResourceKind.Pod ? o.As<V1Pod>().Spec?.NodeName : null;
             if (!Wanted(w.NodeName, o.Kind.Resource, podNode)) continue;
             var json = o.ToJson();
-            if (size + json.Length > 48 * 1024 && part.Count > 0)
+            if (size + json.Length > 48 * 1024 && parts[^1].Count > 0)
             {
-                w.Subscriber.Tell(new WatchSnapshot(part, current, false));
-                part = [];
+                parts.Add([]);
                 size = 0;
             }
-            part.Add(new WatchedObject(o.Kind.Resource, json));
+            parts[^1].Add(new WatchedObject(o.Kind.Resource, json));
             size += json.Length;
         }
-        w.Subscriber.Tell(new WatchSnapshot(part, current, true));
+        for (var i = 0; i < parts.Count; i++)
+            w.Subscriber.Tell(new WatchSnapshot(parts[i], current, w.RequestId, i, parts.Count));
         _watchers[w.Subscriber] = new Watcher(w.NodeName) { LastSent = current };
     }
 
@@ -373,4 +507,16 @@ public sealed class ApiServerActor : ReceivePersistentActor
 }
 
 /// <summary>The ApiServer's tunables (hocon: actorcluster.apiserver).</summary>
-public sealed record ApiServerSettings(ControlPlaneConfig ControlPlane, int SnapshotEvery = 1000, int WatchHistory = 10000);
+public sealed record ApiServerSettings(ControlPlaneConfig ControlPlane, int SnapshotEvery = 1000, int WatchHistory = 10000)
+{
+    /// <summary>etcd's default request limit (1.5 MiB): a bigger object is refused, nothing stored.</summary>
+    public const int DefaultMaxObjectBytes = 1572864;
+
+    public int MaxObjectBytes { get; init; } = DefaultMaxObjectBytes;
+
+    /// <summary>Events are deleted this long after they were last recorded (kube-apiserver's --event-ttl).</summary>
+    public TimeSpan EventTtl { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often expired Events are looked for.</summary>
+    public TimeSpan EventSweepInterval { get; init; } = TimeSpan.FromMinutes(1);
+}

@@ -7,7 +7,6 @@ using ActorCluster.Core.ControlPlane;
 using Akka.Actor;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
-using Akka.Pattern;
 using Akka.Persistence.Sql;
 using Microsoft.Data.Sqlite;
 
@@ -85,6 +84,11 @@ public sealed class ActorClusterNode : IAsyncDisposable
             akka.persistence.journal.sql.connection-string = {{Quote(connection)}}
             akka.persistence.snapshot-store.sql.connection-string = {{Quote(connection)}}
             """;
+        // One setting sizes the wire: a request body may be max-request-bytes, and the message carrying it to the
+        // ApiServer (or an object back) must fit one remoting frame with room for the envelope.
+        var merged = ConfigurationFactory.ParseString(options.ExtraHocon ?? "").WithFallback(config);
+        var frame = merged.GetInt("actorcluster.apiserver.max-request-bytes") + 256 * 1024;
+        overrides += $"\nakka.remote.dot-netty.tcp.maximum-frame-size = {frame}b\nakka.remote.dot-netty.tcp.send-buffer-size = {frame}b\nakka.remote.dot-netty.tcp.receive-buffer-size = {frame}b";
         if (options.LoadBalancerPools.Count > 0)
             overrides += $"\nactorcluster.load-balancer-pools = [{string.Join(", ", options.LoadBalancerPools.Select(Quote))}]";
         if (options.PodNetworkPrefix is not null)
@@ -125,7 +129,14 @@ public sealed class ActorClusterNode : IAsyncDisposable
                 throw new FormatException($"{key} = \"{text}\" is not a positive number");
             return n;
         }
-        return new ApiServerSettings(controlPlane, Positive("actorcluster.apiserver.snapshot-every"), Positive("actorcluster.apiserver.watch-history"));
+        var ttl = config.GetTimeSpan("actorcluster.apiserver.event-ttl", null, allowInfinite: false);
+        if (ttl <= TimeSpan.Zero) throw new FormatException("actorcluster.apiserver.event-ttl must be positive");
+        return new ApiServerSettings(controlPlane, Positive("actorcluster.apiserver.snapshot-every"), Positive("actorcluster.apiserver.watch-history"))
+        {
+            MaxObjectBytes = Positive("actorcluster.apiserver.max-object-bytes"),
+            EventTtl = ttl,
+            EventSweepInterval = TimeSpan.FromTicks(Math.Min(ttl.Ticks, TimeSpan.FromMinutes(1).Ticks)),
+        };
     }
 
     /// <summary>Starts the node and joins (or starts) the cluster. Throws ArgumentException for bad options or configuration.</summary>
@@ -149,9 +160,8 @@ public sealed class ActorClusterNode : IAsyncDisposable
         var system = ActorSystem.Create(SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
 
-        var apiServerProps = BackoffSupervisor.Props(Backoff.OnStop(
-            ApiServerActor.Props(settings), "apiserver", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 0.2, -1));
-        system.ActorOf(ClusterSingletonManager.Props(apiServerProps, PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system)), "apiserver");
+        // HandOver, not PoisonPill: the ApiServer answers the writes it is journaling before it stops.
+        system.ActorOf(ClusterSingletonManager.Props(ApiServerSupervisor.Props(settings), HandOver.Instance, ClusterSingletonManagerSettings.Create(system)), "apiserver");
         var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/apiserver", ClusterSingletonProxySettings.Create(system)), "apiserver-proxy");
 
         var replica = system.ActorOf(NodeReplica.Props(options.Name, proxy), "replica");

@@ -21,6 +21,11 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
     private readonly IActorRef _apiServer;
     private readonly HashSet<IActorRef> _subscribers = [];
     private readonly List<WatchedObject> _snapshotParts = [];
+    /// <summary>The StartWatch whose snapshot this replica is collecting (0: none outstanding).</summary>
+    private long _requestId;
+    private long _lastRequestId;
+    private DateTime _requestedAt;
+    private int _nextPart;
     private readonly Queue<double> _latencies = new();
     private ObjectStore _store = ObjectStore.Empty;
     private bool _synced;
@@ -49,7 +54,10 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
         Receive<Retry>(_ =>
         {
             // Until synced, or (after the ApiServer moved) until a new one answers: the singleton may be moving.
-            if (!_synced) Request(_store.ResourceVersion > 0 ? _store.ResourceVersion : 0);
+            // A snapshot being received is not interrupted unless it stalled (nothing came for a while: the request
+            // was lost while the ApiServer moved, or its sender died mid-way).
+            if (_requestId != 0 && DateTime.UtcNow - _requestedAt < StalledAfter) return;
+            if (!_synced) Request(0);
             else if (_source is null) Request(_store.ResourceVersion);
         });
         Receive<Terminated>(t =>
@@ -88,13 +96,24 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
     {
         Request(0);
         // Until synced, ask again now and then: the singleton may not be up yet, or may be moving.
-        Timers.StartPeriodicTimer("retry", Retry.Instance, TimeSpan.FromSeconds(3));
+        Timers.StartPeriodicTimer("retry", Retry.Instance, TimeSpan.FromSeconds(1));
     }
+
+    private static readonly TimeSpan StalledAfter = TimeSpan.FromSeconds(3);
 
     private void Request(long fromResourceVersion)
     {
-        if (fromResourceVersion == 0) _snapshotParts.Clear();
-        _apiServer.Tell(new StartWatch(Self, _nodeName, fromResourceVersion));
+        _requestId = 0;
+        _snapshotParts.Clear();
+        _nextPart = 0;
+        var id = ++_lastRequestId;
+        // Only a list is collected in parts; a resume answers with changes and WatchResumed.
+        if (fromResourceVersion == 0)
+        {
+            _requestId = id;
+            _requestedAt = DateTime.UtcNow;
+        }
+        _apiServer.Tell(new StartWatch(Self, _nodeName, fromResourceVersion, id));
     }
 
     private void Relist(string why)
@@ -116,8 +135,13 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
 
     private void OnSnapshot(WatchSnapshot part)
     {
+        // Parts of an older request (a retry or relist superseded it) are dropped; parts arrive in order.
+        if (part.RequestId != _requestId || part.Part != _nextPart) return;
+        _nextPart++;
+        _requestedAt = DateTime.UtcNow;
         _snapshotParts.AddRange(part.Objects);
         if (!part.Last) return;
+        _requestId = 0;
         Follow(Sender);
         var store = ObjectStore.Empty;
         foreach (var o in _snapshotParts) store = store.Put(StoredObject.FromJson(o.Resource, o.Json), part.ResourceVersion);

@@ -49,6 +49,17 @@ public sealed record ApiError(int Code, string Reason, string Message, ApiErrorD
         new(405, "MethodNotAllowed", $"{action} is not supported on resources of kind {GoFormat.Quote(kind.QualifiedResource)}",
             new ApiErrorDetails("", kind.Group, kind.Resource, []));
 
+    /// <summary>The control plane cannot take the request now (it is moving or restarting); clients retry after the delay.</summary>
+    public static ApiError ServiceUnavailable(string message, int retryAfterSeconds = 1) =>
+        new(503, "ServiceUnavailable", message, new ApiErrorDetails("", "", "", [], retryAfterSeconds));
+
+    /// <summary>A request body over the API's limit, as kube-apiserver's MaxRequestBodyBytes check words it.</summary>
+    public static ApiError RequestEntityTooLarge(long limit) =>
+        new(413, "RequestEntityTooLarge", $"Request entity too large: limit is {limit}");
+
+    /// <summary>An object over the store's limit: kube-apiserver relays etcd's own words with 413.</summary>
+    public static ApiError ObjectTooLarge() => new(413, "RequestEntityTooLarge", "etcdserver: request is too large");
+
     public static ApiError InternalError(string cause) =>
         new(500, "InternalError", $"Internal error occurred: {cause}",
             new ApiErrorDetails("", "", "", [new ApiErrorCause("", cause, "")]));
@@ -69,6 +80,7 @@ public sealed record ApiError(int Code, string Reason, string Message, ApiErrorD
                 Name = Details.Name.Length == 0 ? null : Details.Name,
                 Group = Details.Group.Length == 0 ? null : Details.Group,
                 Kind = Details.Kind.Length == 0 ? null : Details.Kind,
+                RetryAfterSeconds = Details.RetryAfterSeconds == 0 ? null : Details.RetryAfterSeconds,
                 Causes = Details.Causes.Count == 0
                     ? null
                     : Details.Causes.Select(c => new V1StatusCause
@@ -114,6 +126,7 @@ public sealed record ApiError(int Code, string Reason, string Message, ApiErrorD
                 }
                 details["causes"] = causes;
             }
+            if (Details.RetryAfterSeconds > 0) details["retryAfterSeconds"] = Details.RetryAfterSeconds;
             status["details"] = details;
         }
         status["code"] = Code;
@@ -131,6 +144,7 @@ public sealed record ApiError(int Code, string Reason, string Message, ApiErrorD
     }
 }
 
-public sealed record ApiErrorDetails(string Name, string Group, string Kind, IReadOnlyList<ApiErrorCause> Causes);
+/// <param name="RetryAfterSeconds">when set, the client should retry after this long (the HTTP layer also sends Retry-After)</param>
+public sealed record ApiErrorDetails(string Name, string Group, string Kind, IReadOnlyList<ApiErrorCause> Causes, int RetryAfterSeconds = 0);
 
 public sealed record ApiErrorCause(string Reason, string Message, string Field);

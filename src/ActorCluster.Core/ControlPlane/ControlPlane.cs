@@ -276,13 +276,19 @@ public sealed class ControlPlane
                     new ApiErrorDetails(name, "", "namespaces", [])));
             case V1Namespace:
             {
-                // Cascade: everything in the namespace goes with it.
+                // Cascade: everything in the namespace goes with it, and so does everything its Services held
+                // (ClusterIPs, node ports, health-check ports: on commit; LoadBalancer IPs: to the pending ones now).
                 foreach (var obj in Store.All().Where(o => o.Kind.Namespaced && o.Object.Metadata.NamespaceProperty == name).ToList())
                 {
-                    if (obj.Kind == ResourceKind.Service) ServiceAdmission.Delete(obj.As<V1Service>(), _services).Commit();
+                    if (obj.Kind == ResourceKind.Service)
+                    {
+                        _services.ReleaseDelete(obj.As<V1Service>(), batch.Transaction);
+                        ReleaseLoadBalancerIPs(batch, obj.As<V1Service>());
+                    }
                     batch.Delete(obj);
                 }
                 batch.Delete(existing);
+                RetryPendingLoadBalancers(batch);
                 return batch.Done(existing);
             }
             case V1Node node:
@@ -302,6 +308,22 @@ public sealed class ControlPlane
     }
 
     private const long PodDefaults30 = 30;
+
+    /// <summary>
+    /// kube-apiserver's --event-ttl: an Event goes once it was last recorded before <paramref name="cutoff"/>
+    /// (etcd does it with a lease per Event; here one sweep deletes them together).
+    /// </summary>
+    public Decision ExpireEvents(DateTime cutoff)
+    {
+        var batch = new Batch(Store);
+        foreach (var stored in Store.All(ResourceKind.Event).ToList())
+        {
+            var ev = stored.As<Corev1Event>();
+            var last = new[] { ev.LastTimestamp, ev.EventTime, ev.FirstTimestamp, ev.Metadata.CreationTimestamp }.Max() ?? DateTime.MinValue;
+            if (last < cutoff) batch.Delete(stored);
+        }
+        return batch.Done(null);
+    }
 
     private static bool IsFinished(V1Pod pod) => pod.Status?.Phase is "Succeeded" or "Failed";
 

@@ -13,9 +13,17 @@ namespace ActorCluster.Core.Objects;
 /// </summary>
 public static class KubeObjects
 {
+    /// <summary>
+    /// How deep a document may nest: the JSON reader's own limit (System.Text.Json's default), so YAML and JSON
+    /// bodies are held to the same rule, and a hostile document is refused before a parser recurses into it.
+    /// </summary>
+    public const int MaxDepth = 64;
+
     /// <summary>Parses one or more YAML (or JSON) documents into typed objects; unknown kinds are a BadRequest.</summary>
     public static IReadOnlyList<IKubernetesObject> LoadAll(string yaml)
     {
+        if (YamlDepth(yaml) > MaxDepth)
+            throw new ApiErrorException(ApiError.BadRequest($"yaml: exceeded max depth of {MaxDepth}"));
         try
         {
             var objects = KubernetesYaml.LoadAllFromString(yaml);
@@ -51,6 +59,63 @@ public static class KubeObjects
         JsonNode.DeepEquals(
             a is null ? null : JsonNode.Parse(KubernetesJson.Serialize(a)),
             b is null ? null : JsonNode.Parse(KubernetesJson.Serialize(b)));
+
+    /// <summary>
+    /// An upper bound of a YAML text's nesting, in one pass without parsing: block indentation levels, sequence
+    /// dashes that open a level on the same line, and flow brackets (outside quotes). Never below the real depth.
+    /// </summary>
+    public static int YamlDepth(string text)
+    {
+        var indents = new Stack<int>();
+        var flow = 0;
+        var max = 0;
+        var i = 0;
+        while (i < text.Length)
+        {
+            var indent = 0;
+            while (i < text.Length && text[i] == ' ') { indent++; i++; }
+            var lineStart = i;
+            while (i < text.Length && text[i] != '\n') i++;
+            var line = text.AsSpan(lineStart, i - lineStart).TrimEnd('\r');
+            i++;
+            if (line.IsEmpty || line[0] == '#') continue;
+            if (flow == 0)
+            {
+                while (indents.Count > 0 && indents.Peek() >= indent) indents.Pop();
+                indents.Push(indent);
+            }
+            var dashes = 0;
+            for (var j = 0; j + 1 < line.Length && line[j] == '-' && line[j + 1] == ' '; j += 2)
+            {
+                dashes++;
+                while (j + 2 < line.Length && line[j + 2] == ' ') j++;
+            }
+            var quote = '\0';
+            foreach (var c in line)
+            {
+                if (quote != '\0')
+                {
+                    if (c == quote) quote = '\0';
+                    continue;
+                }
+                switch (c)
+                {
+                    case '"' or '\'':
+                        quote = c;
+                        break;
+                    case '[' or '{':
+                        flow++;
+                        max = Math.Max(max, indents.Count + dashes + flow);
+                        break;
+                    case ']' or '}':
+                        flow = Math.Max(0, flow - 1);
+                        break;
+                }
+            }
+            max = Math.Max(max, indents.Count + dashes + flow);
+        }
+        return max;
+    }
 
     private static string Describe(Exception e) => e switch
     {
