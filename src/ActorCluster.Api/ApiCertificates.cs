@@ -12,51 +12,24 @@ namespace ActorCluster.Api;
 /// </summary>
 public static class ApiCertificates
 {
+    /// <summary>The data directory's CA, created once (under the secrets lock) by whichever node comes first.</summary>
     public static X509Certificate2 LoadOrCreateCa(string dataDir)
     {
         var certPath = Path.Combine(dataDir, "ca.crt");
         var keyPath = Path.Combine(dataDir, "ca.key");
-        for (var attempt = 0; attempt < 50; attempt++)
+        return SecretFiles.WithLock(dataDir, () =>
         {
-            if (File.Exists(certPath) && File.Exists(keyPath))
-            {
-                try
-                {
-                    return X509Certificate2.CreateFromPemFile(certPath, keyPath);
-                }
-                catch (CryptographicException) when (attempt < 49)
-                {
-                    // Another node of this data directory is writing it right now.
-                }
-            }
-            else
-            {
-                try
-                {
-                    using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-                    var request = new CertificateRequest("CN=actorcluster-ca", key, HashAlgorithmName.SHA256);
-                    request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-                    request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-                    using var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(10));
-                    // CreateNew: of several nodes starting together exactly one writes the CA.
-                    using (var keyFile = new FileStream(keyPath, FileMode.CreateNew, FileAccess.Write))
-                    using (var writer = new StreamWriter(keyFile))
-                    {
-                        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                        writer.Write(key.ExportPkcs8PrivateKeyPem());
-                    }
-                    File.WriteAllText(certPath + ".tmp", ca.ExportCertificatePem());
-                    File.Move(certPath + ".tmp", certPath);
-                    return X509Certificate2.CreateFromPemFile(certPath, keyPath);
-                }
-                catch (IOException) when (attempt < 49)
-                {
-                    // Lost the race: read what the other node wrote.
-                }
-            }
-            Thread.Sleep(100);
-        }
-        throw new IOException($"cannot create or read the API certificate authority in {dataDir}");
+            if (File.Exists(certPath) && File.Exists(keyPath)) return X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=actorcluster-ca", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            using var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(10));
+            // The key first: a directory with a certificate always has its key.
+            SecretFiles.WriteAtomically(keyPath, key.ExportPkcs8PrivateKeyPem());
+            SecretFiles.WriteAtomically(certPath, ca.ExportCertificatePem());
+            return X509Certificate2.CreateFromPemFile(certPath, keyPath);
+        });
     }
 
     public static X509Certificate2 IssueServerCertificate(X509Certificate2 ca, string address)

@@ -77,27 +77,31 @@ public sealed class KubernetesApi : IAsyncDisposable
         var kubeconfig = Path.Combine(options.DataDir, "kubeconfig");
         // Nodes sharing a data directory share one kubeconfig: the first node writes it and later ones leave it,
         // so it does not end up pointing at whichever node happened to start last.
-        if (!File.Exists(kubeconfig) || File.ReadAllText(kubeconfig).Contains($"server: {url}", StringComparison.Ordinal))
-            WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
+        SecretFiles.WithLock(options.DataDir, () =>
+        {
+            if (!File.Exists(kubeconfig) || File.ReadAllText(kubeconfig).Contains($"server: {url}", StringComparison.Ordinal))
+                WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
+            return 0;
+        });
         api = new KubernetesApi(app, node, token, url, kubeconfig);
         return api;
     }
 
-    /// <summary>The bearer token, generated once per data directory (readable by its owner only).</summary>
-    private static string LoadOrCreateToken(string dataDir)
-    {
-        var path = Path.Combine(dataDir, "token");
-        if (File.Exists(path)) return File.ReadAllText(path).Trim();
-        var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
-        File.WriteAllText(path, token + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        return token;
-    }
+    /// <summary>The bearer token, generated once per data directory (readable by its owner only), however many nodes start at once.</summary>
+    public static string LoadOrCreateToken(string dataDir) =>
+        SecretFiles.WithLock(dataDir, () =>
+        {
+            var path = Path.Combine(dataDir, "token");
+            if (File.Exists(path)) return File.ReadAllText(path).Trim();
+            var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+            SecretFiles.WriteAtomically(path, token + "\n");
+            return token;
+        });
 
     public static void WriteKubeconfig(string path, string server, string token, string caPem)
     {
         var ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(caPem));
-        File.WriteAllText(path, $"""
+        SecretFiles.WriteAtomically(path, $"""
             apiVersion: v1
             kind: Config
             clusters:
@@ -117,7 +121,6 @@ public sealed class KubernetesApi : IAsyncDisposable
               user:
                 token: {token}
             """);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     public async ValueTask DisposeAsync()

@@ -120,6 +120,9 @@ public sealed class LocalCluster
             using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; _stopping.Cancel(); });
             using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; _stopping.Cancel(); });
 
+            // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
+            Api.KubernetesApi.LoadOrCreateToken(dataDir);
+            Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
             Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
             for (var i = 1; i <= _options.Nodes; i++)
             {
@@ -137,8 +140,15 @@ public sealed class LocalCluster
             if (!_stopping.IsCancellationRequested)
             {
                 // The kubeconfig points at the first node (any node serves any request).
-                Api.KubernetesApi.WriteKubeconfig(Path.Combine(dataDir, "kubeconfig"), $"https://{Address(1)}:{ApiPort}",
-                    (await File.ReadAllTextAsync(Path.Combine(dataDir, "token"))).Trim(), await File.ReadAllTextAsync(Path.Combine(dataDir, "ca.crt")));
+                try
+                {
+                    Api.KubernetesApi.WriteKubeconfig(Path.Combine(dataDir, "kubeconfig"), $"https://{Address(1)}:{ApiPort}",
+                        (await File.ReadAllTextAsync(Path.Combine(dataDir, "token"))).Trim(), await File.ReadAllTextAsync(Path.Combine(dataDir, "ca.crt")));
+                }
+                catch (IOException e)
+                {
+                    Console.WriteLine($"actorcluster up: cannot write the kubeconfig: {e.Message}");
+                }
                 Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   (Ctrl-C stops the cluster)");
                 try
                 {
@@ -195,15 +205,76 @@ public sealed class LocalCluster
             info.ArgumentList.Add(pool);
         }
         var process = Process.Start(info)!;
-        var log = new StreamWriter(Path.Combine(dataDir, "logs", Name(i) + ".log"), append: true) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        lock (_processes) _processes[i] = process;
+        var log = new NodeLog(Path.Combine(dataDir, "logs", Name(i) + ".log"), Name(i));
+        process.OutputDataReceived += (_, e) => log.Write(e.Data);
+        process.ErrorDataReceived += (_, e) => log.Write(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        process.Exited += (_, _) => { lock (log) log.Dispose(); };
+        process.Exited += (_, _) => log.Dispose();
         process.EnableRaisingEvents = true;
-        File.WriteAllText(Path.Combine(dataDir, "nodes", Name(i) + ".pid"), process.Id.ToString(CultureInfo.InvariantCulture));
-        lock (_processes) _processes[i] = process;
+        try
+        {
+            File.WriteAllText(Path.Combine(dataDir, "nodes", Name(i) + ".pid"), process.Id.ToString(CultureInfo.InvariantCulture));
+        }
+        catch (IOException e)
+        {
+            Console.WriteLine($"actorcluster up: cannot write {Name(i)}'s pid file: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// A node's log file. Writing it must never take `up` down (a full disk, a removed directory): a line that
+    /// cannot be written is dropped, and that is said once on the console until writing works again.
+    /// </summary>
+    private sealed class NodeLog(string path, string node) : IDisposable
+    {
+        private StreamWriter? _writer;
+        private bool _failing;
+
+        public void Write(string? line)
+        {
+            if (line is null) return;
+            lock (this)
+            {
+                try
+                {
+                    _writer ??= new StreamWriter(path, append: true) { AutoFlush = true };
+                    _writer.WriteLine(line);
+                    if (_failing) Console.WriteLine($"actorcluster up: writing {node}'s log works again");
+                    _failing = false;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    if (!_failing) Console.WriteLine($"actorcluster up: cannot write {node}'s log ({e.Message}); dropping its lines until it can");
+                    _failing = true;
+                    try
+                    {
+                        _writer?.Dispose();
+                    }
+                    catch (IOException)
+                    {
+                        // The buffered part is lost with the line.
+                    }
+                    _writer = null;
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (this)
+            {
+                try
+                {
+                    _writer?.Dispose();
+                }
+                catch (IOException)
+                {
+                }
+                _writer = null;
+            }
+        }
     }
 
     /// <summary>Restarts a node that exits while the cluster should be running, with backoff up to 30 s.</summary>
@@ -228,8 +299,16 @@ public sealed class LocalCluster
                 return;
             }
             backoff = TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
-            Start(i, firstStart: false);
-            Console.WriteLine($"actorcluster up: {Name(i)} restarted");
+            try
+            {
+                Start(i, firstStart: false);
+                Console.WriteLine($"actorcluster up: {Name(i)} restarted");
+            }
+            catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or UnauthorizedAccessException)
+            {
+                // Keep supervising: the next round tries again (the previous, exited process stands in until then).
+                Console.WriteLine($"actorcluster up: cannot restart {Name(i)}: {e.Message}");
+            }
         }
     }
 

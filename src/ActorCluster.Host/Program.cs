@@ -50,10 +50,13 @@ switch (args[0])
         {
             await Task.WhenAny(stopped.Task, node.System.WhenTerminated);
         }
-        Console.WriteLine($"actorcluster node {options.Name} stopping");
-        await api.DisposeAsync();
-        await node.StopAsync();
-        return 0;
+        // The actor system can end on its own (downed by the split-brain resolver, a fatal error): the process ends
+        // with it, non-zero, so whoever supervises it (`up`, Docker) starts a fresh node; the API never outlives it.
+        var systemEnded = !stopped.Task.IsCompleted;
+        Console.WriteLine(systemEnded ? $"actorcluster node {options.Name}: the actor system terminated; exiting" : $"actorcluster node {options.Name} stopping");
+        await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        await node.StopAsync().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
+        return systemEnded ? 1 : 0;
     case "up":
         if (args.Skip(1).Any(a => a is "-h" or "--help"))
         {

@@ -136,6 +136,14 @@ public sealed class ControlPlane
             return Decision.Fail(ApiError.NotFound(ResourceKind.Namespace, ns));
         var batch = new Batch(Store);
         var ctx = new WriteContext(ns ?? "", _clock(), _newUid);
+        if (string.IsNullOrEmpty(input.Metadata?.Name) && !string.IsNullOrEmpty(input.Metadata?.GenerateName))
+        {
+            // metadata.generateName: a free name is picked here, retried on a clash as kube-apiserver does (7 tries).
+            input = CloneObject(input);
+            for (var attempt = 0; attempt < 7 && (attempt == 0 || Store.Get(ObjectRef.Of(kind, input.Metadata)) is not null); attempt++)
+                input.Metadata.Name = ObjectMetaRules.GenerateName(input.Metadata.GenerateName, _newUid());
+            input.Metadata.NamespaceProperty ??= ns;
+        }
         switch (input)
         {
             case V1Service svc:

@@ -31,6 +31,22 @@ public static class ObjectMetaRules
         meta.SelfLink = null;
     }
 
+    private const string NameAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+    private const int MaxGeneratedNameLength = 63 - 5;
+
+    /// <summary>
+    /// apiserver's SimpleNameGenerator: the prefix (cut to 58 characters) and 5 characters from an alphabet without
+    /// vowels or look-alikes, here drawn from a fresh uid so the choice stays with the caller's uid source.
+    /// </summary>
+    public static string GenerateName(string prefix, string entropy)
+    {
+        if (prefix.Length > MaxGeneratedNameLength) prefix = prefix[..MaxGeneratedNameLength];
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(entropy));
+        var suffix = new char[5];
+        for (var i = 0; i < suffix.Length; i++) suffix[i] = NameAlphabet[hash[i] % NameAlphabet.Length];
+        return prefix + new string(suffix);
+    }
+
     /// <summary>
     /// An update keeps the system fields of the stored object; generation moves when the spec changes.
     /// A stale resourceVersion is a Conflict; an empty one means an unconditional update (Services and Pods allow it).
