@@ -1,3 +1,4 @@
+using ActorCluster.Core.Registry;
 using ActorCluster.Core.Allocation;
 using ActorCluster.Core.ControlPlane;
 using ActorCluster.Core.Objects;
@@ -175,5 +176,66 @@ public class ControlPlaneTests
         Assert.Empty(cp.Store.All(ResourceKind.Service));
         Assert.Equal(0, cp.ServiceAllocator.NodePorts.Used);
         Assert.Equal("Error from server (NotFound): services \"svc-2\" not found", cp.Delete(ResourceKind.Service, "default", "svc-2").Error!.KubectlMessage());
+    }
+
+    [Fact]
+    public void Deleting_a_namespace_releases_every_address_its_services_held()
+    {
+        var cp = NewControlPlane(new IPAddressPool("local", ["127.0.2.1-127.0.2.1"]));
+        Commit(cp, cp.Create(ResourceKind.Namespace, null, new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = new V1ObjectMeta { Name = "team-a" } }));
+        var local = Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"));
+        local.Spec.ExternalTrafficPolicy = "Local"; // also takes a healthCheckNodePort
+        var held = Commit(cp, cp.Create(ResourceKind.Service, "team-a", local))!.As<V1Service>();
+        Assert.Equal("127.0.2.1", held.Status.LoadBalancer.Ingress.Single().Ip);
+        Assert.NotNull(held.Spec.HealthCheckNodePort);
+        // The pool is empty now: a LoadBalancer in another namespace waits.
+        var waiting = Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"));
+        Assert.Empty(Commit(cp, cp.Create(ResourceKind.Service, "default", waiting))!.As<V1Service>().Status.LoadBalancer.Ingress ?? []);
+
+        Commit(cp, cp.Delete(ResourceKind.Namespace, null, "team-a"));
+
+        // The freed LoadBalancer IP went to the one waiting, and every allocation equals what a rebuild from the
+        // remaining objects gives (nothing leaked: ClusterIP, node ports, health-check port).
+        Assert.Equal("127.0.2.1", cp.Store.Get<V1Service>(ResourceKind.Service, "default", "svc-4")!.Status.LoadBalancer.Ingress.Single().Ip);
+        var rebuilt = new ControlPlane.ControlPlane(cp.Config);
+        foreach (var obj in cp.Store.All()) rebuilt.Apply(new StoreChange(ChangeType.Added, obj), obj.ResourceVersion);
+        Assert.Empty(rebuilt.RebuildDerived());
+        Assert.True(rebuilt.ServiceAllocator.SameAs(cp.ServiceAllocator));
+        Assert.Equal(cp.LoadBalancerPools.Snapshot(), rebuilt.LoadBalancerPools.Snapshot());
+    }
+
+    [Fact]
+    public void Events_older_than_the_ttl_are_deleted_and_newer_ones_stay()
+    {
+        var cp = NewControlPlane();
+        var lb = Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"));
+        Commit(cp, cp.Create(ResourceKind.Service, "default", lb)); // no pool: an AllocationFailed Event
+        _now = _now.AddMinutes(30);
+        lb.Metadata.Name = "svc-5";
+        Commit(cp, cp.Create(ResourceKind.Service, "default", lb));
+        Assert.Equal(2, cp.Store.All(ResourceKind.Event).Count());
+        _now = _now.AddMinutes(45);
+        Commit(cp, cp.ExpireEvents(_now.AddHours(-1)));
+        Assert.Equal("svc-5", cp.Store.All<Corev1Event>(ResourceKind.Event).Single().InvolvedObject.Name);
+        Assert.Empty(cp.ExpireEvents(_now.AddHours(-1)).Changes);
+    }
+
+    [Fact]
+    public void GenerateName_picks_a_free_name_from_the_prefix()
+    {
+        var cp = NewControlPlane();
+        var names = new HashSet<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            var svc = Yaml.Service(Yaml.SeedManifest("svc-1-clusterip.yaml"));
+            svc.Metadata.Name = null;
+            svc.Metadata.GenerateName = "web-";
+            var created = Commit(cp, cp.Create(ResourceKind.Service, "default", svc))!;
+            Assert.Matches("^web-[bcdfghjklmnpqrstvwxz2456789]{5}$", created.Object.Metadata.Name);
+            Assert.Equal("web-", created.Object.Metadata.GenerateName);
+            names.Add(created.Object.Metadata.Name);
+        }
+        Assert.Equal(20, names.Count);
+        Assert.Equal(58 + 5, ObjectMetaRules.GenerateName(new string('a', 80), "x").Length);
     }
 }
