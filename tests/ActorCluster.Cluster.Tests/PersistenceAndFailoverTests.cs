@@ -1,3 +1,4 @@
+using Akka.Actor;
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Core.Objects;
 using k8s.Models;
@@ -119,6 +120,30 @@ public sealed class PersistenceAndFailoverTests
                 acknowledged.Add(svc.Spec.ClusterIP);
             }
 
+            // Writers keep going through both survivors while the host dies: every acknowledged write must survive with
+            // the version it was acknowledged with, and no version may be acknowledged twice.
+            using var stop = new CancellationTokenSource();
+            var duringCrash = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+            var writers = new[] { cluster[1], cluster[2] }.Select((via, w) => Task.Run(async () =>
+            {
+                for (var n = 0; !stop.IsCancellationRequested; n++)
+                {
+                    var name = $"crash-{w}-{n}";
+                    var json = KubeObjects.ToJson(KubeObjects.LoadAll($"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n  - port: 80").Single());
+                    try
+                    {
+                        if (await via.ApiServer.Ask<object>(new CreateObject("services", "default", json), TimeSpan.FromSeconds(30)) is ObjectReply reply)
+                            duringCrash[name] = reply.ResourceVersion;
+                        else await Task.Delay(50); // refused (e.g. 503 while the ApiServer moves): a client would retry
+                    }
+                    catch (Akka.Actor.AskTimeoutException)
+                    {
+                        // Sent to the dying host: never acknowledged.
+                    }
+                }
+            })).ToList();
+            await TestCluster.Eventually(() => duringCrash.Count >= 10, Wait, "writes acknowledged before the crash");
+
             await cluster[0].System.Terminate();
             var survivor = cluster[1];
             await TestCluster.Eventually(async () =>
@@ -135,6 +160,24 @@ public sealed class PersistenceAndFailoverTests
             // And it takes writes again.
             var after = await cluster.Create<V1Service>(ResourceKind.Service, "apiVersion: v1\nkind: Service\nmetadata:\n  name: after\nspec:\n  ports:\n  - port: 80", survivor);
             Assert.DoesNotContain(after.Spec.ClusterIP, acknowledged);
+            var countAfterFailover = duringCrash.Count;
+            await TestCluster.Eventually(() => duringCrash.Count >= countAfterFailover + 10, Wait, "the writers acknowledged again by the new ApiServer");
+            await stop.CancelAsync();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(40));
+
+            Assert.Equal(duringCrash.Count, duringCrash.Values.Distinct().Count());
+            var list = (ObjectList)await TestCluster.Ask<object>(survivor.ApiServer, new ListObjects("services", "default", null, null, 0, null));
+            var stored = list.Items.Select(i => KubeObjects.FromJson<V1Service>(i.Json))
+                .ToDictionary(svc => svc.Metadata.Name, svc => long.Parse(svc.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture));
+            foreach (var (name, rv) in duringCrash) Assert.True(stored.TryGetValue(name, out var v) && v == rv, $"{name} acknowledged at {rv}, stored at {v}");
+
+            // The survivors' replicas converge on the same store.
+            await TestCluster.Eventually(async () =>
+            {
+                var a = await TestCluster.Ask<Cluster.Replica.ReplicaStats>(cluster[1].Replica, Cluster.Replica.GetReplicaStats.Instance);
+                var b = await TestCluster.Ask<Cluster.Replica.ReplicaStats>(cluster[2].Replica, Cluster.Replica.GetReplicaStats.Instance);
+                return a.Synced && b.Synced && a.ResourceVersion == b.ResourceVersion && a.Objects == b.Objects && a.ResourceVersion >= duringCrash.Values.Max();
+            }, Wait, "the survivors' replicas at the same version with the same objects");
         }
         finally
         {

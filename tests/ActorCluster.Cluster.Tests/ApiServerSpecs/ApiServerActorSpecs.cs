@@ -69,6 +69,17 @@ public sealed class ApiServerActorSpecs : TestKit
         }
     }
 
+    /// <summary>A watcher of the current ApiServer instance, and that instance (watched, so its end is seen).</summary>
+    private (TestProbe Watcher, IActorRef Instance) WatchInstance(IActorRef apiServer)
+    {
+        var watcher = CreateTestProbe();
+        apiServer.Tell(new StartWatch(watcher.Ref, "", 0, 1), watcher.Ref);
+        watcher.ExpectMsg<WatchSnapshot>(s => s.Last, Wait);
+        var instance = watcher.LastSender;
+        watcher.Watch(instance);
+        return (watcher, instance);
+    }
+
     private ObjectReply Created(IActorRef apiServer, string name) =>
         Assert.IsType<ObjectReply>(AskUntilServed(apiServer, Service(name)));
 
@@ -166,11 +177,7 @@ public sealed class ApiServerActorSpecs : TestKit
     {
         var apiServer = StartSupervised();
         var before = Created(apiServer, "before");
-        var watcher = CreateTestProbe();
-        apiServer.Tell(new StartWatch(watcher.Ref, "", 0, 1), watcher.Ref);
-        watcher.ExpectMsg<WatchSnapshot>(s => s.Last, Wait);
-        var source = watcher.LastSender;
-        watcher.Watch(source);
+        var (watcher, source) = WatchInstance(apiServer);
 
         _journal.Mode = mode;
         var refused = Assert.IsType<ApiErrorReply>(Ask(apiServer, Service("lost")));
@@ -192,26 +199,27 @@ public sealed class ApiServerActorSpecs : TestKit
     [Fact]
     public void A_crash_with_writes_in_flight_never_reuses_a_version()
     {
-        var apiServer = StartSupervised();
-        var before = Created(apiServer, "before");
-        var watcher = CreateTestProbe();
-        apiServer.Tell(new StartWatch(watcher.Ref, "", 0, 1), watcher.Ref);
-        watcher.ExpectMsg<WatchSnapshot>(s => s.Last, Wait);
-        var instance = watcher.LastSender;
-        watcher.Watch(instance);
+        var settings = new ApiServerSettings(ControlPlaneConfig.Default);
+        var first = Sys.ActorOf(ApiServerActor.Props(settings));
+        var before = Created(first, "before");
+        Watch(first);
 
         _journal.Close();
         var writer = CreateTestProbe();
-        apiServer.Tell(Service("in-flight"), writer.Ref);
+        first.Tell(Service("in-flight"), writer.Ref);
         AwaitCondition(() => Volatile.Read(ref _journal.WritesStarted) >= 2, Wait);
-        instance.Tell(Kill.Instance); // the actor dies while its write is with the journal
-        watcher.ExpectTerminated(instance, Wait);
+        var stored = Volatile.Read(ref _journal.WritesStored);
+        first.Tell(Kill.Instance); // the actor dies while its write is with the journal
+        ExpectTerminated(first, Wait);
         _journal.Open(); // ... and the journal completes it afterwards
+        AwaitCondition(() => Volatile.Read(ref _journal.WritesStored) > stored, Wait);
+        writer.ExpectNoMsg(TimeSpan.FromMilliseconds(50)); // nobody acknowledged it
 
-        // The write reached the journal, so the new instance recovers it at the version it was given; new writes go above it.
-        var recovered = Assert.IsType<ObjectReply>(AskUntilServed(apiServer, new GetObject("services", "default", "in-flight")));
+        // The next instance recovers it at the version it was given; new writes go above it.
+        var second = Sys.ActorOf(ApiServerActor.Props(settings));
+        var recovered = Assert.IsType<ObjectReply>(Ask(second, new GetObject("services", "default", "in-flight")));
         Assert.Equal(before.ResourceVersion + 1, recovered.ResourceVersion);
-        var after = Created(apiServer, "after");
+        var after = Created(second, "after");
         Assert.Equal(recovered.ResourceVersion + 1, after.ResourceVersion);
     }
 

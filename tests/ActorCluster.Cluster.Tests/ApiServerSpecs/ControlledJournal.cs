@@ -27,6 +27,9 @@ public sealed class JournalControl
     /// <summary>Writes the journal has been given (whether or not they completed).</summary>
     public int WritesStarted;
 
+    /// <summary>Writes the journal has stored.</summary>
+    public int WritesStored;
+
     public static JournalControl For(ActorSystem system) => BySystem.GetOrAdd(system.Name, _ => new JournalControl());
 
     private static TaskCompletionSource Opened()
@@ -61,7 +64,9 @@ public sealed class ControlledJournal : MemoryJournal
             case JournalMode.Reject:
                 return writes.Select(_ => (Exception?)new InvalidOperationException("the journal refused the event")).ToImmutableList();
             default:
-                return await base.WriteMessagesAsync(writes, cancellationToken).ConfigureAwait(false);
+                var result = await base.WriteMessagesAsync(writes, cancellationToken).ConfigureAwait(false);
+                Interlocked.Increment(ref _control.WritesStored);
+                return result;
         }
     }
 }
