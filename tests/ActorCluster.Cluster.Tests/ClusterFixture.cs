@@ -117,6 +117,20 @@ internal sealed class TestCluster : IAsyncDisposable
     public static async Task<T> Ask<T>(IActorRef target, object message) =>
         await target.Ask<T>(message, TimeSpan.FromSeconds(10));
 
+    /// <summary>Every object of a list, page by page: the ApiServer cuts a page at 64 KiB even without a limit.</summary>
+    public static async Task<List<RawObject>> ListAll(IActorRef apiServer, string resource, string? ns)
+    {
+        var items = new List<RawObject>();
+        string? next = null;
+        do
+        {
+            var page = await Ask<ObjectList>(apiServer, new ListObjects(resource, ns, null, null, 0, next));
+            items.AddRange(page.Items);
+            next = page.Continue;
+        } while (next is not null);
+        return items;
+    }
+
     public async Task<T?> TryGet<T>(ResourceKind kind, string? ns, string name, ActorClusterNode? via = null) where T : class, IKubernetesObject<V1ObjectMeta>
     {
         try

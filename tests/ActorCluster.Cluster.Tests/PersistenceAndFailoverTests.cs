@@ -166,8 +166,8 @@ public sealed class PersistenceAndFailoverTests
             await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(40));
 
             Assert.Equal(duringCrash.Count, duringCrash.Values.Distinct().Count());
-            var list = (ObjectList)await TestCluster.Ask<object>(survivor.ApiServer, new ListObjects("services", "default", null, null, 0, null));
-            var stored = list.Items.Select(i => KubeObjects.FromJson<V1Service>(i.Json))
+            // Hundreds of Services: the list comes in pages.
+            var stored = (await TestCluster.ListAll(survivor.ApiServer, "services", "default")).Select(i => KubeObjects.FromJson<V1Service>(i.Json))
                 .ToDictionary(svc => svc.Metadata.Name, svc => long.Parse(svc.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture));
             foreach (var (name, rv) in duringCrash) Assert.True(stored.TryGetValue(name, out var v) && v == rv, $"{name} acknowledged at {rv}, stored at {v}");
 
