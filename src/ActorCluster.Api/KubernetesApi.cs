@@ -36,6 +36,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly string _token;
     private readonly Akka.Event.ILoggingAdapter _log;
     private readonly long _maxRequestBytes;
+    private readonly WatchLimiter _watches;
 
     private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
     {
@@ -44,6 +45,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _token = token;
         _log = Akka.Event.Logging.GetLogger(node.System, "kubernetes-api");
         _maxRequestBytes = node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728);
+        _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
         Url = url;
         KubeconfigPath = kubeconfig;
     }
@@ -257,6 +259,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         {
             text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"no_endpoints\"}} {c.RefusedNoEndpoints}");
             text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"no_local_endpoints\"}} {c.RefusedNoLocalEndpoints}");
+            if (c.Protocol == "UDP") text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"flow_limit\"}} {c.DroppedFlowLimit}");
         }
         text.AppendLine("# HELP actorcluster_proxy_bytes_total Bytes relayed by a service listener, by direction (in: client to pod).");
         text.AppendLine("# TYPE actorcluster_proxy_bytes_total counter");
@@ -333,11 +336,10 @@ public sealed class KubernetesApi : IAsyncDisposable
         {
             switch (method)
             {
-                case "GET" when QueryValues.Bool("watch", query["watch"]):
-                    await Watch.Serve(ctx, _node, t.Kind, ns, table);
-                    return;
                 case "GET":
-                    await ListCollection(ctx, t.Kind, ns, table);
+                    var options = ListOptions.Parse(key => query.TryGetValue(key, out var v) ? v.ToString() : null);
+                    if (options.Watch) await Watch.Serve(ctx, _node, t.Kind, ns, table, options, _watches);
+                    else await ListCollection(ctx, t.Kind, ns, table, options);
                     return;
                 case "POST":
                     var dryRun = QueryValues.DryRun(query["dryRun"]);
@@ -602,11 +604,11 @@ public sealed class KubernetesApi : IAsyncDisposable
         return oldest is not null && state.Unreachable.Contains(oldest);
     }
 
-    private async Task ListCollection(HttpContext ctx, ResourceKind kind, string? ns, bool table)
+    private async Task ListCollection(HttpContext ctx, ResourceKind kind, string? ns, bool table, ListOptions options)
     {
         var q = ctx.Request.Query;
-        var limit = (int)Math.Clamp(QueryValues.Int("limit", q["limit"]) ?? 0, 0, int.MaxValue);
-        string? continueToken = q["continue"].ToString() is { Length: > 0 } c ? c : null;
+        var limit = (int)Math.Min(options.Limit, int.MaxValue);
+        string? continueToken = options.Continue.Length > 0 ? options.Continue : null;
         var items = new List<string>();
         long rv;
         while (true)

@@ -27,16 +27,18 @@ internal static class Watch
     /// the ApiServer that serves it stops or moves (the client watches again from its last version, as it does
     /// when kube-apiserver closes a watch), or when the client falls too far behind.
     /// </summary>
-    private sealed class Relay : ReceiveActor
+    private sealed class Relay : ReceiveActor, IWithTimers
     {
         private IActorRef? _source;
 
-        public Relay(IActorRef apiServer, long fromResourceVersion, ChannelWriter<object> writer)
+        public Relay(IActorRef apiServer, long fromResourceVersion, ChannelWriter<object> writer, TimeSpan? bookmarkInterval)
         {
             Receive<Terminated>(t =>
             {
                 if (t.ActorRef.Equals(_source)) writer.TryComplete();
             });
+            // A missed tick is harmless (the next one comes); it never counts against a slow watcher.
+            Receive<BookmarkDue>(tick => writer.TryWrite(tick));
             ReceiveAny(m =>
             {
                 if (_source is null && m is WatchSnapshot or WatchChange or WatchResumed)
@@ -48,14 +50,29 @@ internal static class Watch
             });
             apiServer.Tell(new StartWatch(Self, "", fromResourceVersion));
             _apiServer = apiServer;
+            _bookmarkInterval = bookmarkInterval;
         }
 
         private readonly IActorRef _apiServer;
+        private readonly TimeSpan? _bookmarkInterval;
+
+        public ITimerScheduler Timers { get; set; } = null!;
+
+        protected override void PreStart()
+        {
+            if (_bookmarkInterval is { } every) Timers.StartPeriodicTimer("bookmark", BookmarkDue.Instance, every);
+        }
 
         protected override void PostStop() => _apiServer.Tell(new StopWatch(Self));
     }
 
-    public static async Task Serve(HttpContext ctx, ActorClusterNode node, ResourceKind kind, string? ns, bool table)
+    /// <summary>The relay's timer: time to tell the client how far it has seen (only when it allowed bookmarks).</summary>
+    private sealed record BookmarkDue
+    {
+        public static readonly BookmarkDue Instance = new();
+    }
+
+    public static async Task Serve(HttpContext ctx, ActorClusterNode node, ResourceKind kind, string? ns, bool table, ListOptions options, WatchLimiter limiter)
     {
         var q = ctx.Request.Query;
         LabelSelector labels;
@@ -70,11 +87,35 @@ internal static class Watch
             await KubernetesApi.Error(ctx, ApiError.BadRequest(e.Message));
             return;
         }
-        long.TryParse(q["resourceVersion"], out var from);
-        var timeout = int.TryParse(q["timeoutSeconds"], out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
+        var client = ctx.Connection.RemoteIpAddress?.ToString() ?? "";
+        if (!limiter.TryOpen(client))
+        {
+            await KubernetesApi.Error(ctx, ApiError.TooManyRequests());
+            return;
+        }
+        try
+        {
+            await Stream(ctx, node, kind, ns, table, options, labels, fields);
+        }
+        finally
+        {
+            limiter.Close(client);
+        }
+    }
+
+    private static async Task Stream(HttpContext ctx, ActorClusterNode node, ResourceKind kind, string? ns, bool table, ListOptions options, LabelSelector labels, FieldSelector fields)
+    {
+        // With a resourceVersion and no initial state, the stream resumes from that version's history; otherwise it
+        // starts from the current state (sent as ADDED events unless the client asked for none).
+        var from = options.WatchStartsWithState ? 0 : options.ResourceVersionNumber;
+        var sendState = options.WatchStartsWithState;
+        var timeout = options.TimeoutSeconds is > 0 and var t ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
+        var bookmarkInterval = options.AllowWatchBookmarks
+            ? node.System.Settings.Config.GetTimeSpan("actorcluster.apiserver.watch-bookmark-interval", TimeSpan.FromSeconds(60), allowInfinite: false)
+            : (TimeSpan?)null;
 
         var channel = Channel.CreateBounded<object>(new BoundedChannelOptions(MaxPendingEvents) { SingleReader = true, SingleWriter = true });
-        var relay = node.System.ActorOf(Props.Create(() => new Relay(node.ApiServer, from, channel.Writer)));
+        var relay = node.System.ActorOf(Props.Create(() => new Relay(node.ApiServer, from, channel.Writer, bookmarkInterval)));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
         cts.CancelAfter(timeout);
         ctx.Response.StatusCode = 200;
@@ -83,20 +124,38 @@ internal static class Watch
         // Send the headers now: a client waits for them before it reads any event.
         await ctx.Response.Body.FlushAsync(cts.Token);
         var sentColumns = false;
+        // Every change up to this version has been considered for this stream (sent, or filtered out).
+        var seen = from;
 
         bool Wanted(StoredObject o) =>
             o.Kind == kind && (ns is null || o.Object.Metadata.NamespaceProperty == ns)
             && labels.Matches(o.Object.Metadata.Labels is { } l ? new Dictionary<string, string>(l) : new Dictionary<string, string>())
             && fields.Matches(o);
 
-        async Task Send(string type, StoredObject o)
+        async Task Write(string type, JsonNode obj)
+        {
+            await ctx.Response.WriteAsync(new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString() + "\n", cts.Token);
+            await ctx.Response.Body.FlushAsync(cts.Token);
+        }
+
+        Task Send(string type, StoredObject o)
         {
             JsonNode obj = table
                 ? TableConverter.ToTable(kind, [o], o.ResourceVersion, null, DateTime.UtcNow, withColumns: !sentColumns)
                 : JsonNode.Parse(o.ToJson())!;
             sentColumns = true;
-            await ctx.Response.WriteAsync(new JsonObject { ["type"] = type, ["object"] = obj }.ToJsonString() + "\n", cts.Token);
-            await ctx.Response.Body.FlushAsync(cts.Token);
+            return Write(type, obj);
+        }
+
+        // A bookmark carries only the version (and, at the end of the initial events, the annotation saying so).
+        Task Bookmark(bool initialEventsEnd)
+        {
+            var metadata = new JsonObject { ["resourceVersion"] = seen.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            if (initialEventsEnd) metadata["annotations"] = new JsonObject { ["k8s.io/initial-events-end"] = "true" };
+            JsonNode obj = table
+                ? new JsonObject { ["kind"] = "Table", ["apiVersion"] = "meta.k8s.io/v1", ["metadata"] = metadata }
+                : new JsonObject { ["kind"] = kind.Kind, ["apiVersion"] = kind.ApiVersion, ["metadata"] = metadata };
+            return Write("BOOKMARK", obj);
         }
 
         try
@@ -106,14 +165,32 @@ internal static class Watch
                 switch (message)
                 {
                     case WatchSnapshot snapshot:
-                        foreach (var o in snapshot.Objects.Where(o => o.Resource == kind.Resource).Select(o => StoredObject.FromJson(o.Resource, o.Json)))
+                        if (sendState)
                         {
-                            if (Wanted(o)) await Send("ADDED", o);
+                            foreach (var o in snapshot.Objects.Where(o => o.Resource == kind.Resource).Select(o => StoredObject.FromJson(o.Resource, o.Json)))
+                            {
+                                if (Wanted(o)) await Send("ADDED", o);
+                            }
+                        }
+                        if (snapshot.Part == snapshot.Parts - 1)
+                        {
+                            seen = snapshot.ResourceVersion;
+                            if (options.SendInitialEvents == true && options.AllowWatchBookmarks) await Bookmark(initialEventsEnd: true);
                         }
                         break;
-                    case WatchChange change when change.Resource == kind.Resource:
-                        var obj = StoredObject.FromJson(change.Resource, change.Json);
-                        if (Wanted(obj)) await Send(change.Type.ToUpperInvariant() switch { "ADDED" => "ADDED", "DELETED" => "DELETED", _ => "MODIFIED" }, obj);
+                    case WatchResumed resumed:
+                        seen = Math.Max(seen, resumed.ResourceVersion);
+                        break;
+                    case WatchChange change:
+                        if (change.Resource == kind.Resource)
+                        {
+                            var obj = StoredObject.FromJson(change.Resource, change.Json);
+                            if (Wanted(obj)) await Send(change.Type.ToUpperInvariant() switch { "ADDED" => "ADDED", "DELETED" => "DELETED", _ => "MODIFIED" }, obj);
+                        }
+                        seen = Math.Max(seen, change.ResourceVersion);
+                        break;
+                    case BookmarkDue when seen > 0:
+                        await Bookmark(initialEventsEnd: false);
                         break;
                     case WatchExpired expired:
                         var status = new ApiError(410, "Expired", $"too old resource version: {from} ({expired.OldestResourceVersion})");

@@ -21,6 +21,9 @@ public sealed class ListenerStats
     /// <summary>Connections closed because every endpoint failed to answer a dial.</summary>
     public long Failed;
 
+    /// <summary>UDP: first datagrams of new flows dropped because the port already held its maximum of flows.</summary>
+    public long DroppedFlowLimit;
+
     /// <summary>Bytes from clients to endpoints.</summary>
     public long BytesIn;
 

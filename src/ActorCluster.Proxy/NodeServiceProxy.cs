@@ -17,7 +17,7 @@ public sealed record BindFailure(string Namespace, string Service, IPEndPoint En
 /// port without endpoints gets the kernel's ICMP port-unreachable: the refusal kube-proxy's REJECT rule gives.
 /// Called from one actor; the listeners themselves run on their own.
 /// </summary>
-public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, TimeSpan udpIdleTimeout, AddressAnnouncer? announcer = null) : IAsyncDisposable
+public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, UdpFlowLimits udpLimits, AddressAnnouncer? announcer = null) : IAsyncDisposable
 {
     /// <param name="LoadBalancer">a LoadBalancer IP this node announces (added to the host when it is not already there)</param>
     private sealed record Wanted(IPEndPoint EndPoint, string Protocol, RoutingTable Table, TrafficSource Source, bool ReusePort, bool LoadBalancer = false)
@@ -145,7 +145,7 @@ public sealed class NodeServiceProxy(string nodeName, IPAddress nodeAddress, Tim
         {
             if (w.LoadBalancer) announcer?.Announce(w.EndPoint.Address);
             IServiceListener listener = w.Protocol == ServiceTypes.UDP
-                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpIdleTimeout)
+                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpLimits)
                 : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort);
             if (w.ReusePort) Steer(listener);
             _listeners[w.Key] = listener;

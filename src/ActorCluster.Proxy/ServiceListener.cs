@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using ActorCluster.Core.Routing;
@@ -55,7 +54,7 @@ public sealed class ServiceListener : IServiceListener
     internal volatile bool Detached;
 
     /// <summary>ClientIP affinity: the client's address -> the endpoint it sticks to, shared by the loops.</summary>
-    internal ConcurrentDictionary<string, AffinityEntry> Affinity { get; } = new();
+    internal AffinityMemory Affinity { get; } = new();
 
     /// <summary>Binds; ClusterIPs are shared by every node (SO_REUSEPORT) so the kernel spreads connections over them.</summary>
     public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort)

@@ -19,9 +19,10 @@ public sealed class UdpServiceListener : IServiceListener
     private readonly Socket _socket;
     private readonly IPAddress _nodeAddress;
     private readonly TimeSpan _idleTimeout;
+    private readonly int _maxFlows;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<IPEndPoint, Flow> _flows = new();
-    private readonly ConcurrentDictionary<string, AffinityEntry> _affinity = new();
+    private readonly AffinityMemory _affinity = new();
     private readonly Task _loop;
     private readonly Timer _sweeper;
     private RoutingTable _table;
@@ -49,15 +50,16 @@ public sealed class UdpServiceListener : IServiceListener
     private const int TunnelQueue = 256;
     private static readonly TimeSpan TunnelDialTimeout = TimeSpan.FromSeconds(2);
 
-    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, TimeSpan idleTimeout)
+    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits)
     {
         _socket = socket;
         _table = table;
         Source = source;
         _nodeAddress = nodeAddress;
-        _idleTimeout = idleTimeout;
+        _idleTimeout = limits.IdleTimeout;
+        _maxFlows = limits.MaxFlows;
         _loop = Task.Run(ReceiveLoop);
-        var period = TimeSpan.FromMilliseconds(Math.Clamp(idleTimeout.TotalMilliseconds / 4, 100, 5000));
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(_idleTimeout.TotalMilliseconds / 4, 100, 5000));
         _sweeper = new Timer(_ => Sweep(), null, period, period);
     }
 
@@ -71,7 +73,7 @@ public sealed class UdpServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
-    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, TimeSpan idleTimeout)
+    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -84,7 +86,7 @@ public sealed class UdpServiceListener : IServiceListener
             socket.Dispose();
             throw;
         }
-        return new UdpServiceListener(socket, table, source, nodeAddress, idleTimeout);
+        return new UdpServiceListener(socket, table, source, nodeAddress, limits);
     }
 
     /// <summary>Makes the ClusterIP's reuseport group pick a node by client address, so a client's flows stay on one.</summary>
@@ -150,10 +152,18 @@ public sealed class UdpServiceListener : IServiceListener
 
     private Flow? Open(IPEndPoint client)
     {
+        if (Volatile.Read(ref Stats.Active) >= _maxFlows)
+        {
+            Sweep();
+            if (Volatile.Read(ref Stats.Active) >= _maxFlows)
+            {
+                Interlocked.Increment(ref Stats.DroppedFlowLimit);
+                return null;
+            }
+        }
         var table = Table;
         var key = client.Address.ToString();
-        _affinity.TryGetValue(key, out var affinity);
-        var decision = Router.Route(table, Source, affinity, DateTime.UtcNow, Random.Shared.NextDouble());
+        var decision = Router.Route(table, Source, _affinity.Get(key), DateTime.UtcNow, Random.Shared.NextDouble());
         if (!decision.Routed)
         {
             Interlocked.Increment(ref decision.Reason == NoRouteReason.NoLocalEndpoints ? ref Stats.RefusedNoLocalEndpoints : ref Stats.RefusedNoEndpoints);
@@ -186,7 +196,7 @@ public sealed class UdpServiceListener : IServiceListener
             }
             flow = new Flow(endpoint.Address) { Upstream = upstream };
         }
-        if (decision.Affinity is not null) _affinity[key] = decision.Affinity;
+        if (decision.Affinity is not null) _affinity.Remember(key, decision.Affinity, table.AffinitySeconds);
         _flows[client] = flow;
         Interlocked.Increment(ref Stats.Connections);
         Interlocked.Increment(ref Stats.Active);

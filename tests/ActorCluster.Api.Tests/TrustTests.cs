@@ -30,9 +30,12 @@ public sealed class ThreeApis : IAsyncLifetime
     }
 
     /// <summary>An HTTP client for one node's API that trusts the cluster CA and sends the token, as kubectl does.</summary>
-    public HttpClient Client(int node)
+    public HttpClient Client(int node) => TrustedClient(Apis[node], Cluster.DataDir);
+
+    /// <summary>An HTTP client for an API that trusts the cluster CA in <paramref name="dataDir"/> and sends the token.</summary>
+    internal static HttpClient TrustedClient(KubernetesApi api, string dataDir)
     {
-        var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(Cluster.DataDir, "ca.crt")));
+        var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(dataDir, "ca.crt")));
         var handler = new HttpClientHandler
         {
             ServerCertificateCustomValidationCallback = (_, cert, _, _) =>
@@ -44,8 +47,8 @@ public sealed class ThreeApis : IAsyncLifetime
                 return cert is not null && chain.Build(cert);
             },
         };
-        var client = new HttpClient(handler) { BaseAddress = new Uri(Apis[node].Url), Timeout = TimeSpan.FromSeconds(60) };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Apis[node].Token);
+        var client = new HttpClient(handler) { BaseAddress = new Uri(api.Url), Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", api.Token);
         return client;
     }
 }

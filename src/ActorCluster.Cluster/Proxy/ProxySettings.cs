@@ -1,3 +1,4 @@
+using ActorCluster.Proxy;
 using System.Net;
 using Akka.Configuration;
 
@@ -17,7 +18,7 @@ public enum CrossNodeMode
 }
 
 /// <summary>The service proxy's settings (<c>actorcluster.proxy</c> in HOCON).</summary>
-public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, CrossNodeMode CrossNode, int TunnelPort, TimeSpan UdpIdleTimeout)
+public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, CrossNodeMode CrossNode, int TunnelPort, UdpFlowLimits Udp)
 {
     public static ProxySettings From(Config config, string nodeName, string nodeAddress)
     {
@@ -33,7 +34,9 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
         if (port is < 1 or > 65535) throw new FormatException($"actorcluster.proxy.tunnel-port = {port}: not a port number");
         var idle = config.GetTimeSpan("actorcluster.proxy.udp-idle-timeout", TimeSpan.FromSeconds(30), allowInfinite: false);
         if (idle <= TimeSpan.Zero) throw new FormatException("actorcluster.proxy.udp-idle-timeout must be positive");
-        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, idle);
+        var maxFlows = config.GetInt("actorcluster.proxy.udp-max-flows", UdpFlowLimits.Default.MaxFlows);
+        if (maxFlows < 1) throw new FormatException($"actorcluster.proxy.udp-max-flows = {maxFlows}: must be at least 1");
+        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, new UdpFlowLimits(idle, maxFlows));
     }
 
     /// <summary>Whether a connection to a pod on the node at <paramref name="address"/> goes through that node's tunnel.</summary>

@@ -15,7 +15,7 @@ namespace ActorCluster.Cluster.Proxy;
 public sealed class ServiceActor : ReceiveActor
 {
     private readonly string _nodeName;
-    private readonly Dictionary<string, AffinityEntry> _affinity = new();
+    private readonly AffinityMemory _affinity = new();
     private ServiceSnapshot? _snapshot;
 
     public ServiceActor(string nodeName)
@@ -41,10 +41,9 @@ public sealed class ServiceActor : ReceiveActor
         var match = Match(svc, tables, address, d.Protocol, store, receiving);
         if (match is null) return new DispatchRefused("UnknownAddress", $"{svc.Metadata.NamespaceProperty}/{svc.Metadata.Name} does not listen on {d.ServiceAddress}/{d.Protocol}");
         var (table, source) = match.Value;
-        _affinity.TryGetValue(d.ClientAddress, out var affinity);
-        var decision = Router.Route(table, source, affinity, DateTime.UtcNow, Random.Shared.NextDouble());
+        var decision = Router.Route(table, source, _affinity.Get(d.ClientAddress), DateTime.UtcNow, Random.Shared.NextDouble());
         if (!decision.Routed) return new DispatchRefused(decision.Reason.ToString()!, decision.Describe(table));
-        if (decision.Affinity is not null) _affinity[d.ClientAddress] = decision.Affinity;
+        if (decision.Affinity is not null) _affinity.Remember(d.ClientAddress, decision.Affinity, table.AffinitySeconds);
         var e = decision.Endpoint!;
         return new Dispatched(table.DisplayName, e.Address, e.PodNamespace, e.PodName, e.NodeName, PodActorOf(store, e));
     }

@@ -40,7 +40,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     {
         _settings = settings;
         var log = _log;
-        _proxy = new NodeServiceProxy(settings.NodeName, settings.NodeAddress, settings.UdpIdleTimeout, new AddressAnnouncer(settings.NodeAddress, m => log.Info(m)));
+        _proxy = new NodeServiceProxy(settings.NodeName, settings.NodeAddress, settings.Udp, new AddressAnnouncer(settings.NodeAddress, m => log.Info(m)));
         _apiServer = apiServer;
         replica.Tell(new SubscribeReplica(Self));
 
@@ -223,7 +223,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             $"{l.Table.Namespace}/{l.Table.ServiceName}", l.EndPoint.ToString(), l.Protocol,
             l.Source == TrafficSource.Internal ? "ClusterIP" : l.EndPoint.Port == l.Table.NodePort && l.EndPoint.Address.Equals(_settings.NodeAddress) ? "NodePort" : "LoadBalancer",
             Interlocked.Read(ref l.Stats.Active), Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.RefusedNoEndpoints), Interlocked.Read(ref l.Stats.RefusedNoLocalEndpoints),
-            Interlocked.Read(ref l.Stats.DialRetries), Interlocked.Read(ref l.Stats.Failed),
+            Interlocked.Read(ref l.Stats.DroppedFlowLimit), Interlocked.Read(ref l.Stats.DialRetries), Interlocked.Read(ref l.Stats.Failed),
             Interlocked.Read(ref l.Stats.BytesIn), Interlocked.Read(ref l.Stats.BytesOut))).ToList();
         var t = _tunnel;
         var tunnel = t is null ? null : new TunnelCounters(Interlocked.Read(ref t.Stats.Connections), Interlocked.Read(ref t.Rejected),

@@ -22,11 +22,11 @@ public sealed record GetProxyCounters
 }
 
 /// <summary>
-/// One listener's counters (Active: connections or UDP flows open now). Kind is ClusterIP, NodePort or LoadBalancer; refusals are split by kube-proxy's reason.
+/// One listener's counters (Active: connections or UDP flows open now). Kind is ClusterIP, NodePort or LoadBalancer; refusals are split by kube-proxy's reason; DroppedFlowLimit: UDP flows not opened because the port held its maximum.
 /// </summary>
 public sealed record ListenerCounters(
     string Service, string Address, string Protocol, string Kind, long Active, long Connections, long RefusedNoEndpoints, long RefusedNoLocalEndpoints,
-    long DialRetries, long Failed, long BytesIn, long BytesOut);
+    long DroppedFlowLimit, long DialRetries, long Failed, long BytesIn, long BytesOut);
 
 /// <summary>The node tunnel's counters: connections carried to local pods, peers turned away, pod dials that failed, bytes.</summary>
 public sealed record TunnelCounters(long Connections, long Rejected, long DialFailures, long BytesIn, long BytesOut);

@@ -16,16 +16,25 @@ public sealed record ApiError(int Code, string Reason, string Message, ApiErrorD
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public static ApiError Invalid(ResourceKind kind, string name, IReadOnlyList<FieldError> errors)
+    public static ApiError Invalid(ResourceKind kind, string name, IReadOnlyList<FieldError> errors) =>
+        Invalid(kind.Group, kind.Kind, name, errors);
+
+    /// <summary>errors.NewInvalid for any group and kind (e.g. <c>ListOptions.meta.k8s.io</c> for bad query options).</summary>
+    public static ApiError Invalid(string group, string kind, string name, IReadOnlyList<FieldError> errors)
     {
+        var qualifiedKind = group.Length == 0 ? kind : kind + "." + group;
         var aggregate = FieldErrorList.Aggregate(errors);
         var message = aggregate.Length == 0
-            ? $"{kind.QualifiedKind} {GoFormat.Quote(name)} is invalid"
-            : $"{kind.QualifiedKind} {GoFormat.Quote(name)} is invalid: {aggregate}";
+            ? $"{qualifiedKind} {GoFormat.Quote(name)} is invalid"
+            : $"{qualifiedKind} {GoFormat.Quote(name)} is invalid: {aggregate}";
         return new ApiError(422, "Invalid", message,
-            new ApiErrorDetails(name, kind.Group, kind.Kind,
+            new ApiErrorDetails(name, group, kind,
                 errors.Select(e => new ApiErrorCause(e.CauseReason, e.Body, e.Field)).ToArray()));
     }
+
+    /// <summary>What kube-apiserver's priority and fairness answers when a client has too many requests open.</summary>
+    public static ApiError TooManyRequests(int retryAfterSeconds = 1) =>
+        new(429, "TooManyRequests", "Too many requests, please try again later.", new ApiErrorDetails("", "", "", [], retryAfterSeconds));
 
     public static ApiError NotFound(ResourceKind kind, string name) =>
         new(404, "NotFound", $"{kind.QualifiedResource} {GoFormat.Quote(name)} not found",

@@ -81,7 +81,7 @@ internal sealed unsafe class RelayConnection
     public void Start()
     {
         Native.SetInt(_client, Native.IPPROTO_TCP, Native.TCP_NODELAY, 1);
-        if (_affinityKey is not null) Listener.Affinity.TryGetValue(_affinityKey, out _affinity);
+        if (_affinityKey is not null) _affinity = Listener.Affinity.Get(_affinityKey);
         Dial();
     }
 
@@ -218,7 +218,7 @@ internal sealed unsafe class RelayConnection
     private void StartRelaying()
     {
         _phase = Phase.Relaying;
-        if (_chosenAffinity is not null && _affinityKey is not null) Listener.Affinity[_affinityKey] = _chosenAffinity;
+        if (_chosenAffinity is not null && _affinityKey is not null) Listener.Affinity.Remember(_affinityKey, _chosenAffinity, _table.AffinitySeconds);
         Interlocked.Increment(ref Listener.Stats.Active);
         _up.Buffer = _loop.RentBuffer();
         _down.Buffer = _loop.RentBuffer();
