@@ -28,11 +28,14 @@ public sealed class ApiCluster : IAsyncLifetime
         if (Directory.Exists(CacheDir)) Directory.Delete(CacheDir, recursive: true);
     }
 
-    public static string SeedFile(string file)
+    public static string SeedFile(string file) => Path.Combine(RepoRoot(), "deploy", "examples", "seed", file);
+
+    /// <summary>The repository's root (the folder holding ActorCluster.sln), found from the test binary.</summary>
+    public static string RepoRoot()
     {
         var dir = AppContext.BaseDirectory;
         while (!global::System.IO.File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
-        return Path.Combine(dir, "deploy", "examples", "seed", file);
+        return dir;
     }
 
     /// <summary>Skips when kubectl is missing, except under CI, where it must be there.</summary>
