@@ -67,6 +67,12 @@ public sealed class ApiCluster : IAsyncLifetime
         info.ArgumentList.Add(CacheDir);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["HOME"] = CacheDir;
+        return await RunProcess(info, timeout);
+    }
+
+    /// <summary>Runs a program to its end with a bounded wait; past it, the program is killed and the test fails saying what it printed.</summary>
+    public static async Task<Result> RunProcess(ProcessStartInfo info, TimeSpan timeout)
+    {
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -78,7 +84,7 @@ public sealed class ApiCluster : IAsyncLifetime
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kubectl {string.Join(' ', args)} did not finish in {timeout.TotalSeconds:0}s; it printed: {await stdout}{await stderr}");
+            throw new TimeoutException($"{Path.GetFileName(info.FileName)} {string.Join(' ', info.ArgumentList)} did not finish in {timeout.TotalSeconds:0}s; it printed: {await stdout}{await stderr}");
         }
         return new Result(process.ExitCode, await stdout, await stderr);
     }

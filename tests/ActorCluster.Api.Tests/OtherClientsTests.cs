@@ -47,30 +47,13 @@ public sealed class OtherClientsTests(ApiCluster fixture, Xunit.Abstractions.ITe
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) info.ArgumentList.Add(a);
-        Process process;
         try
         {
-            process = Process.Start(info)!;
+            return await ApiCluster.RunProcess(info, timeout);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return new ApiCluster.Result(127, "", e.Message);
-        }
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var cts = new CancellationTokenSource(timeout);
-            try
-            {
-                await process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                return new ApiCluster.Result(-1, await stdout, $"{await stderr}\n{file} did not finish in {timeout.TotalSeconds:0}s");
-            }
-            return new ApiCluster.Result(process.ExitCode, await stdout, await stderr);
+            return new ApiCluster.Result(127, "", e.Message); // not installed
         }
     }
 }
