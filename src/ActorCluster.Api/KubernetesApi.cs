@@ -37,6 +37,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly Akka.Event.ILoggingAdapter _log;
     private readonly long _maxRequestBytes;
     private readonly WatchLimiter _watches;
+    private readonly ApiServerLink _apiServer;
 
     private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
     {
@@ -45,6 +46,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _token = token;
         _log = Akka.Event.Logging.GetLogger(node.System, "kubernetes-api");
         _maxRequestBytes = node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728);
+        _apiServer = new ApiServerLink(node.System);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
         Url = url;
         KubeconfigPath = kubeconfig;
@@ -231,12 +233,19 @@ public sealed class KubernetesApi : IAsyncDisposable
         text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"0.99\"}} {N(replica.P99Ms / 1000)}");
         text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"1\"}} {N(replica.MaxMs / 1000)}");
         text.AppendLine($"actorcluster_replica_apply_latency_seconds_count{{node=\"{node}\"}} {replica.ChangesApplied}");
-        text.AppendLine("# HELP actorcluster_replica_relists_total Times this node's replica listed again after a gap or a lost watch.");
-        text.AppendLine("# TYPE actorcluster_replica_relists_total counter");
-        text.AppendLine($"actorcluster_replica_relists_total{{node=\"{node}\"}} {replica.Relists}");
-        text.AppendLine("# HELP actorcluster_replica_resource_version The newest resourceVersion this node's replica has applied.");
-        text.AppendLine("# TYPE actorcluster_replica_resource_version gauge");
-        text.AppendLine($"actorcluster_replica_resource_version{{node=\"{node}\"}} {replica.ResourceVersion}");
+        // One value per node: HELP, TYPE and the sample.
+        void Single(string metric, string type, string help, object value)
+        {
+            text.AppendLine($"# HELP {metric} {help}");
+            text.AppendLine($"# TYPE {metric} {type}");
+            text.AppendLine($"{metric}{{node=\"{node}\"}} {value}");
+        }
+
+        Single("actorcluster_replica_relists_total", "counter", "Times this node's replica listed again after a gap or a lost watch.", replica.Relists);
+        Single("actorcluster_replica_resource_version", "gauge", "The newest resourceVersion this node's replica has applied.", replica.ResourceVersion);
+        Single("actorcluster_replica_objects", "gauge", "Objects this node's replica holds (every kind; pods only of this node).", replica.Objects);
+        Single("actorcluster_replica_synced", "gauge", "1 when this node's replica follows the ApiServer's stream without a gap.", replica.Synced ? 1 : 0);
+        Single("actorcluster_apiserver_host", "gauge", "1 when this node hosts the ApiServer (it is the oldest member), else 0.", HostsApiServer() ? 1 : 0);
         string Labels(Cluster.Proxy.ListenerCounters c) =>
             $"node=\"{node}\",service=\"{c.Service}\",protocol=\"{c.Protocol}\",listener=\"{c.Kind}\",address=\"{c.Address}\"";
         foreach (var (metric, help, value) in new (string, string, Func<Cluster.Proxy.ListenerCounters, long>)[]
@@ -573,18 +582,28 @@ public sealed class KubernetesApi : IAsyncDisposable
     }
 
     /// <summary>
-    /// Asks the ApiServer. When the node hosting it stops answering (crashed, partitioned) the request is not left
-    /// to time out: it is refused at once with 503 and Retry-After, and one already sent is answered the same way
-    /// as soon as that is known (it may or may not have been applied, as with any request cut off mid-way).
+    /// Asks the ApiServer, never leaving a request to time out while it moves: one sent to an ApiServer that stops
+    /// before answering (hand-over, crash, its node removed) or whose node becomes unreachable is refused at once
+    /// with 503 and Retry-After (it may or may not have been applied, as with any request cut off mid-way); while
+    /// there is no ApiServer yet, requests wait for the new one, up to a bound.
     /// </summary>
     private async Task<object> Ask(object message)
     {
         if (ApiServerHostUnreachable())
             throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer is unreachable; a new ApiServer is being started, try again"));
-        var ask = _node.ApiServer.Ask<object>(message, AskTimeout);
+        if (CutOffFromMajority())
+            throw new ApiErrorException(ApiError.ServiceUnavailable("this node cannot reach a majority of the cluster; the majority side serves requests, try another node or again later"));
+        var target = await _apiServer.Current(TimeSpan.FromSeconds(10))
+            ?? throw new ApiErrorException(ApiError.ServiceUnavailable("no ApiServer is running yet; the cluster is starting or electing a new one, try again"));
+        var ask = target.Ref.Ask<object>(message, AskTimeout);
         while (true)
         {
-            if (await Task.WhenAny(ask, Task.Delay(250)) == ask) return await ask;
+            var done = await Task.WhenAny(ask, target.Stopped, Task.Delay(250));
+            if (done == ask) return await ask;
+            // Answers sent before the stop may still be on their way: a moment's grace for them.
+            if (done == target.Stopped && await Task.WhenAny(ask, Task.Delay(100)) == ask) return await ask;
+            if (done == target.Stopped)
+                throw new ApiErrorException(ApiError.ServiceUnavailable("the ApiServer stopped while this request was in flight (it is moving to another node); it may or may not have been applied"));
             if (ApiServerHostUnreachable())
                 throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer became unreachable while this request was in flight; it may or may not have been applied"));
         }
@@ -594,14 +613,27 @@ public sealed class KubernetesApi : IAsyncDisposable
     private bool ApiServerHostUnreachable()
     {
         var state = Akka.Cluster.Cluster.Get(_node.System).State;
+        return !state.Unreachable.IsEmpty && ApiServerLink.Host(state) is { } oldest && state.Unreachable.Contains(oldest);
+    }
+
+    /// <summary>
+    /// This node reaches no more than half of the members: it is on the minority side of a partition, which the
+    /// split-brain resolver will down. Like a kube-apiserver whose etcd has lost quorum, it serves nothing meanwhile,
+    /// even if the ApiServer happens to run here.
+    /// </summary>
+    private bool CutOffFromMajority()
+    {
+        var state = Akka.Cluster.Cluster.Get(_node.System).State;
         if (state.Unreachable.IsEmpty) return false;
-        Akka.Cluster.Member? oldest = null;
-        foreach (var m in state.Members)
-        {
-            if (m.Status is not (Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Leaving or Akka.Cluster.MemberStatus.Exiting)) continue;
-            if (oldest is null || m.IsOlderThan(oldest)) oldest = m;
-        }
-        return oldest is not null && state.Unreachable.Contains(oldest);
+        var members = state.Members.Count(m => m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Leaving or Akka.Cluster.MemberStatus.Exiting);
+        var unreachable = state.Unreachable.Count(m => m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Leaving or Akka.Cluster.MemberStatus.Exiting);
+        return members > 1 && (members - unreachable) * 2 <= members;
+    }
+
+    private bool HostsApiServer()
+    {
+        var cluster = Akka.Cluster.Cluster.Get(_node.System);
+        return ApiServerLink.Host(cluster.State)?.Address == cluster.SelfAddress;
     }
 
     private async Task ListCollection(HttpContext ctx, ResourceKind kind, string? ns, bool table, ListOptions options)

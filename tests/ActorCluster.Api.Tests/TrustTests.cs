@@ -38,14 +38,7 @@ public sealed class ThreeApis : IAsyncLifetime
         var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(dataDir, "ca.crt")));
         var handler = new HttpClientHandler
         {
-            ServerCertificateCustomValidationCallback = (_, cert, _, _) =>
-            {
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(ca);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return cert is not null && chain.Build(cert);
-            },
+            ServerCertificateCustomValidationCallback = (_, cert, _, _) => ActorCluster.Cluster.Tests.Traffic.SignedBy(ca, cert),
         };
         var client = new HttpClient(handler) { BaseAddress = new Uri(api.Url), Timeout = TimeSpan.FromSeconds(60) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", api.Token);

@@ -7,6 +7,17 @@ namespace ActorCluster.Cluster.Tests;
 /// <summary>Real clients for the data-plane tests: one HTTP request per connection, refusals, UDP exchanges.</summary>
 internal static class Traffic
 {
+    /// <summary>Whether a server certificate chains to the cluster CA alone (what kubectl checks with the kubeconfig's CA).</summary>
+    public static bool SignedBy(System.Security.Cryptography.X509Certificates.X509Certificate2 ca, System.Security.Cryptography.X509Certificates.X509Certificate? cert)
+    {
+        if (cert is null) return false;
+        using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+        chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+        return chain.Build(cert as System.Security.Cryptography.X509Certificates.X509Certificate2 ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(cert));
+    }
+
     /// <summary>One HTTP/1.0 request over a fresh connection (so every request is routed anew); null when refused or reset.</summary>
     public static async Task<string?> Get(string host, int port, string path, string? fromAddress = null)
     {

@@ -9,34 +9,21 @@ namespace ActorCluster.IntegrationTests;
 /// The seed walkthrough as a user runs it: `actorcluster up` (three real node processes at 127.0.1.1-3), the real
 /// kubectl, and plain TCP clients against the ClusterIP and the NodePorts; then a full restart on the same data.
 /// </summary>
+[Collection(UpProcess.Collection)]
 public sealed class WalkthroughTests : IAsyncLifetime
 {
-    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-e2e", Guid.NewGuid().ToString("N"));
-    private Process? _up;
-    private readonly StringBuilder _upOutput = new();
+    private readonly UpProcess _up = new();
+    private string DataDir => _up.DataDir;
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        await StopUp();
-        try
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public async Task DisposeAsync() => await _up.DisposeAsync();
 
-    private bool UpSaid(string text)
-    {
-        lock (_upOutput) return _upOutput.ToString().Contains(text, StringComparison.Ordinal);
-    }
+    private bool UpSaid(string text) => _up.Said(text);
 
     private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
     {
-        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(UpProcess.Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -64,45 +51,14 @@ public sealed class WalkthroughTests : IAsyncLifetime
         return Path.Combine(dir, "deploy", "examples", "seed", file);
     }
 
-    private async Task StartUp(params string[] extra)
-    {
-        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "up", "--data-dir", _dataDir }.Concat(extra)) info.ArgumentList.Add(a);
-        _upOutput.Clear();
-        _up = Process.Start(info)!;
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _up.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (_upOutput) _upOutput.AppendLine(e.Data);
-            if (e.Data.Contains("nodes Ready", StringComparison.Ordinal)) ready.TrySetResult();
-        };
-        _up.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_upOutput) _upOutput.AppendLine(e.Data); };
-        _up.BeginOutputReadLine();
-        _up.BeginErrorReadLine();
-        var finished = await Task.WhenAny(ready.Task, _up.WaitForExitAsync(), Task.Delay(TimeSpan.FromMinutes(2)));
-        Assert.True(finished == ready.Task, "actorcluster up did not get ready:\n" + _upOutput);
-    }
+    private Task StartUp(params string[] extra) => _up.Start(extra);
 
-    private async Task StopUp()
-    {
-        if (_up is null || _up.HasExited) return;
-        Posix.Terminate(_up.Id);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        try
-        {
-            await _up.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            _up.Kill(entireProcessTree: true);
-        }
-    }
+    private Task StopUp() => _up.Stop();
 
     private async Task<string> Kubectl(params string[] args)
     {
         var info = new ProcessStartInfo(Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--kubeconfig", Path.Combine(_dataDir, "kubeconfig"), "--cache-dir", Path.Combine(_dataDir, "kube-cache") }.Concat(args)) info.ArgumentList.Add(a);
+        foreach (var a in new[] { "--kubeconfig", Path.Combine(DataDir, "kubeconfig"), "--cache-dir", Path.Combine(DataDir, "kube-cache") }.Concat(args)) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -122,15 +78,7 @@ public sealed class WalkthroughTests : IAsyncLifetime
         return seen;
     }
 
-    private static async Task Eventually(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("timed out waiting for " + what);
-            await Task.Delay(200);
-        }
-    }
+    private static Task Eventually(Func<Task<bool>> condition, string what) => UpProcess.Eventually(condition, what);
 
     [SkippableFact]
     public async Task The_seed_walkthrough_works_end_to_end_and_survives_a_restart()
@@ -140,21 +88,21 @@ public sealed class WalkthroughTests : IAsyncLifetime
         Assert.Matches(@"(?m)^k8s-worker1\s+Ready\s", await Kubectl("get", "nodes"));
 
         // A second `up` on the same data, or on the same addresses, is refused in one line.
-        var (code, _, stderr) = await Run("up", "--data-dir", _dataDir);
+        var (code, _, stderr) = await Run("up", "--data-dir", DataDir);
         Assert.Equal(1, code);
-        Assert.Equal($"actorcluster up: another actorcluster up (pid {_up!.Id}) is running on {_dataDir}\n", stderr);
-        (code, _, stderr) = await Run("up", "--data-dir", _dataDir + "-other");
+        Assert.Equal($"actorcluster up: another actorcluster up (pid {_up.Process!.Id}) is running on {DataDir}\n", stderr);
+        (code, _, stderr) = await Run("up", "--data-dir", DataDir + "-other");
         Assert.Equal(1, code);
         Assert.Equal("actorcluster up: 127.0.1.1:4053 is already in use (is another cluster running?)\n", stderr);
-        Directory.Delete(_dataDir + "-other", recursive: true);
+        Directory.Delete(DataDir + "-other", recursive: true);
 
         // A node process that dies is restarted, reported, and rejoins.
-        var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(_dataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture);
+        var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(DataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture);
         Process.GetProcessById(pid).Kill();
         await Eventually(() => Task.FromResult(UpSaid("k8s-worker3 restarted")), "up to restart k8s-worker3");
         Assert.True(UpSaid("k8s-worker3 exited with code 137; restarting in 1 s"));
         await Eventually(async () => (await Kubectl("get", "node", "k8s-worker3")).Contains(" Ready ", StringComparison.Ordinal)
-                                     && int.Parse(await File.ReadAllTextAsync(Path.Combine(_dataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture) != pid,
+                                     && int.Parse(await File.ReadAllTextAsync(Path.Combine(DataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture) != pid,
             "k8s-worker3 Ready again");
         await Kubectl("apply", "-f", Seed("pod-1.yaml"), "-f", Seed("pod-2.yaml"), "-f", Seed("svc-1-clusterip.yaml"), "-f", Seed("svc-2-nodeport.yaml"), "-f", Seed("svc-4-loadbalancer.yaml"));
         await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "pod/pod-2", "--timeout=60s");
@@ -191,7 +139,7 @@ public sealed class WalkthroughTests : IAsyncLifetime
 
         // A full restart keeps ClusterIP and NodePort, and the bare pods run again.
         await StopUp();
-        Assert.Equal(0, _up!.ExitCode);
+        Assert.Equal(0, _up.Process!.ExitCode);
         await StartUp("--lb-pool", "127.0.2.0/24");
         Assert.Equal(clusterIP, await Kubectl("get", "svc", "svc-1", "-o", "jsonpath={.spec.clusterIP}"));
         Assert.Equal("30002", await Kubectl("get", "svc", "svc-2", "-o", "jsonpath={.spec.ports[0].nodePort}"));
@@ -199,13 +147,5 @@ public sealed class WalkthroughTests : IAsyncLifetime
         await Eventually(async () => (await Spread(clusterIP, 9000)).SetEquals(["pod-1", "pod-2"]), "the ClusterIP after the restart");
         // With a pool configured, the pending LoadBalancer gets an address.
         await Eventually(async () => (await Kubectl("get", "svc", "svc-4", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}")).StartsWith("127.0.2.", StringComparison.Ordinal), "svc-4 to get an IP");
-    }
-
-    private static class Posix
-    {
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-        private static extern int Kill(int pid, int signal);
-
-        public static void Terminate(int pid) => Kill(pid, 15);
     }
 }
