@@ -22,7 +22,101 @@ public sealed class FaultTests : IAsyncLifetime
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync() => await _up.DisposeAsync();
+    private bool _mounted;
+
+    public async Task DisposeAsync()
+    {
+        await _up.Stop();
+        if (_mounted) UpProcess.Command("umount", _up.DataDir);
+        await _up.DisposeAsync();
+    }
+
+    [SkippableFact]
+    public async Task Writes_on_a_full_disk_are_refused_at_once_with_the_cause_and_succeed_again_when_space_returns()
+    {
+        if (Environment.UserName != "root")
+        {
+            if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) throw new InvalidOperationException("the full-disk test needs root (to mount a tmpfs) under CI");
+            Skip.If(true, "mounting a small tmpfs needs root");
+        }
+        // The whole data directory (database, secrets, logs) on a 48 MiB tmpfs.
+        Directory.CreateDirectory(_up.DataDir);
+        UpProcess.Command("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", _up.DataDir);
+        _mounted = true;
+        await _up.Start();
+        // A short client timeout: a write that waits for one is a failure of this test, not a slow answer.
+        using var client = _up.Api(2, TimeSpan.FromSeconds(10));
+        var acked = new Dictionary<string, long>();
+        for (var i = 0; i < 20; i++) acked[$"before-{i}"] = await Created(client, $"before-{i}");
+
+        // Fill the disk.
+        var filler = Path.Combine(_up.DataDir, "filler");
+        await using (var fill = new FileStream(filler, FileMode.Create))
+        {
+            var block = new byte[1 << 20];
+            try
+            {
+                while (true) await fill.WriteAsync(block);
+            }
+            catch (IOException)
+            {
+                // No space left on device: that is the point.
+            }
+        }
+
+        // Writes are refused with the storage's own cause, answered (never a timeout), and none is acknowledged.
+        string? cause = null;
+        for (var i = 0; i < 200 && cause is null; i++)
+        {
+            using var response = await Post(client, $"full-{i}");
+            var text = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode == HttpStatusCode.Created)
+            {
+                // SQLite may still have room in pages it already holds: this write is durable and counts.
+                acked[$"full-{i}"] = Version(text);
+                continue;
+            }
+            Assert.True(response.StatusCode is HttpStatusCode.InternalServerError or HttpStatusCode.ServiceUnavailable, $"{(int)response.StatusCode}: {text}");
+            if (response.StatusCode == HttpStatusCode.InternalServerError) cause = (string?)JsonNode.Parse(text)!["message"];
+            else await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1));
+        }
+        Assert.NotNull(cause);
+        Assert.Contains("disk is full", cause, StringComparison.Ordinal);
+        Assert.StartsWith("Internal error occurred: storage write failed", cause, StringComparison.Ordinal);
+
+        // up keeps supervising (its own log writes fail too) and the nodes keep running.
+        Assert.False(_up.Process!.HasExited, _up.Output);
+
+        // Space returns: writes succeed again, and nothing acknowledged before was lost.
+        File.Delete(filler);
+        await UpProcess.Eventually(async () =>
+        {
+            using var response = await Post(client, "after");
+            if (response.StatusCode != HttpStatusCode.Created) return false;
+            acked["after"] = Version(await response.Content.ReadAsStringAsync());
+            return true;
+        }, "a write accepted once space returned");
+        var stored = await Services(client);
+        foreach (var (name, version) in acked)
+            Assert.True(stored.TryGetValue(name, out var v) && v == version, $"{name} acknowledged at {version}, stored at {(stored.TryGetValue(name, out var s) ? s : 0)}");
+        Assert.Equal(acked.Count, acked.Values.Distinct().Count());
+        Assert.False(_up.Process!.HasExited, _up.Output);
+    }
+
+    private static Task<HttpResponseMessage> Post(HttpClient client, string name) =>
+        client.PostAsync("/api/v1/namespaces/default/services", new StringContent(
+            $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"{{{name}}}"},"spec":{"ports":[{"port":80}]}}""", Encoding.UTF8, "application/json"));
+
+    private static long Version(string json) =>
+        long.Parse((string)JsonNode.Parse(json)!["metadata"]!["resourceVersion"]!, CultureInfo.InvariantCulture);
+
+    private static async Task<long> Created(HttpClient client, string name)
+    {
+        using var response = await Post(client, name);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, text);
+        return Version(text);
+    }
 
     [SkippableFact]
     public async Task The_ApiServer_host_killed_and_then_partitioned_under_writers_loses_no_acknowledged_write()
@@ -96,17 +190,15 @@ public sealed class FaultTests : IAsyncLifetime
         for (var n = 0; !stop.IsCancellationRequested; n++)
         {
             var name = $"w{via}-{n}";
-            var body = $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"{{{name}}}"},"spec":{"ports":[{"port":80}]}}""";
             var started = DateTime.UtcNow;
             var status = 0;
             long version = 0;
             TimeSpan pause = TimeSpan.FromMilliseconds(200);
             try
             {
-                using var response = await client.PostAsync("/api/v1/namespaces/default/services", new StringContent(body, Encoding.UTF8, "application/json"), CancellationToken.None);
+                using var response = await Post(client, name);
                 status = (int)response.StatusCode;
-                if (response.StatusCode == HttpStatusCode.Created)
-                    version = long.Parse((string)JsonNode.Parse(await response.Content.ReadAsStringAsync(CancellationToken.None))!["metadata"]!["resourceVersion"]!, CultureInfo.InvariantCulture);
+                if (response.StatusCode == HttpStatusCode.Created) version = Version(await response.Content.ReadAsStringAsync(CancellationToken.None));
                 if (response.Headers.RetryAfter?.Delta is { } after) pause = after;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)

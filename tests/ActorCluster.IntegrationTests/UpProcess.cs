@@ -19,6 +19,17 @@ public sealed class UpProcess : IAsyncDisposable
 
     public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "actorcluster-e2e", Guid.NewGuid().ToString("N"));
 
+    /// <summary>Runs a command (mount, umount) as part of a test's setup, failing the test with its output if it fails.</summary>
+    public static void Command(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        if (!p.WaitForExit(30_000)) p.Kill();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {output}");
+    }
+
     public Process? Process { get; private set; }
 
     public static string Binary => Path.Combine(AppContext.BaseDirectory, "actorcluster");
