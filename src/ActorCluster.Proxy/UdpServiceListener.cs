@@ -152,14 +152,12 @@ public sealed class UdpServiceListener : IServiceListener
 
     private Flow? Open(IPEndPoint client)
     {
+        // Full: dropped without scanning the flows (a flood of new clients must not cost a sweep each); the
+        // periodic sweep frees the room of idle flows.
         if (Volatile.Read(ref Stats.Active) >= _maxFlows)
         {
-            Sweep();
-            if (Volatile.Read(ref Stats.Active) >= _maxFlows)
-            {
-                Interlocked.Increment(ref Stats.DroppedFlowLimit);
-                return null;
-            }
+            Interlocked.Increment(ref Stats.DroppedFlowLimit);
+            return null;
         }
         var table = Table;
         var key = client.Address.ToString();

@@ -32,7 +32,7 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
         };
         var port = config.GetInt("actorcluster.proxy.tunnel-port", 4054);
         if (port is < 1 or > 65535) throw new FormatException($"actorcluster.proxy.tunnel-port = {port}: not a port number");
-        var idle = config.GetTimeSpan("actorcluster.proxy.udp-idle-timeout", TimeSpan.FromSeconds(30), allowInfinite: false);
+        var idle = config.GetTimeSpan("actorcluster.proxy.udp-idle-timeout", UdpFlowLimits.Default.IdleTimeout, allowInfinite: false);
         if (idle <= TimeSpan.Zero) throw new FormatException("actorcluster.proxy.udp-idle-timeout must be positive");
         var maxFlows = config.GetInt("actorcluster.proxy.udp-max-flows", UdpFlowLimits.Default.MaxFlows);
         if (maxFlows < 1) throw new FormatException($"actorcluster.proxy.udp-max-flows = {maxFlows}: must be at least 1");

@@ -25,7 +25,7 @@ public sealed class AffinityMemory(int capacity = AffinityMemory.DefaultCapacity
 
     /// <summary>
     /// Remembers (or refreshes) a client's endpoint. Expired entries are swept at most once per sweep interval
-    /// (the timeout, at most a minute) and whenever the memory is full, so the work stays constant per connection.
+    /// (the timeout, at most a minute), so the work stays constant per connection.
     /// </summary>
     public void Remember(string client, AffinityEntry entry, int timeoutSeconds)
     {
@@ -36,7 +36,7 @@ public sealed class AffinityMemory(int capacity = AffinityMemory.DefaultCapacity
             // Refresh only what is there: a concurrent sweep may have removed it, then it is added below.
             if (_entries.TryUpdate(client, entry, old)) return;
         }
-        if (!TryReserve(now, timeoutSeconds)) return;
+        if (!TryReserve()) return;
         if (!_entries.TryAdd(client, entry))
         {
             // Another loop added this client meanwhile (and counted it).
@@ -45,12 +45,12 @@ public sealed class AffinityMemory(int capacity = AffinityMemory.DefaultCapacity
         }
     }
 
-    /// <summary>Takes a place before adding, so loops adding at once never hold more than the capacity.</summary>
-    private bool TryReserve(DateTime now, int timeoutSeconds)
+    /// <summary>
+    /// Takes a place before adding, so loops adding at once never hold more than the capacity. A full memory is not
+    /// swept here (a flood of new clients must not cost a scan each): the next due sweep makes room.
+    /// </summary>
+    private bool TryReserve()
     {
-        if (Interlocked.Increment(ref _count) <= capacity) return true;
-        Interlocked.Decrement(ref _count);
-        Sweep(now, timeoutSeconds);
         if (Interlocked.Increment(ref _count) <= capacity) return true;
         Interlocked.Decrement(ref _count);
         return false;

@@ -17,11 +17,7 @@ public sealed class ApiServerActorSpecs : TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
 
-    private static Config SpecConfig() => ConfigurationFactory.ParseString("""
-        akka.actor.provider = cluster
-        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-        akka.remote.dot-netty.tcp.port = 0
-        akka.loglevel = WARNING
+    private static Config SpecConfig() => SpecSystem.Config("""
         akka.persistence.journal.plugin = "akka.persistence.journal.controlled"
         akka.persistence.journal.controlled {
           class = "ActorCluster.Cluster.Tests.ApiServerSpecs.ControlledJournal, ActorCluster.Cluster.Tests"
@@ -41,13 +37,7 @@ public sealed class ApiServerActorSpecs : TestKit
     private IActorRef StartSupervised(ApiServerSettings? settings = null) =>
         Sys.ActorOf(ApiServerSupervisor.Props(settings ?? new ApiServerSettings(ControlPlaneConfig.Default)));
 
-    private static CreateObject Service(string name, bool dryRun = false, string? clusterIP = null) =>
-        new("services", "default", KubeObjects.ToJson(new V1Service
-        {
-            ApiVersion = "v1", Kind = "Service",
-            Metadata = new V1ObjectMeta { Name = name },
-            Spec = new V1ServiceSpec { ClusterIP = clusterIP, Ports = [new V1ServicePort { Port = 80 }] },
-        }), dryRun);
+    private static CreateObject Service(string name, bool dryRun = false, string? clusterIP = null) => SpecSystem.Service(name, dryRun, clusterIP);
 
     /// <summary>One request and its answer, through a probe of its own.</summary>
     private object Ask(IActorRef apiServer, object message)

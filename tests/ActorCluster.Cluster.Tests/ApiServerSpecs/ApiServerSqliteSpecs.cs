@@ -1,11 +1,9 @@
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Core.ControlPlane;
-using ActorCluster.Core.Objects;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence.Sql;
 using Akka.TestKit.Xunit2;
-using k8s.Models;
 
 namespace ActorCluster.Cluster.Tests.ApiServerSpecs;
 
@@ -14,11 +12,7 @@ public sealed class ApiServerSqliteSpecs : TestKit
 {
     private static readonly string Db = Path.Combine(Path.GetTempPath(), $"actorcluster-spec-{Guid.NewGuid():N}.db");
 
-    private static Config SpecConfig() => ConfigurationFactory.ParseString($$"""
-        akka.actor.provider = cluster
-        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-        akka.remote.dot-netty.tcp.port = 0
-        akka.loglevel = WARNING
+    private static Config SpecConfig() => SpecSystem.Config($$"""
         akka.actor.serializers.actorcluster = "ActorCluster.Cluster.Serialization.ClusterMessageSerializer, ActorCluster.Cluster"
         akka.actor.serialization-bindings { "ActorCluster.Cluster.Serialization.IClusterMessage, ActorCluster.Cluster" = actorcluster }
         akka.persistence.journal.plugin = "akka.persistence.journal.sql"
@@ -46,12 +40,7 @@ public sealed class ApiServerSqliteSpecs : TestKit
         return probe.ReceiveOne(TimeSpan.FromSeconds(10)) ?? throw new TimeoutException(message.GetType().Name);
     }
 
-    private static CreateObject Service(string name) =>
-        new("services", "default", KubeObjects.ToJson(new V1Service
-        {
-            ApiVersion = "v1", Kind = "Service", Metadata = new V1ObjectMeta { Name = name },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 80 }] },
-        }));
+    private static CreateObject Service(string name) => SpecSystem.Service(name);
 
     private long JournalRows()
     {

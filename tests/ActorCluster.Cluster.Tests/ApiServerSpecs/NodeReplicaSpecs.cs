@@ -1,11 +1,9 @@
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Replica;
 using ActorCluster.Core.ControlPlane;
-using ActorCluster.Core.Objects;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit.Xunit2;
-using k8s.Models;
 
 namespace ActorCluster.Cluster.Tests.ApiServerSpecs;
 
@@ -17,22 +15,12 @@ public sealed class NodeReplicaSpecs(Xunit.Abstractions.ITestOutputHelper output
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
-    private static Config Config() => ConfigurationFactory.ParseString("""
-        akka.actor.provider = cluster
-        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-        akka.remote.dot-netty.tcp.port = 0
-        akka.loglevel = WARNING
+    private static Config Config() => SpecSystem.Config("""
         akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
         akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
         """);
 
-    private static CreateObject Service(string name) =>
-        new("services", "default", KubeObjects.ToJson(new V1Service
-        {
-            ApiVersion = "v1", Kind = "Service",
-            Metadata = new V1ObjectMeta { Name = name },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 80 }] },
-        }));
+    private static CreateObject Service(string name) => SpecSystem.Service(name);
 
     private ReplicaStats Stats(IActorRef replica)
     {
