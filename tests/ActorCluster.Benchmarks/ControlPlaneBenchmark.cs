@@ -21,6 +21,12 @@ internal static class ControlPlaneBenchmark
     /// <summary>Concurrent writers, as many kubectl/controller clients would be (ACTORCLUSTER_BENCH_INFLIGHT).</summary>
     private static readonly int InFlight = int.TryParse(Environment.GetEnvironmentVariable("ACTORCLUSTER_BENCH_INFLIGHT"), out var n) ? n : 64;
 
+    /// <summary>
+    /// ACTORCLUSTER_BENCH_DATAPLANE=off stops every node's service proxy before the creates: the control plane alone.
+    /// All nodes share this process's two cores, so each node's listeners (3 per Service here) cost the writers too.
+    /// </summary>
+    private static readonly bool DataPlane = Environment.GetEnvironmentVariable("ACTORCLUSTER_BENCH_DATAPLANE") != "off";
+
     public static async Task RunAsync(int services, int pods, int nodes, int changes)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
@@ -31,6 +37,8 @@ internal static class ControlPlaneBenchmark
         try
         {
             var api = cluster[0].ApiServer;
+            Console.WriteLine($"data planes: {(DataPlane ? "running (every node binds every Service's listeners)" : "stopped (control plane alone)")}");
+            if (!DataPlane) foreach (var n in cluster) n.System.Stop(n.ServiceProxy);
 
             // 1. Durable creates: many in flight, each acknowledged only after its event is written.
             var sw = Stopwatch.StartNew();

@@ -70,7 +70,45 @@ public sealed class RelayTests
         rebind.Bind(endPoint);
     }
 
-    private static ServiceListener Listen(IPEndPoint at, params IPEndPoint[] endpoints)
+    [Fact]
+    public async Task A_ClusterIP_group_sends_each_client_address_to_the_same_listener_by_its_address()
+    {
+        // Three nodes' listeners on one ClusterIP port, steered as each node steers its own: the kernel must pick
+        // the listener at index (source address modulo 3), every time, for every client.
+        await using var echo = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.2"), 7001));
+        var at = new IPEndPoint(IPAddress.Parse("127.0.12.10"), 8100);
+        var group = new List<ServiceListener>();
+        try
+        {
+            for (var node = 0; node < 3; node++)
+            {
+                group.Add(Listen(at, reusePort: true, echo.EndPoint));
+                Assert.True(group[^1].SteerBySourceAddress(3), "the kernel refused the steering program");
+            }
+            // As root the program is loaded once and shared by file descriptor (no compile per attach).
+            if (Environment.UserName == "root") Assert.True(ActorCluster.Proxy.Linux.ReusePortSteering.IsShared(3), "bpf(2) did not load the shared program");
+            for (var client = 1; client <= 12; client++)
+            {
+                var from = IPAddress.Parse($"127.0.13.{client}");
+                var expected = (int)(BitConverter.ToUInt32(from.GetAddressBytes().Reverse().ToArray()) % 3);
+                for (var round = 0; round < 3; round++)
+                {
+                    var before = group.Select(l => l.Stats.Connections).ToArray();
+                    Assert.Equal("x"u8.ToArray(), await RoundTrip(at, "x"u8.ToArray(), from));
+                    var took = Enumerable.Range(0, 3).Single(i => group[i].Stats.Connections != before[i]);
+                    Assert.Equal(expected, took);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var listener in group) await listener.DisposeAsync();
+        }
+    }
+
+    private static ServiceListener Listen(IPEndPoint at, params IPEndPoint[] endpoints) => Listen(at, reusePort: false, endpoints);
+
+    private static ServiceListener Listen(IPEndPoint at, bool reusePort, params IPEndPoint[] endpoints)
     {
         var service = new V1Service
         {
@@ -85,13 +123,14 @@ public sealed class RelayTests
             Endpoints = [new V1Endpoint { Addresses = [e.Address.ToString()], Conditions = new V1EndpointConditions { Ready = true } }],
         });
         var table = RoutingTable.Build(service, slices, "node").Single();
-        return ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort: false);
+        return ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort);
     }
 
     /// <summary>Sends the payload, half-closes, and reads everything that comes back until end of stream.</summary>
-    private static async Task<byte[]> RoundTrip(IPEndPoint to, byte[] payload)
+    private static async Task<byte[]> RoundTrip(IPEndPoint to, byte[] payload, IPAddress? from = null)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        if (from is not null) socket.Bind(new IPEndPoint(from, 0));
         using var cts = new CancellationTokenSource(Bound);
         await socket.ConnectAsync(to, cts.Token);
         var receive = Task.Run(async () =>

@@ -99,6 +99,10 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    /// <summary>The raw system call, for bpf(2), which libc does not wrap.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long syscall(long number, long arg1, void* arg2, long arg3);
+
     public static int Errno => Marshal.GetLastPInvokeError();
 
     public static int EpollAdd(int epfd, int fd, uint events, ulong data)
