@@ -167,6 +167,10 @@ public sealed class TrustTests(ThreeApis c) : IClassFixture<ThreeApis>
         await Refused(HttpMethod.Post, services, new StringContent("apiVersion: v1\nkind: Service\nmetadata:\n  name: deep\n  labels:\n" + "    x:\n" + string.Concat(Enumerable.Range(0, 100_000).Select(_ => "[")),
             Encoding.UTF8, "application/yaml"), HttpStatusCode.BadRequest, "exceeded max depth");
         await Refused(HttpMethod.Post, services, Json(new string('[', 100_000)), HttpStatusCode.BadRequest, "");
+        var laughs = new StringBuilder("apiVersion: v1\nkind: Service\nmetadata:\n  name: laughs\n  managedFields:\n  - fieldsV1:\n      l0: &l0 [\"lol\"]\n");
+        for (var l = 1; l <= 9; l++) laughs.Append($"      l{l}: &l{l} [{string.Join(",", Enumerable.Repeat($"*l{l - 1}", 10))}]\n");
+        await Refused(HttpMethod.Post, services, new StringContent(laughs.ToString(), Encoding.UTF8, "application/yaml"), HttpStatusCode.BadRequest,
+            "yaml: document contains excessive aliasing");
         await Refused(HttpMethod.Get, services + "?limit=many", null, HttpStatusCode.BadRequest, "strconv.ParseInt: parsing \"many\": invalid syntax");
         await Refused(HttpMethod.Get, services + "?watch=maybe", null, HttpStatusCode.BadRequest, "strconv.ParseBool");
         await Refused(HttpMethod.Post, services + "?dryRun=Some", Json(ServiceJson("dry")), HttpStatusCode.BadRequest, "Unsupported value: \"Some\"");

@@ -132,7 +132,7 @@ internal static class ControlPlaneBenchmark
         return 0;
     }
 
-    private static async Task<List<ActorClusterNode>> StartCluster(int count, string dataDir, string? seedOf, bool waitForNodes = true)
+    internal static async Task<List<ActorClusterNode>> StartCluster(int count, string dataDir, string? seedOf, bool waitForNodes = true)
     {
         var nodes = new List<ActorClusterNode>();
         for (var i = 1; i <= count; i++)

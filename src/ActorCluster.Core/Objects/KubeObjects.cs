@@ -26,6 +26,7 @@ public static class KubeObjects
             throw new ApiErrorException(ApiError.BadRequest($"yaml: exceeded max depth of {MaxDepth}"));
         try
         {
+            if (ExcessiveAliasing(yaml)) throw new ApiErrorException(ApiError.BadRequest("yaml: document contains excessive aliasing"));
             var objects = KubernetesYaml.LoadAllFromString(yaml);
             return objects.OfType<IKubernetesObject>().ToList();
         }
@@ -115,6 +116,62 @@ public static class KubeObjects
             max = Math.Max(max, indents.Count + dashes + flow);
         }
         return max;
+    }
+
+    /// <summary>The most a document may expand to through aliases: kube-apiserver's request body limit.</summary>
+    public const long MaxExpandedBytes = 3 * 1024 * 1024;
+
+    /// <summary>
+    /// Whether aliases would expand the document past what decoding it may cost ("billion laughs"): go-yaml's rule,
+    /// which kube-apiserver relies on (nodes decoded through aliases against all nodes decoded, 99% allowed up to
+    /// 400,000 decodes, falling to 10% at 4,000,000), and beyond it a bound on the scalar bytes aliases add, since one
+    /// alias of a long string decodes as one node but serializes whole. One pass over the parser's events, sizes
+    /// counted per anchor, nothing expanded.
+    /// </summary>
+    public static bool ExcessiveAliasing(string yaml)
+    {
+        var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+        var anchors = new Dictionary<string, (long Nodes, long Bytes)>();
+        var open = new Stack<(string? Anchor, long Nodes, long Bytes)>();
+        long decoded = 0, viaAlias = 0, bytes = 0, aliasBytes = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.AnchorAlias alias:
+                    // An unknown anchor is the deserializer's error to report, with its own words.
+                    if (!anchors.TryGetValue(alias.Value.Value, out var size)) continue;
+                    decoded += 1 + size.Nodes;
+                    viaAlias += size.Nodes;
+                    bytes += size.Bytes;
+                    aliasBytes += size.Bytes;
+                    break;
+                case YamlDotNet.Core.Events.Scalar scalar:
+                    decoded++;
+                    bytes += scalar.Value.Length;
+                    if (!scalar.Anchor.IsEmpty) anchors[scalar.Anchor.Value] = (1, scalar.Value.Length);
+                    break;
+                case YamlDotNet.Core.Events.NodeEvent start and (YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart):
+                    open.Push((start.Anchor.IsEmpty ? null : start.Anchor.Value, decoded, bytes));
+                    decoded++;
+                    break;
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                    var (anchor, nodesBefore, bytesBefore) = open.Pop();
+                    if (anchor is not null) anchors[anchor] = (decoded - nodesBefore, bytes - bytesBefore);
+                    break;
+                default:
+                    continue;
+            }
+            if (viaAlias > 100 && decoded > 1000 && (double)viaAlias / decoded > AllowedAliasRatio(decoded)) return true;
+            if (aliasBytes > 0 && bytes > MaxExpandedBytes) return true;
+        }
+        return false;
+    }
+
+    private static double AllowedAliasRatio(long decoded)
+    {
+        const long low = 400_000, high = 4_000_000;
+        return decoded <= low ? 0.99 : decoded >= high ? 0.10 : 0.99 - 0.89 * ((double)(decoded - low) / (high - low));
     }
 
     private static string Describe(Exception e) => e switch
