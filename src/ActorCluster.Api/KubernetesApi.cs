@@ -245,6 +245,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         Single("actorcluster_replica_resource_version", "gauge", "The newest resourceVersion this node's replica has applied.", replica.ResourceVersion);
         Single("actorcluster_replica_objects", "gauge", "Objects this node's replica holds (every kind; pods only of this node).", replica.Objects);
         Single("actorcluster_replica_synced", "gauge", "1 when this node's replica follows the ApiServer's stream without a gap.", replica.Synced ? 1 : 0);
+        Single("actorcluster_proxy_syncs_total", "counter", "Times the service proxy handed changed Services to their actors (changes within min-sync-period go together).", counters.Syncs);
         Single("actorcluster_apiserver_host", "gauge", "1 when this node hosts the ApiServer (it is the oldest member), else 0.", HostsApiServer() ? 1 : 0);
         string Labels(Cluster.Proxy.ListenerCounters c) =>
             $"node=\"{node}\",service=\"{c.Service}\",protocol=\"{c.Protocol}\",listener=\"{c.Kind}\",address=\"{c.Address}\"";
@@ -396,11 +397,10 @@ public sealed class KubernetesApi : IAsyncDisposable
         }
     }
 
-    private static readonly HttpClient ProxyClient = new() { Timeout = TimeSpan.FromSeconds(30) };
-
     /// <summary>
-    /// The proxy subresources: services/{name}[:{port}]/proxy/{path} goes to one ready endpoint of the service,
-    /// pods/{name}[:{port}]/proxy/{path} to the pod, so `kubectl get --raw` reaches workloads from outside.
+    /// The proxy subresources, carried by actors so they reach pods on any node: services/{name}[:{port}]/proxy/{path}
+    /// goes to the Service's actor on this node, which picks a ready endpoint; pods/{name}[:{port}]/proxy/{path} goes
+    /// to the pod. Either way the pod's PodActor, on the pod's node, makes the request and answers.
     /// </summary>
     private async Task Proxy(HttpContext ctx, string ns, string resource, string target, string path)
     {
@@ -410,44 +410,49 @@ public sealed class KubernetesApi : IAsyncDisposable
         var kind = resource == "services" ? ResourceKind.Service : ResourceKind.Pod;
         if (await Ask(new GetObject(kind.Resource, ns, name)) is not ObjectReply reply)
             throw new ApiErrorException(ApiError.NotFound(kind, name));
-        string? address = null;
-        if (reply.Json is var json && kind == ResourceKind.Pod)
-        {
-            var pod = KubeObjects.FromJson<k8s.Models.V1Pod>(json);
-            var containerPort = port.Length == 0
-                ? pod.Spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).FirstOrDefault(80)
-                : int.TryParse(port, out var n) ? n : pod.Spec.Containers.SelectMany(c => c.Ports ?? []).FirstOrDefault(p => p.Name == port)?.ContainerPort ?? 0;
-            if (!string.IsNullOrEmpty(pod.Status?.PodIP) && containerPort > 0) address = $"{pod.Status.PodIP}:{containerPort}";
-        }
-        else
-        {
-            var svc = KubeObjects.FromJson<k8s.Models.V1Service>(reply.Json);
-            var servicePort = port.Length == 0 ? svc.Spec.Ports?.FirstOrDefault()
-                : svc.Spec.Ports?.FirstOrDefault(p => p.Name == port || p.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) == port);
-            if (servicePort is null)
-                throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for service {GoFormat.Quote(name)}"));
-            var slices = await Ask(new ListObjects("endpointslices", ns, $"kubernetes.io/service-name={name}", null, 0, null)) as ObjectList;
-            var endpoint = (slices?.Items ?? []).Select(i => KubeObjects.FromJson<k8s.Models.V1EndpointSlice>(i.Json))
-                .SelectMany(s => (s.Endpoints ?? []).Where(e => e.Conditions?.Ready != false)
-                    .Select(e => (Ip: e.Addresses.FirstOrDefault(), Port: s.Ports?.FirstOrDefault(p => (p.Name ?? "") == (servicePort.Name ?? ""))?.Port)))
-                .Where(e => e.Ip is not null && e.Port is not null)
-                .OrderBy(_ => Random.Shared.Next()).FirstOrDefault();
-            if (endpoint.Ip is not null) address = $"{endpoint.Ip}:{endpoint.Port}";
-        }
-        if (address is null)
-            throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for {kind.Kind.ToLowerInvariant()} {GoFormat.Quote(name)}"));
-        using var request = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), $"http://{address}{path}{ctx.Request.QueryString}");
-        if (ctx.Request.ContentLength is > 0) request.Content = new StreamContent(ctx.Request.Body);
+        var body = ctx.Request.ContentLength is > 0 ? await ReadBytes(ctx) : [];
+        var pathAndQuery = path + ctx.Request.QueryString;
+        var noun = kind.Kind.ToLowerInvariant();
+        object answer;
         try
         {
-            using var response = await ProxyClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ctx.RequestAborted);
-            ctx.Response.StatusCode = (int)response.StatusCode;
-            ctx.Response.ContentType = response.Content.Headers.ContentType?.ToString() ?? "text/plain";
-            await response.Content.CopyToAsync(ctx.Response.Body, ctx.RequestAborted);
+            if (kind == ResourceKind.Service)
+            {
+                answer = await _node.ServiceProxy.Ask<object>(
+                    new Cluster.Proxy.ServiceProxyRequest(ns, name, port, ctx.Request.Method, pathAndQuery, ctx.Request.ContentType, body), AskTimeout);
+            }
+            else
+            {
+                var pod = KubeObjects.FromJson<k8s.Models.V1Pod>(reply.Json);
+                var containerPort = port.Length == 0
+                    ? pod.Spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).FirstOrDefault(80)
+                    : int.TryParse(port, out var n) ? n : pod.Spec.Containers.SelectMany(c => c.Ports ?? []).FirstOrDefault(p => p.Name == port)?.ContainerPort ?? 0;
+                var node = pod.Spec.NodeName is { } nodeName && await Ask(new GetObject("nodes", null, nodeName)) is ObjectReply nodeReply
+                    ? Core.ControlPlane.NodeDirectory.Info(KubeObjects.FromJson<k8s.Models.V1Node>(nodeReply.Json))
+                    : null;
+                if (pod.Status?.Phase != "Running" || containerPort <= 0 || node?.AkkaAddress is null)
+                    throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for pod {GoFormat.Quote(name)}"));
+                var podActor = ((Akka.Actor.ExtendedActorSystem)_node.System).Provider.ResolveActorRef($"{node.AkkaAddress}/user/node-agent/{pod.Metadata.Uid}");
+                answer = await podActor.Ask<object>(new Cluster.Node.PodProxyRequest(containerPort, ctx.Request.Method, pathAndQuery, ctx.Request.ContentType, body), AskTimeout);
+            }
         }
-        catch (HttpRequestException e)
+        catch (Akka.Actor.AskTimeoutException)
         {
-            throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"error trying to reach {kind.Kind.ToLowerInvariant()}: {e.Message}"));
+            throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"error trying to reach {noun}: no answer in {AskTimeout.TotalSeconds:0}s"));
+        }
+        switch (answer)
+        {
+            case Cluster.Node.PodProxyResponse { Status: > 0 } response:
+                ctx.Response.StatusCode = response.Status;
+                ctx.Response.ContentType = response.ContentType ?? "text/plain";
+                await ctx.Response.Body.WriteAsync(response.Body, ctx.RequestAborted);
+                return;
+            case Cluster.Node.PodProxyResponse failed:
+                throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"error trying to reach {noun}: {failed.Error}"));
+            case Cluster.Proxy.DispatchRefused refused:
+                throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", refused.Message));
+            default:
+                throw new ApiErrorException(ApiError.InternalError($"unexpected proxy answer {answer.GetType().Name}"));
         }
     }
 

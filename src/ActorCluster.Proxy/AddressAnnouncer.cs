@@ -8,14 +8,28 @@ namespace ActorCluster.Proxy;
 /// MetalLB's layer-2 mode for the LoadBalancer IPs this node is elected to serve: an address that is not already
 /// on this host is added to the interface holding the node address (<c>ip addr add IP/32</c>, which needs
 /// CAP_NET_ADMIN) and announced with a gratuitous ARP (<c>arping -U</c>, when installed) so neighbours move to
-/// this host at once; withdrawing removes it again. Loopback addresses (the local cluster) need neither.
+/// this host at once; withdrawing removes it again. Loopback addresses (the local cluster) need neither. Shared by
+/// the node's Service actors: an address several Services share (different ports) is claimed by each and removed when
+/// the last one withdraws.
 /// </summary>
 public sealed class AddressAnnouncer(IPAddress nodeAddress, Action<string> log)
 {
     private readonly HashSet<IPAddress> _added = [];
+    private readonly Dictionary<IPAddress, int> _claims = new();
+    private readonly Lock _lock = new();
 
-    /// <summary>Makes <paramref name="address"/> bindable here; false (with a log line) when it cannot be added.</summary>
+    /// <summary>Makes <paramref name="address"/> bindable here for one claimant; false (with a log line) when it cannot be added.</summary>
     public bool Announce(IPAddress address)
+    {
+        lock (_lock)
+        {
+            if (!AnnounceLocked(address)) return false;
+            _claims[address] = _claims.GetValueOrDefault(address) + 1;
+            return true;
+        }
+    }
+
+    private bool AnnounceLocked(IPAddress address)
     {
         if (IPAddress.IsLoopback(address) || _added.Contains(address) || IsLocal(address)) return true;
         var device = InterfaceOf(nodeAddress);
@@ -36,17 +50,35 @@ public sealed class AddressAnnouncer(IPAddress nodeAddress, Action<string> log)
         return true;
     }
 
-    /// <summary>Removes an address this announcer added (another node serves it now).</summary>
+    /// <summary>One claimant gives the address up; the last one removes it if this announcer added it (another node serves it now).</summary>
     public void Withdraw(IPAddress address)
     {
-        if (!_added.Remove(address)) return;
-        if (InterfaceOf(nodeAddress) is { } device) Run("ip", ["addr", "del", $"{address}/32", "dev", device]);
-        log($"withdrew {address}");
+        lock (_lock)
+        {
+            if (_claims.TryGetValue(address, out var claims) && claims > 1)
+            {
+                _claims[address] = claims - 1;
+                return;
+            }
+            _claims.Remove(address);
+            RemoveLocked(address);
+        }
     }
 
     public void WithdrawAll()
     {
-        foreach (var a in _added.ToList()) Withdraw(a);
+        lock (_lock)
+        {
+            _claims.Clear();
+            foreach (var a in _added.ToList()) RemoveLocked(a);
+        }
+    }
+
+    private void RemoveLocked(IPAddress address)
+    {
+        if (!_added.Remove(address)) return;
+        if (InterfaceOf(nodeAddress) is { } device) Run("ip", ["addr", "del", $"{address}/32", "dev", device]);
+        log($"withdrew {address}");
     }
 
     private static bool IsLocal(IPAddress address) =>

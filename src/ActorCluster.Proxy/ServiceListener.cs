@@ -23,9 +23,10 @@ public sealed class ServiceListener : IServiceListener
     private RoutingTable _table;
     private int _disposed;
 
-    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress)
+    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, AffinityMemory affinity)
     {
         _socket = socket;
+        Affinity = affinity;
         _table = table;
         Source = source;
         NodeAddress = nodeAddress;
@@ -53,11 +54,11 @@ public sealed class ServiceListener : IServiceListener
     /// <summary>Set once stopping begins: connections handed between loops after that are closed, not served.</summary>
     internal volatile bool Detached;
 
-    /// <summary>ClientIP affinity: the client's address -> the endpoint it sticks to, shared by the loops.</summary>
-    internal AffinityMemory Affinity { get; } = new();
+    /// <summary>ClientIP affinity of the service port: the client's address -> its endpoint, shared by the loops and by every address of the port.</summary>
+    internal AffinityMemory Affinity { get; }
 
     /// <summary>Binds; ClusterIPs are shared by every node (SO_REUSEPORT) so the kernel spreads connections over them.</summary>
-    public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort)
+    public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, AffinityMemory? affinity = null)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the service proxy's relay runs on Linux (epoll)");
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -67,7 +68,7 @@ public sealed class ServiceListener : IServiceListener
             socket.Bind(endPoint);
             socket.Listen(1024);
             socket.Blocking = false; // the loops accept until "would block"
-            var listener = new ServiceListener(socket, table, source, nodeAddress);
+            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory());
             RelayLoop.Attach(listener);
             return listener;
         }

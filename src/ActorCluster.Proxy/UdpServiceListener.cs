@@ -22,7 +22,7 @@ public sealed class UdpServiceListener : IServiceListener
     private readonly int _maxFlows;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<IPEndPoint, Flow> _flows = new();
-    private readonly AffinityMemory _affinity = new();
+    private readonly AffinityMemory _affinity;
     private readonly Task _loop;
     private readonly Timer _sweeper;
     private RoutingTable _table;
@@ -50,9 +50,10 @@ public sealed class UdpServiceListener : IServiceListener
     private const int TunnelQueue = 256;
     private static readonly TimeSpan TunnelDialTimeout = TimeSpan.FromSeconds(2);
 
-    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits)
+    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits, AffinityMemory affinity)
     {
         _socket = socket;
+        _affinity = affinity;
         _table = table;
         Source = source;
         _nodeAddress = nodeAddress;
@@ -73,7 +74,7 @@ public sealed class UdpServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
-    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits)
+    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits, AffinityMemory? affinity = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -86,7 +87,7 @@ public sealed class UdpServiceListener : IServiceListener
             socket.Dispose();
             throw;
         }
-        return new UdpServiceListener(socket, table, source, nodeAddress, limits);
+        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory());
     }
 
     /// <summary>Makes the ClusterIP's reuseport group pick a node by client address, so a client's flows stay on one.</summary>

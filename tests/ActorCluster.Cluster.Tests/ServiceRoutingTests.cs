@@ -144,6 +144,37 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         Assert.Equal("UnknownAddress", Assert.IsType<DispatchRefused>(Ask(new Dispatch("127.96.0.1:1", "127.0.0.9"))).Reason);
     }
 
+    [Fact]
+    public async Task The_API_service_proxy_is_answered_by_the_chosen_pods_PodActor_on_the_pods_node()
+    {
+        var (pod1, pod2) = await SeedPods();
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
+        // Through node 3, which runs neither pod: each answer comes from the PodActor on the pod's own node.
+        var node = _cluster[2];
+        var probe = new TestProbe(node.System, new XunitAssertions());
+        var answeredBy = new Dictionary<string, string>();
+        await TestCluster.Eventually(() =>
+        {
+            node.ServiceProxy.Tell(new ServiceProxyRequest("default", "svc-1", "9000", "GET", "/hostname", null, []), probe.Ref);
+            if (probe.ReceiveOne(TimeSpan.FromSeconds(5)) is Node.PodProxyResponse { Status: 200 } response)
+            {
+                Assert.Equal(response.Pod, "default/" + System.Text.Encoding.ASCII.GetString(response.Body).Trim());
+                answeredBy[response.Pod] = probe.LastSender.Path.ToString();
+            }
+            return Task.FromResult(answeredBy.Count == 2);
+        }, Wait, "both pods answering through the service proxy");
+        foreach (var (pod, node1or2) in new[] { (pod1, 1), (pod2, 2) })
+        {
+            var sender = answeredBy[$"default/{pod.Metadata.Name}"];
+            Assert.EndsWith($"/user/node-agent/{pod.Metadata.Uid}", sender, StringComparison.Ordinal);
+            Assert.Contains($"@{Node(node1or2)}:", sender, StringComparison.Ordinal);
+        }
+
+        // A port the Service does not have: refused with kube-apiserver's words.
+        node.ServiceProxy.Tell(new ServiceProxyRequest("default", "svc-1", "9999", "GET", "/", null, []), probe.Ref);
+        Assert.Equal("no endpoints available for service \"svc-1\"", probe.ExpectMsg<DispatchRefused>(TimeSpan.FromSeconds(5)).Message);
+    }
+
     private const string UdpPods = """
         apiVersion: v1
         kind: Pod

@@ -70,6 +70,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             }
         });
         Receive<ApiErrorReply>(e => _log.Warning("pod {0}: status rejected: {1}", _pod.Metadata.Name, e.StatusJson));
+        Receive<PodProxyRequest>(r => Forward(r).PipeTo(Sender, Self));
         Receive<ResendStatus>(_ =>
         {
             if (_terminating) ConfirmTerminated();
@@ -104,6 +105,44 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     {
         foreach (var w in _workloads) _ = w.DisposeAsync().AsTask();
         base.PostStop();
+    }
+
+    // Shorter than the API's wait for the answer, so a workload that hangs is reported as such.
+    private static readonly HttpClient Workloads = new() { Timeout = TimeSpan.FromSeconds(20) };
+
+    /// <summary>The largest answer carried back (it travels in one remoting message, as the API's bodies do).</summary>
+    private const int MaxProxyBody = 3 * 1024 * 1024;
+
+    /// <summary>Makes the request to the workload on the pod's address and reads its answer (never throws).</summary>
+    private async Task<PodProxyResponse> Forward(PodProxyRequest r)
+    {
+        var pod = $"{_pod.Metadata.NamespaceProperty}/{_pod.Metadata.Name}";
+        PodProxyResponse Failed(string why) => new(pod, _nodeName, 0, null, [], why);
+        if (_terminating) return Failed("the pod is terminating");
+        try
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(r.Method), $"http://{_ip}:{r.Port}{r.PathAndQuery}");
+            if (r.Body.Length > 0)
+            {
+                request.Content = new ByteArrayContent(r.Body);
+                if (r.ContentType is not null) request.Content.Headers.TryAddWithoutValidation("Content-Type", r.ContentType);
+            }
+            using var response = await Workloads.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            await using var stream = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
+            using var body = new MemoryStream();
+            var buffer = new byte[16 * 1024];
+            int n;
+            while ((n = await stream.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            {
+                if (body.Length + n > MaxProxyBody) return Failed($"the answer is larger than {MaxProxyBody} bytes");
+                body.Write(buffer, 0, n);
+            }
+            return new PodProxyResponse(pod, _nodeName, (int)response.StatusCode, response.Content.Headers.ContentType?.ToString(), body.ToArray());
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            return Failed(e.Message);
+        }
     }
 
     private void SendStatus() =>

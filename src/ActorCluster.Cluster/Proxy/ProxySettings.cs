@@ -20,6 +20,9 @@ public enum CrossNodeMode
 /// <summary>The service proxy's settings (<c>actorcluster.proxy</c> in HOCON).</summary>
 public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, CrossNodeMode CrossNode, int TunnelPort, UdpFlowLimits Udp)
 {
+    /// <summary>kube-proxy's --min-sync-period: changes arriving within it of the last sync are applied together.</summary>
+    public TimeSpan MinSyncPeriod { get; init; } = TimeSpan.FromMilliseconds(100);
+
     public static ProxySettings From(Config config, string nodeName, string nodeAddress)
     {
         var mode = config.GetString("actorcluster.proxy.cross-node", "auto");
@@ -36,7 +39,9 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
         if (idle <= TimeSpan.Zero) throw new FormatException("actorcluster.proxy.udp-idle-timeout must be positive");
         var maxFlows = config.GetInt("actorcluster.proxy.udp-max-flows", UdpFlowLimits.Default.MaxFlows);
         if (maxFlows < 1) throw new FormatException($"actorcluster.proxy.udp-max-flows = {maxFlows}: must be at least 1");
-        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, new UdpFlowLimits(idle, maxFlows));
+        var minSync = config.GetTimeSpan("actorcluster.proxy.min-sync-period", TimeSpan.FromMilliseconds(100), allowInfinite: false);
+        if (minSync < TimeSpan.Zero) throw new FormatException("actorcluster.proxy.min-sync-period must not be negative");
+        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, new UdpFlowLimits(idle, maxFlows)) { MinSyncPeriod = minSync };
     }
 
     /// <summary>Whether a connection to a pod on the node at <paramref name="address"/> goes through that node's tunnel.</summary>

@@ -31,5 +31,5 @@ public sealed record ListenerCounters(
 /// <summary>The node tunnel's counters: connections carried to local pods, peers turned away, pod dials that failed, bytes.</summary>
 public sealed record TunnelCounters(long Connections, long Rejected, long DialFailures, long BytesIn, long BytesOut);
 
-/// <summary>Every listener's counters and the tunnel's.</summary>
-public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel);
+/// <summary>Every listener's counters, the tunnel's, and how many syncs handed changed Services to their actors.</summary>
+public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel, long Syncs = 0);

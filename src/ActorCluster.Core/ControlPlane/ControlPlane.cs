@@ -708,8 +708,7 @@ public sealed class ControlPlane
         return StoredObject.FromJson(kind.Resource, KubeObjects.ToJson(obj)).Object;
     }
 
-    private static string? ServiceNameOf(StoredObject slice) =>
-        slice.Object.Metadata.Labels is { } labels && labels.TryGetValue(EndpointsComputer.ServiceNameLabel, out var name) ? name : null;
+    private static string? ServiceNameOf(StoredObject slice) => EndpointSliceIndex.ServiceNameOf(slice.Object.Metadata);
 
     /// <summary>A decision under construction: the changes so far, over a working copy of the store.</summary>
     private sealed class Batch(ObjectStore store)

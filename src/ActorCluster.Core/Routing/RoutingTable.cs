@@ -29,6 +29,9 @@ public enum TrafficSource
 {
     External,
     Internal,
+
+    /// <summary>The API's <c>services/{name}/proxy</c>: any ready endpoint, as kube-apiserver's proxy ignores traffic policies.</summary>
+    ApiProxy,
 }
 
 /// <summary>
@@ -79,7 +82,12 @@ public sealed class RoutingTable
     public bool InternalLocal { get; }
 
     /// <summary>Whether the Local policy applies to traffic entering from <paramref name="source"/>.</summary>
-    public bool IsLocal(TrafficSource source) => source == TrafficSource.External ? ExternalLocal : InternalLocal;
+    public bool IsLocal(TrafficSource source) => source switch
+    {
+        TrafficSource.External => ExternalLocal,
+        TrafficSource.Internal => InternalLocal,
+        _ => false,
+    };
 
     /// <summary>sessionAffinity ClientIP timeout, 0 when affinity is None.</summary>
     public int AffinitySeconds { get; }
