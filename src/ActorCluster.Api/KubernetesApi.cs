@@ -38,6 +38,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly long _maxRequestBytes;
     private readonly WatchLimiter _watches;
     private readonly ApiServerLink _apiServer;
+    private readonly HealthChecks _health;
 
     private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
     {
@@ -47,6 +48,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _log = Akka.Event.Logging.GetLogger(node.System, "kubernetes-api");
         _maxRequestBytes = node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728);
         _apiServer = new ApiServerLink(node.System);
+        _health = new HealthChecks(node, _apiServer);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
         Url = url;
         KubeconfigPath = kubeconfig;
@@ -140,9 +142,9 @@ public sealed class KubernetesApi : IAsyncDisposable
         var path = ctx.Request.Path.Value?.TrimEnd('/') ?? "";
         try
         {
-            if (path is "/healthz" or "/livez" or "/readyz")
+            if (HealthChecks.Handles(path))
             {
-                await Text(ctx, 200, "ok");
+                await _health.Handle(ctx, path);
                 return;
             }
             if (path == "/version")
