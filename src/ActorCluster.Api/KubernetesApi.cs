@@ -221,84 +221,35 @@ public sealed class KubernetesApi : IAsyncDisposable
         }
     }
 
-    /// <summary>Prometheus text: this node's replica (commit -> applied latency, relists) and its proxy listeners.</summary>
+    /// <summary>
+    /// Prometheus text from the node's registry (prometheus-net): the replica's latency histogram as recorded, and the
+    /// replica's, proxy's and tunnel's counters copied in first.
+    /// </summary>
     private async Task Metrics(HttpContext ctx)
     {
-        var node = _node.Options.Name;
+        var metrics = _node.Metrics;
         var replica = await _node.Replica.Ask<Cluster.Replica.ReplicaStats>(Cluster.Replica.GetReplicaStats.Instance, AskTimeout);
         var counters = await _node.ServiceProxy.Ask<Cluster.Proxy.ProxyCounters>(Cluster.Proxy.GetProxyCounters.Instance, AskTimeout);
-        var text = new StringBuilder();
-        string N(double v) => v.ToString("0.######", System.Globalization.CultureInfo.InvariantCulture);
-        text.AppendLine("# HELP actorcluster_replica_apply_latency_seconds Time from a change's commit on the ApiServer to its application on this node's replica.");
-        text.AppendLine("# TYPE actorcluster_replica_apply_latency_seconds summary");
-        text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"0.5\"}} {N(replica.P50Ms / 1000)}");
-        text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"0.99\"}} {N(replica.P99Ms / 1000)}");
-        text.AppendLine($"actorcluster_replica_apply_latency_seconds{{node=\"{node}\",quantile=\"1\"}} {N(replica.MaxMs / 1000)}");
-        text.AppendLine($"actorcluster_replica_apply_latency_seconds_count{{node=\"{node}\"}} {replica.ChangesApplied}");
-        // One value per node: HELP, TYPE and the sample.
-        void Single(string metric, string type, string help, object value)
-        {
-            text.AppendLine($"# HELP {metric} {help}");
-            text.AppendLine($"# TYPE {metric} {type}");
-            text.AppendLine($"{metric}{{node=\"{node}\"}} {value}");
-        }
-
-        Single("actorcluster_replica_relists_total", "counter", "Times this node's replica listed again after a gap or a lost watch.", replica.Relists);
-        Single("actorcluster_replica_resource_version", "gauge", "The newest resourceVersion this node's replica has applied.", replica.ResourceVersion);
-        Single("actorcluster_replica_objects", "gauge", "Objects this node's replica holds (every kind; pods only of this node).", replica.Objects);
-        Single("actorcluster_replica_synced", "gauge", "1 when this node's replica follows the ApiServer's stream without a gap.", replica.Synced ? 1 : 0);
-        Single("actorcluster_proxy_syncs_total", "counter", "Times the service proxy handed changed Services to their actors (changes within min-sync-period go together).", counters.Syncs);
-        Single("actorcluster_apiserver_host", "gauge", "1 when this node hosts the ApiServer (it is the oldest member), else 0.", HostsApiServer() ? 1 : 0);
-        string Labels(Cluster.Proxy.ListenerCounters c) =>
-            $"node=\"{node}\",service=\"{c.Service}\",protocol=\"{c.Protocol}\",listener=\"{c.Kind}\",address=\"{c.Address}\"";
-        foreach (var (metric, help, value) in new (string, string, Func<Cluster.Proxy.ListenerCounters, long>)[]
-                 {
-                     ("actorcluster_proxy_connections_total", "Connections accepted (TCP) or client flows opened (UDP) by a service listener.", c => c.Connections),
-                     ("actorcluster_proxy_dial_retries_total", "Dials to an endpoint that failed and were retried on another.", c => c.DialRetries),
-                     ("actorcluster_proxy_failed_total", "Connections closed after every endpoint failed.", c => c.Failed),
-                 })
-        {
-            text.AppendLine($"# HELP {metric} {help}");
-            text.AppendLine($"# TYPE {metric} counter");
-            foreach (var c in counters.Listeners) text.AppendLine($"{metric}{{{Labels(c)}}} {value(c)}");
-        }
-        text.AppendLine("# HELP actorcluster_proxy_active Connections (TCP) or client flows (UDP) a service listener has open now.");
-        text.AppendLine("# TYPE actorcluster_proxy_active gauge");
-        foreach (var c in counters.Listeners) text.AppendLine($"actorcluster_proxy_active{{{Labels(c)}}} {c.Active}");
-        text.AppendLine("# HELP actorcluster_proxy_refused_total Connections reset (or datagrams dropped) at once, by kube-proxy's reason.");
-        text.AppendLine("# TYPE actorcluster_proxy_refused_total counter");
-        foreach (var c in counters.Listeners)
-        {
-            text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"no_endpoints\"}} {c.RefusedNoEndpoints}");
-            text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"no_local_endpoints\"}} {c.RefusedNoLocalEndpoints}");
-            if (c.Protocol == "UDP") text.AppendLine($"actorcluster_proxy_refused_total{{{Labels(c)},reason=\"flow_limit\"}} {c.DroppedFlowLimit}");
-        }
-        text.AppendLine("# HELP actorcluster_proxy_bytes_total Bytes relayed by a service listener, by direction (in: client to pod).");
-        text.AppendLine("# TYPE actorcluster_proxy_bytes_total counter");
-        foreach (var c in counters.Listeners)
-        {
-            text.AppendLine($"actorcluster_proxy_bytes_total{{{Labels(c)},direction=\"in\"}} {c.BytesIn}");
-            text.AppendLine($"actorcluster_proxy_bytes_total{{{Labels(c)},direction=\"out\"}} {c.BytesOut}");
-        }
+        metrics.ReplicaRelists.IncTo(replica.Relists);
+        metrics.ReplicaResourceVersion.Set(replica.ResourceVersion);
+        metrics.ReplicaObjects.Set(replica.Objects);
+        metrics.ReplicaSynced.Set(replica.Synced ? 1 : 0);
+        metrics.ApiServerHost.Set(HostsApiServer() ? 1 : 0);
+        metrics.ProxySyncs.IncTo(counters.Syncs);
+        metrics.SetListeners(counters.Listeners.Select(c => (new[] { c.Service, c.Protocol, c.Kind, c.Address },
+            new Cluster.Hosting.NodeMetrics.ListenerValues(c.Active, c.Connections, c.RefusedNoEndpoints, c.RefusedNoLocalEndpoints, c.DroppedFlowLimit,
+                c.DialRetries, c.Failed, c.BytesIn, c.BytesOut))));
         if (counters.Tunnel is { } t)
         {
-            text.AppendLine("# HELP actorcluster_tunnel_connections_total Connections from other nodes carried by this node's tunnel to its pods.");
-            text.AppendLine("# TYPE actorcluster_tunnel_connections_total counter");
-            text.AppendLine($"actorcluster_tunnel_connections_total{{node=\"{node}\"}} {t.Connections}");
-            text.AppendLine("# HELP actorcluster_tunnel_rejected_total Tunnel connections turned away: not from a cluster member, or not to this node's pods.");
-            text.AppendLine("# TYPE actorcluster_tunnel_rejected_total counter");
-            text.AppendLine($"actorcluster_tunnel_rejected_total{{node=\"{node}\"}} {t.Rejected}");
-            text.AppendLine("# HELP actorcluster_tunnel_dial_failures_total Tunnel connections whose pod could not be dialed.");
-            text.AppendLine("# TYPE actorcluster_tunnel_dial_failures_total counter");
-            text.AppendLine($"actorcluster_tunnel_dial_failures_total{{node=\"{node}\"}} {t.DialFailures}");
-            text.AppendLine("# HELP actorcluster_tunnel_bytes_total Bytes carried by this node's tunnel, by direction (in: towards the pod).");
-            text.AppendLine("# TYPE actorcluster_tunnel_bytes_total counter");
-            text.AppendLine($"actorcluster_tunnel_bytes_total{{node=\"{node}\",direction=\"in\"}} {t.BytesIn}");
-            text.AppendLine($"actorcluster_tunnel_bytes_total{{node=\"{node}\",direction=\"out\"}} {t.BytesOut}");
+            metrics.TunnelConnections.IncTo(t.Connections);
+            metrics.TunnelRejected.IncTo(t.Rejected);
+            metrics.TunnelDialFailures.IncTo(t.DialFailures);
+            metrics.TunnelBytes.WithLabels("in").IncTo(t.BytesIn);
+            metrics.TunnelBytes.WithLabels("out").IncTo(t.BytesOut);
         }
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await ctx.Response.WriteAsync(text.ToString());
+        await metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
     }
 
     private bool Authorized(HttpContext ctx)

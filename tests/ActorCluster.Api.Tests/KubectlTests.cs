@@ -184,11 +184,16 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
             }
             metrics = await c.Ok("get", "--raw", "/metrics");
             return System.Text.RegularExpressions.Regex.IsMatch(metrics,
-                $"(?m)^actorcluster_proxy_refused_total\\{{node=\"k8s-worker1\",service=\"default/metered\",protocol=\"TCP\",listener=\"NodePort\",address=\"{System.Text.RegularExpressions.Regex.Escape(address)}:30555\",reason=\"no_endpoints\"\\}} [1-9][0-9]*$");
+                $"(?m)^actorcluster_proxy_refused_total\\{{service=\"default/metered\",protocol=\"TCP\",listener=\"NodePort\",address=\"{System.Text.RegularExpressions.Regex.Escape(address)}:30555\",reason=\"no_endpoints\",node=\"k8s-worker1\"\\}} [1-9][0-9]*$");
         }, TimeSpan.FromSeconds(30), "a counted refusal");
-        Assert.Matches(@"(?m)^actorcluster_replica_apply_latency_seconds\{node=""k8s-worker1"",quantile=""0.99""\} [0-9.]+$", metrics);
+        // A real histogram: cumulative buckets up to +Inf, whose count is the number of changes applied.
+        Assert.Matches(@"(?m)^# TYPE actorcluster_replica_apply_latency_seconds histogram$", metrics);
+        Assert.Matches(@"(?m)^actorcluster_replica_apply_latency_seconds_bucket\{node=""k8s-worker1"",le=""0.0005""\} [0-9]+$", metrics);
+        var inf = System.Text.RegularExpressions.Regex.Match(metrics, @"(?m)^actorcluster_replica_apply_latency_seconds_bucket\{node=""k8s-worker1"",le=""\+Inf""\} ([1-9][0-9]*)$");
+        Assert.True(inf.Success, metrics);
+        Assert.Matches($@"(?m)^actorcluster_replica_apply_latency_seconds_count\{{node=""k8s-worker1""\}} {inf.Groups[1].Value}$", metrics);
         Assert.Matches(@"(?m)^actorcluster_replica_resource_version\{node=""k8s-worker1""\} [1-9][0-9]*$", metrics);
-        Assert.Matches(@"(?m)^actorcluster_proxy_bytes_total\{node=""k8s-worker1"",service=""default/metered"",protocol=""TCP"",listener=""NodePort"",address=""[0-9.]+:30555"",direction=""in""\} 0$", metrics);
+        Assert.Matches(@"(?m)^actorcluster_proxy_bytes_total\{service=""default/metered"",protocol=""TCP"",listener=""NodePort"",address=""[0-9.]+:30555"",direction=""in"",node=""k8s-worker1""\} 0$", metrics);
         Assert.Matches(@"(?m)^actorcluster_tunnel_connections_total\{node=""k8s-worker1""\} [0-9]+$", metrics);
     }
 

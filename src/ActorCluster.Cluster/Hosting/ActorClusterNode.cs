@@ -43,6 +43,9 @@ public sealed class ActorClusterNode : IAsyncDisposable
     /// <summary>This node's kube-proxy: listeners on ClusterIPs and NodePorts.</summary>
     public IActorRef ServiceProxy { get; private init; } = ActorRefs.Nobody;
 
+    /// <summary>This node's Prometheus registry and the metrics recorded where they happen (served at /metrics).</summary>
+    public NodeMetrics Metrics { get; private init; } = null!;
+
     public Akka.Actor.Address SelfAddress => Akka.Cluster.Cluster.Get(System).SelfAddress;
 
     /// <summary>Layers the HOCON files and the options into the node's configuration.</summary>
@@ -164,7 +167,8 @@ public sealed class ActorClusterNode : IAsyncDisposable
         system.ActorOf(ClusterSingletonManager.Props(ApiServerSupervisor.Props(settings), HandOver.Instance, ClusterSingletonManagerSettings.Create(system)), "apiserver");
         var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/apiserver", ClusterSingletonProxySettings.Create(system)), "apiserver-proxy");
 
-        var replica = system.ActorOf(NodeReplica.Props(options.Name, proxy), "replica");
+        var metrics = new NodeMetrics(options.Name);
+        var replica = system.ActorOf(NodeReplica.Props(options.Name, proxy, metrics.ReplicaApplyLatency), "replica");
         var agent = system.ActorOf(NodeAgent.Props(new NodeAgentSettings(options.Name, options.Address, cluster.SelfAddress.ToString()), proxy, replica), "node-agent");
         var serviceProxy = system.ActorOf(Proxy.ServiceProxyActor.Props(proxySettings, proxy, replica), "service-proxy");
 
@@ -172,7 +176,7 @@ public sealed class ActorClusterNode : IAsyncDisposable
             cluster.Join(cluster.SelfAddress);
         else
             cluster.JoinSeedNodes(options.Seeds.Select(ParseSeed).ToList());
-        return new ActorClusterNode(system, options, proxy, replica, agent) { ServiceProxy = serviceProxy };
+        return new ActorClusterNode(system, options, proxy, replica, agent) { ServiceProxy = serviceProxy, Metrics = metrics };
     }
 
     private static Akka.Actor.Address ParseSeed(string seed)

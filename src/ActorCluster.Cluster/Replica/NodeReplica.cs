@@ -33,8 +33,11 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
     private int _relists;
     private long _applied;
 
-    public NodeReplica(string nodeName, IActorRef apiServer)
+    private readonly Prometheus.Histogram? _latency;
+
+    public NodeReplica(string nodeName, IActorRef apiServer, Prometheus.Histogram? latency = null)
     {
+        _latency = latency;
         _nodeName = nodeName;
         _apiServer = apiServer;
 
@@ -85,7 +88,9 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string nodeName, IActorRef apiServer) => Akka.Actor.Props.Create(() => new NodeReplica(nodeName, apiServer));
+    /// <param name="latency">where commit -> applied is recorded for /metrics (null: kept only for <see cref="GetReplicaStats"/>)</param>
+    public static Props Props(string nodeName, IActorRef apiServer, Prometheus.Histogram? latency = null) =>
+        Akka.Actor.Props.Create(() => new NodeReplica(nodeName, apiServer, latency));
 
     private sealed record Retry
     {
@@ -163,7 +168,9 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
         var change = new StoreChange(Enum.Parse<ChangeType>(c.Type), StoredObject.FromJson(c.Resource, c.Json));
         _store = change.Type == ChangeType.Deleted ? _store.Remove(change.Object.Ref, c.ResourceVersion) : _store.Put(change.Object, c.ResourceVersion);
         _applied++;
-        _latencies.Enqueue(Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - c.CommittedUnixMs));
+        var latencyMs = Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - c.CommittedUnixMs);
+        _latencies.Enqueue(latencyMs);
+        _latency?.Observe(latencyMs / 1000.0);
         if (_latencies.Count > LatencySamples) _latencies.Dequeue();
         Notify(new ReplicaUpdated(_store, [change], false));
     }
