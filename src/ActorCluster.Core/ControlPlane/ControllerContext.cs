@@ -1,0 +1,48 @@
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Registry;
+using k8s.Models;
+
+namespace ActorCluster.Core.ControlPlane;
+
+/// <summary>What every controller of the control plane shares: the clock, new uids, and how an Event is made.</summary>
+internal sealed class ControllerContext(Func<DateTime> clock, Func<string> newUid)
+{
+    private long _eventCounter;
+
+    public Func<string> NewUid { get; } = newUid;
+
+    public DateTime Clock() => clock();
+
+    /// <summary>Now, at the second (what Kubernetes timestamps hold).</summary>
+    public DateTime Now() => ObjectMetaRules.Truncate(clock());
+
+    public WriteContext Write(string ns) => new(ns, clock(), NewUid);
+
+    /// <summary>An Event about an object, as the named component records it.</summary>
+    public Corev1Event NewEvent(ResourceKind kind, V1ObjectMeta about, string type, string reason, string message, string component)
+    {
+        var now = Now();
+        var ev = new Corev1Event
+        {
+            ApiVersion = "v1",
+            Kind = "Event",
+            Metadata = new V1ObjectMeta
+            {
+                Name = $"{about.Name}.{now.Ticks:x}{++_eventCounter:x}",
+                NamespaceProperty = about.NamespaceProperty ?? ControlPlane.DefaultNamespace,
+            },
+            InvolvedObject = new V1ObjectReference
+            {
+                ApiVersion = kind.ApiVersion, Kind = kind.Kind, Name = about.Name,
+                NamespaceProperty = about.NamespaceProperty, Uid = about.Uid, ResourceVersion = about.ResourceVersion,
+            },
+            Type = type, Reason = reason, Message = message,
+            Source = new V1EventSource { Component = component },
+            ReportingComponent = component,
+            ReportingInstance = "",
+            FirstTimestamp = now, LastTimestamp = now, Count = 1,
+        };
+        ObjectMetaRules.PrepareCreate(ev.Metadata, new WriteContext(ev.Metadata.NamespaceProperty, now, NewUid));
+        return ev;
+    }
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using ActorCluster.Core.Api;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Registry;
+using ActorCluster.Core.Store;
+using ActorCluster.Core.Validation;
+using k8s.Models;
+
+namespace ActorCluster.Core.ControlPlane;
+
+/// <summary>
+/// Nodes as kubelet registers them and the node lifecycle controller follows them: a node joining gets (or keeps)
+/// its Node object, labels, InternalIP and pod range, and is Ready; membership decides readiness afterwards, and a
+/// node that stops being Ready has its pods marked not ready so endpoints follow (MarkPodsNotReady).
+/// </summary>
+internal sealed class NodeLifecycleController(ControllerContext context, string podNetworkPrefix, SchedulerController scheduler, EndpointsController endpoints)
+{
+    public const string HostnameLabel = "kubernetes.io/hostname";
+
+    public Decision Register(ObjectStore store, string name, string address, string kernel, string osImage, string akkaAddress)
+    {
+        var batch = new DecisionBatch(store);
+        var existing = store.Get<V1Node>(ResourceKind.Node, "", name);
+        var node = existing is null ? new V1Node { ApiVersion = "v1", Kind = "Node", Metadata = new V1ObjectMeta { Name = name } } : KubeObjects.Clone(existing);
+        if (existing is null)
+        {
+            var errs = MetadataValidation.ValidateObjectMeta(node.Metadata, false, MetadataValidation.DnsSubdomainName);
+            if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(ResourceKind.Node, name, errs));
+            ObjectMetaRules.PrepareCreate(node.Metadata, context.Write(""));
+        }
+        node.Metadata.Labels ??= new Dictionary<string, string>();
+        node.Metadata.Labels[HostnameLabel] = name;
+        node.Metadata.Labels["kubernetes.io/os"] = "linux";
+        node.Metadata.Labels["kubernetes.io/arch"] = "amd64";
+        if (akkaAddress.Length > 0)
+        {
+            node.Metadata.Annotations ??= new Dictionary<string, string>();
+            node.Metadata.Annotations[ControlPlane.AkkaAddressAnnotation] = akkaAddress;
+        }
+        node.Spec ??= new V1NodeSpec();
+        if (string.IsNullOrEmpty(node.Spec.PodCIDR))
+        {
+            node.Spec.PodCIDR = AssignPodRange(store, name);
+            node.Spec.PodCIDRs = [node.Spec.PodCIDR];
+        }
+        var now = context.Now();
+        node.Status ??= new V1NodeStatus();
+        node.Status.Addresses = [new V1NodeAddress { Type = "InternalIP", Address = address }, new V1NodeAddress { Type = "Hostname", Address = name }];
+        node.Status.Capacity ??= new Dictionary<string, ResourceQuantity> { ["pods"] = new("110") };
+        node.Status.Allocatable ??= new Dictionary<string, ResourceQuantity> { ["pods"] = new("110") };
+        node.Status.NodeInfo = new V1NodeSystemInfo
+        {
+            KubeletVersion = "v1.32.0-actorcluster", KubeProxyVersion = "v1.32.0-actorcluster",
+            ContainerRuntimeVersion = "actorcluster://0.1.0", OperatingSystem = "linux", Architecture = "amd64",
+            OsImage = osImage, KernelVersion = kernel, MachineID = "", SystemUUID = "", BootID = "",
+        };
+        node.Status.Conditions = [ReadyCondition("True", "KubeletReady", "kubelet is posting ready status", now, existing)];
+        batch.Put(existing is null ? ChangeType.Added : ChangeType.Modified, ResourceKind.Node, node);
+        scheduler.ScheduleAllPending(batch);
+        return batch.Done(batch.Latest(new ObjectRef("nodes", "", name)));
+    }
+
+    public Decision SetReady(ObjectStore store, string name, string status, string reason, string message)
+    {
+        var existing = store.Get<V1Node>(ResourceKind.Node, "", name);
+        var batch = new DecisionBatch(store);
+        if (existing is null) return batch.Done(null);
+        var current = existing.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+        if (current?.Status == status && current.Reason == reason) return batch.Done(null);
+        var node = KubeObjects.Clone(existing);
+        node.Status.Conditions = [ReadyCondition(status, reason, message, context.Now(), existing)];
+        batch.Put(ChangeType.Modified, ResourceKind.Node, node);
+        if (status != "True")
+        {
+            foreach (var pod in PodsOn(store, name).ToList())
+            {
+                if (pod.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") != true) continue;
+                var updated = KubeObjects.Clone(pod);
+                foreach (var c in updated.Status.Conditions.Where(c => c.Type is "Ready" or "ContainersReady"))
+                {
+                    c.Status = "False";
+                    c.LastTransitionTime = context.Now();
+                }
+                batch.Put(ChangeType.Modified, ResourceKind.Pod, updated);
+                endpoints.ReconcilePod(batch, pod, updated);
+            }
+        }
+        else
+        {
+            scheduler.ScheduleAllPending(batch);
+        }
+        return batch.Done(null);
+    }
+
+    public static IEnumerable<V1Pod> PodsOn(ObjectStore store, string node) =>
+        store.All<V1Pod>(ResourceKind.Pod).Where(p => p.Spec?.NodeName == node);
+
+    private static V1NodeCondition ReadyCondition(string status, string reason, string message, DateTime now, V1Node? previous)
+    {
+        var old = previous?.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
+        return new V1NodeCondition
+        {
+            Type = "Ready", Status = status, Reason = reason, Message = message,
+            LastHeartbeatTime = now,
+            LastTransitionTime = old is not null && old.Status == status ? old.LastTransitionTime : now,
+        };
+    }
+
+    /// <summary>127.244.&lt;i&gt;.0/24: the number in the node's name when free (k8s-worker2 -> 2), else the lowest free.</summary>
+    private string AssignPodRange(ObjectStore store, string nodeName)
+    {
+        var used = store.All<V1Node>(ResourceKind.Node).Select(n => n.Spec?.PodCIDR).Where(c => c is not null).ToHashSet();
+        string Cidr(int i) => $"{podNetworkPrefix}.{i}.0/24";
+        var digits = new string(nodeName.Reverse().TakeWhile(char.IsAsciiDigit).Reverse().ToArray());
+        if (int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 254 && !used.Contains(Cidr(n)))
+            return Cidr(n);
+        for (var i = 1; i <= 254; i++)
+        {
+            if (!used.Contains(Cidr(i))) return Cidr(i);
+        }
+        throw new InvalidOperationException("no free pod range: at most 254 nodes");
+    }
+}
