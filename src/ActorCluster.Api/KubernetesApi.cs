@@ -16,6 +16,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using static ActorCluster.Api.ApiResponses;
 
 namespace ActorCluster.Api;
 
@@ -24,20 +25,25 @@ namespace ActorCluster.Api;
 public sealed record ApiOptions(string Address, int Port, string DataDir, string? Token = null);
 
 /// <summary>
-/// The Kubernetes-compatible HTTP API of one node (Kestrel on address:6443). Every request is answered by the
-/// ApiServer singleton through this node's proxy, so any node serves any client. Requests need the bearer token
-/// from &lt;data-dir&gt;/token (health and version excepted); kubectl gets it through &lt;data-dir&gt;/kubeconfig.
+/// The Kubernetes-compatible HTTP API of one node (Kestrel on address:6443): hosting, authentication and the routing
+/// of a request to its handler (discovery, CRUD and lists here; <see cref="Watch"/>, <see cref="PatchHandler"/>,
+/// <see cref="ProxySubresources"/>, <see cref="MetricsEndpoint"/>, <see cref="HealthChecks"/> in their own files).
+/// Every request is answered by the ApiServer singleton (<see cref="ApiServerClient"/>), so any node serves any
+/// client. Requests need the bearer token from &lt;data-dir&gt;/token (health and version excepted); kubectl gets it
+/// through &lt;data-dir&gt;/kubeconfig (<see cref="ApiCredentials"/>).
 /// </summary>
 public sealed class KubernetesApi : IAsyncDisposable
 {
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
     private readonly WebApplication _app;
     private readonly ActorClusterNode _node;
     private readonly string _token;
     private readonly Akka.Event.ILoggingAdapter _log;
-    private readonly long _maxRequestBytes;
+    private readonly ApiServerClient _apiServer;
+    private readonly RequestBodies _bodies;
+    private readonly PatchHandler _patch;
+    private readonly ProxySubresources _proxy;
+    private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
-    private readonly ApiServerLink _apiServer;
     private readonly HealthChecks _health;
 
     private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
@@ -46,9 +52,12 @@ public sealed class KubernetesApi : IAsyncDisposable
         _node = node;
         _token = token;
         _log = Akka.Event.Logging.GetLogger(node.System, "kubernetes-api");
-        _maxRequestBytes = node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728);
-        _apiServer = new ApiServerLink(node.System);
-        _health = new HealthChecks(node, _apiServer);
+        _apiServer = new ApiServerClient(node.System);
+        _bodies = new RequestBodies(node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728));
+        _patch = new PatchHandler(_apiServer, _bodies);
+        _proxy = new ProxySubresources(node, _apiServer, _bodies);
+        _metrics = new MetricsEndpoint(node, _apiServer);
+        _health = new HealthChecks(node, _apiServer.Link);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
         Url = url;
         KubeconfigPath = kubeconfig;
@@ -63,7 +72,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     public static async Task<KubernetesApi> StartAsync(ActorClusterNode node, ApiOptions options)
     {
         Directory.CreateDirectory(options.DataDir);
-        var token = options.Token ?? LoadOrCreateToken(options.DataDir);
+        var token = options.Token ?? ApiCredentials.LoadOrCreateToken(options.DataDir);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);
@@ -86,47 +95,11 @@ public sealed class KubernetesApi : IAsyncDisposable
         SecretFiles.WithLock(options.DataDir, () =>
         {
             if (!File.Exists(kubeconfig) || File.ReadAllText(kubeconfig).Contains($"server: {url}", StringComparison.Ordinal))
-                WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
+                ApiCredentials.WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
             return 0;
         });
         api = new KubernetesApi(app, node, token, url, kubeconfig);
         return api;
-    }
-
-    /// <summary>The bearer token, generated once per data directory (readable by its owner only), however many nodes start at once.</summary>
-    public static string LoadOrCreateToken(string dataDir) =>
-        SecretFiles.WithLock(dataDir, () =>
-        {
-            var path = Path.Combine(dataDir, "token");
-            if (File.Exists(path)) return File.ReadAllText(path).Trim();
-            var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
-            SecretFiles.WriteAtomically(path, token + "\n");
-            return token;
-        });
-
-    public static void WriteKubeconfig(string path, string server, string token, string caPem)
-    {
-        var ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(caPem));
-        SecretFiles.WriteAtomically(path, $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - cluster:
-                certificate-authority-data: {ca}
-                server: {server}
-              name: actorcluster
-            contexts:
-            - context:
-                cluster: actorcluster
-                namespace: default
-                user: admin
-              name: actorcluster
-            current-context: actorcluster
-            users:
-            - name: admin
-              user:
-                token: {token}
-            """);
     }
 
     public async ValueTask DisposeAsync()
@@ -176,7 +149,7 @@ public sealed class KubernetesApi : IAsyncDisposable
                     await Json(ctx, 200, Discovery.Resources("discovery.k8s.io/v1"));
                     return;
                 case "/metrics":
-                    await Metrics(ctx);
+                    await _metrics.Handle(ctx);
                     return;
                 case "/openapi/v3":
                     await Json(ctx, 200, Discovery.OpenApiIndex());
@@ -221,37 +194,6 @@ public sealed class KubernetesApi : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Prometheus text from the node's registry (prometheus-net): the replica's latency histogram as recorded, and the
-    /// replica's, proxy's and tunnel's counters copied in first.
-    /// </summary>
-    private async Task Metrics(HttpContext ctx)
-    {
-        var metrics = _node.Metrics;
-        var replica = await _node.Replica.Ask<Cluster.Replica.ReplicaStats>(Cluster.Replica.GetReplicaStats.Instance, AskTimeout);
-        var counters = await _node.ServiceProxy.Ask<Cluster.Proxy.ProxyCounters>(Cluster.Proxy.GetProxyCounters.Instance, AskTimeout);
-        metrics.ReplicaRelists.IncTo(replica.Relists);
-        metrics.ReplicaResourceVersion.Set(replica.ResourceVersion);
-        metrics.ReplicaObjects.Set(replica.Objects);
-        metrics.ReplicaSynced.Set(replica.Synced ? 1 : 0);
-        metrics.ApiServerHost.Set(HostsApiServer() ? 1 : 0);
-        metrics.ProxySyncs.IncTo(counters.Syncs);
-        metrics.SetListeners(counters.Listeners.Select(c => (new[] { c.Service, c.Protocol, c.Kind, c.Address },
-            new Cluster.Hosting.NodeMetrics.ListenerValues(c.Active, c.Connections, c.RefusedNoEndpoints, c.RefusedNoLocalEndpoints, c.DroppedFlowLimit,
-                c.DialRetries, c.Failed, c.BytesIn, c.BytesOut))));
-        if (counters.Tunnel is { } t)
-        {
-            metrics.TunnelConnections.IncTo(t.Connections);
-            metrics.TunnelRejected.IncTo(t.Rejected);
-            metrics.TunnelDialFailures.IncTo(t.DialFailures);
-            metrics.TunnelBytes.WithLabels("in").IncTo(t.BytesIn);
-            metrics.TunnelBytes.WithLabels("out").IncTo(t.BytesOut);
-        }
-        ctx.Response.StatusCode = 200;
-        ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
-    }
-
     private bool Authorized(HttpContext ctx)
     {
         var header = ctx.Request.Headers.Authorization.ToString();
@@ -283,7 +225,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     {
         if (groupVersion == "v1" && segments is ["namespaces", var proxyNs, "services" or "pods", var target, "proxy", ..])
         {
-            await Proxy(ctx, proxyNs, segments[2], target, "/" + string.Join("/", segments[5..]));
+            await _proxy.Handle(ctx, proxyNs, segments[2], target, "/" + string.Join("/", segments[5..]));
             return;
         }
         var t = Resolve(groupVersion, segments);
@@ -306,8 +248,8 @@ public sealed class KubernetesApi : IAsyncDisposable
                     return;
                 case "POST":
                     var dryRun = QueryValues.DryRun(query["dryRun"]);
-                    var body = await ReadBody(ctx, t.Kind);
-                    await Reply(ctx, await Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body, dryRun)), 201, table);
+                    var body = await _bodies.ReadBody(ctx, t.Kind);
+                    await Reply(ctx, await _apiServer.Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body, dryRun)), 201, table);
                     return;
                 default:
                     throw new ApiErrorException(ApiError.MethodNotSupported(t.Kind, method.ToLowerInvariant()) with { Code = 405 });
@@ -317,281 +259,37 @@ public sealed class KubernetesApi : IAsyncDisposable
         switch (method)
         {
             case "GET":
-                await Reply(ctx, await Ask(new GetObject(t.Kind.Resource, ns, t.Name)), 200, table);
+                await Reply(ctx, await _apiServer.Ask(new GetObject(t.Kind.Resource, ns, t.Name)), 200, table);
                 return;
             case "PUT":
             {
                 var dryRun = QueryValues.DryRun(query["dryRun"]);
-                var body = await ReadBody(ctx, t.Kind);
-                await Reply(ctx, await Ask(new UpdateObject(t.Kind.Resource, ns, t.Name, body, t.Subresource == "status", dryRun)), 200, table);
+                var body = await _bodies.ReadBody(ctx, t.Kind);
+                await Reply(ctx, await _apiServer.Ask(new UpdateObject(t.Kind.Resource, ns, t.Name, body, t.Subresource == "status", dryRun)), 200, table);
                 return;
             }
             case "DELETE":
             {
                 var grace = QueryValues.Int("gracePeriodSeconds", query["gracePeriodSeconds"]);
                 var dryRun = QueryValues.DryRun(query["dryRun"]);
-                var bodyText = await ReadText(ctx);
+                var bodyText = await _bodies.ReadText(ctx);
                 if (bodyText.Length > 0 && ctx.Request.ContentType?.Contains("json", StringComparison.Ordinal) == true)
                 {
                     // DeleteOptions (kubectl sends its grace period and dry-run here); a body in another encoding only
                     // loses those overrides.
-                    var options = ParseDeleteOptions(bodyText);
+                    var options = RequestBodies.ParseDeleteOptions(bodyText);
                     grace = options.GracePeriodSeconds ?? grace;
                     dryRun |= QueryValues.DryRun(options.DryRun ?? []);
                 }
-                await Reply(ctx, await Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace, dryRun)), 200, table);
+                await Reply(ctx, await _apiServer.Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace, dryRun)), 200, table);
                 return;
             }
             case "PATCH":
-                await Patch(ctx, t.Kind, ns, t.Name, t.Subresource == "status", table);
+                await _patch.Handle(ctx, t.Kind, ns, t.Name, t.Subresource == "status", table);
                 return;
             default:
                 throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
         }
-    }
-
-    /// <summary>
-    /// The proxy subresources, carried by actors so they reach pods on any node: services/{name}[:{port}]/proxy/{path}
-    /// goes to the Service's actor on this node, which picks a ready endpoint; pods/{name}[:{port}]/proxy/{path} goes
-    /// to the pod. Either way the pod's PodActor, on the pod's node, makes the request and answers.
-    /// </summary>
-    private async Task Proxy(HttpContext ctx, string ns, string resource, string target, string path)
-    {
-        var colon = target.LastIndexOf(':');
-        var name = colon < 0 ? target : target[..colon];
-        var port = colon < 0 ? "" : target[(colon + 1)..];
-        var kind = resource == "services" ? ResourceKind.Service : ResourceKind.Pod;
-        if (await Ask(new GetObject(kind.Resource, ns, name)) is not ObjectReply reply)
-            throw new ApiErrorException(ApiError.NotFound(kind, name));
-        var body = ctx.Request.ContentLength is > 0 ? await ReadBytes(ctx) : [];
-        var pathAndQuery = path + ctx.Request.QueryString;
-        var noun = kind.Kind.ToLowerInvariant();
-        object answer;
-        try
-        {
-            if (kind == ResourceKind.Service)
-            {
-                answer = await _node.ServiceProxy.Ask<object>(
-                    new Cluster.Proxy.ServiceProxyRequest(ns, name, port, ctx.Request.Method, pathAndQuery, ctx.Request.ContentType, body), AskTimeout);
-            }
-            else
-            {
-                var pod = KubeObjects.FromJson<k8s.Models.V1Pod>(reply.Json);
-                var containerPort = port.Length == 0
-                    ? pod.Spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).FirstOrDefault(80)
-                    : int.TryParse(port, out var n) ? n : pod.Spec.Containers.SelectMany(c => c.Ports ?? []).FirstOrDefault(p => p.Name == port)?.ContainerPort ?? 0;
-                var node = pod.Spec.NodeName is { } nodeName && await Ask(new GetObject("nodes", null, nodeName)) is ObjectReply nodeReply
-                    ? Core.ControlPlane.NodeDirectory.Info(KubeObjects.FromJson<k8s.Models.V1Node>(nodeReply.Json))
-                    : null;
-                if (pod.Status?.Phase != "Running" || containerPort <= 0 || node?.AkkaAddress is null)
-                    throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for pod {GoFormat.Quote(name)}"));
-                var podActor = ((Akka.Actor.ExtendedActorSystem)_node.System).Provider.ResolveActorRef($"{node.AkkaAddress}/user/node-agent/{pod.Metadata.Uid}");
-                answer = await podActor.Ask<object>(new Cluster.Node.PodProxyRequest(containerPort, ctx.Request.Method, pathAndQuery, ctx.Request.ContentType, body), AskTimeout);
-            }
-        }
-        catch (Akka.Actor.AskTimeoutException)
-        {
-            throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"error trying to reach {noun}: no answer in {AskTimeout.TotalSeconds:0}s"));
-        }
-        switch (answer)
-        {
-            case Cluster.Node.PodProxyResponse { Status: > 0 } response:
-                ctx.Response.StatusCode = response.Status;
-                ctx.Response.ContentType = response.ContentType ?? "text/plain";
-                await ctx.Response.Body.WriteAsync(response.Body, ctx.RequestAborted);
-                return;
-            case Cluster.Node.PodProxyResponse failed:
-                throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"error trying to reach {noun}: {failed.Error}"));
-            case Cluster.Proxy.DispatchRefused refused:
-                throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", refused.Message));
-            default:
-                throw new ApiErrorException(ApiError.InternalError($"unexpected proxy answer {answer.GetType().Name}"));
-        }
-    }
-
-    /// <summary>
-    /// PATCH as kube-apiserver does it: read the stored object, apply the patch, write it back under the
-    /// object's resourceVersion, and start again on a conflict (unless the patch itself named a version).
-    /// </summary>
-    private async Task Patch(HttpContext ctx, ResourceKind kind, string? ns, string name, bool status, bool table)
-    {
-        var dryRun = QueryValues.DryRun(ctx.Request.Query["dryRun"]);
-        var patch = await ReadText(ctx);
-        var contentType = ctx.Request.ContentType ?? "";
-        var strict = ctx.Request.Query["fieldValidation"].ToString() == "Strict";
-        object reply = ApiError.InternalError("patch did not run");
-        for (var attempt = 0; attempt < 5; attempt++)
-        {
-            var current = await Ask(new GetObject(kind.Resource, ns, name));
-            if (current is not ObjectReply stored)
-            {
-                reply = current;
-                break;
-            }
-            var patched = Patches.Apply(contentType, JsonNode.Parse(stored.Json)!, patch);
-            if (patched is not JsonObject || patched["metadata"] is not JsonObject metadata)
-                throw new ApiErrorException(ApiError.BadRequest("the patch removed the object's metadata"));
-            if (metadata["resourceVersion"] is { } rvNode && rvNode.GetValueKind() != JsonValueKind.String)
-                throw new ApiErrorException(ApiError.BadRequest("metadata.resourceVersion must be a string"));
-            var pinned = metadata["resourceVersion"]?.GetValue<string>() is { } v && v != stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (!pinned) metadata["resourceVersion"] = stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (strict)
-            {
-                var modelType = StoredObject.FromJson(kind.Resource, "{}").Object.GetType();
-                var unknown = StrictDecoding.UnknownFields(patched, modelType);
-                if (unknown.Count > 0)
-                    throw new ApiErrorException(ApiError.BadRequest(string.Join(", ", unknown.Select(u => $".{u}: field not declared in schema"))));
-            }
-            reply = await Ask(new UpdateObject(kind.Resource, ns, name, patched.ToJsonString(), status, dryRun));
-            if (reply is ApiErrorReply { Code: 409 } && !pinned) continue;
-            break;
-        }
-        await Reply(ctx, reply is ApiError e ? ApiErrorReply.From(e) : reply, 200, table);
-    }
-
-    /// <summary>Reads a JSON (or YAML) body, checks its kind, and applies fieldValidation=Strict as kube-apiserver does.</summary>
-    private async Task<string> ReadBody(HttpContext ctx, ResourceKind kind)
-    {
-        var bytes = await ReadBytes(ctx);
-        var mediaType = MediaType(ctx);
-        if (mediaType == ProtobufBodies.ContentType)
-            return ProtobufBodies.ToJson(bytes, kind);
-        if (mediaType is not ("application/json" or "application/yaml" or "application/x-yaml" or "text/yaml" or "application/merge-patch+json"
-            or "application/strategic-merge-patch+json" or "application/apply-patch+yaml" or "" or "*/*" or "text/plain"))
-            throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
-                $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"));
-        var text = Encoding.UTF8.GetString(bytes);
-        if (mediaType.Contains("yaml", StringComparison.Ordinal))
-        {
-            var documents = KubeObjects.LoadAll(text);
-            if (documents.Count != 1)
-                throw new ApiErrorException(ApiError.BadRequest($"the body of the request must hold exactly one object, it holds {documents.Count} YAML documents"));
-            text = KubeObjects.ToJson(documents[0]);
-        }
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(text);
-        }
-        catch (JsonException e)
-        {
-            throw new ApiErrorException(ApiError.BadRequest($"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml: {e.Message}"));
-        }
-        if (node is not JsonObject obj) throw new ApiErrorException(ApiError.BadRequest("the body of the request must be an object"));
-        if (obj["kind"] is { } k && k.GetValueKind() != JsonValueKind.String || obj["apiVersion"] is { } a && a.GetValueKind() != JsonValueKind.String)
-            throw new ApiErrorException(ApiError.BadRequest("Object 'Kind' and 'apiVersion' must be strings"));
-        if (obj["metadata"] is { } m && m.GetValueKind() != JsonValueKind.Object)
-            throw new ApiErrorException(ApiError.BadRequest($"{kind.Kind} in version \"{kind.Version}\" cannot be handled as a {kind.Kind}: metadata must be an object"));
-        var bodyKind = obj["kind"]?.GetValue<string>();
-        var bodyVersion = obj["apiVersion"]?.GetValue<string>();
-        if (bodyKind is not null && bodyKind != kind.Kind || bodyVersion is not null && bodyVersion != kind.ApiVersion)
-            throw new ApiErrorException(ApiError.BadRequest($"the API version in the data ({bodyVersion}) does not match the expected API version ({kind.ApiVersion})"));
-        var validation = ctx.Request.Query["fieldValidation"].ToString();
-        if (validation is "Strict")
-        {
-            var modelType = StoredObject.FromJson(kind.Resource, "{}").Object.GetType();
-            var unknown = StrictDecoding.UnknownFields(obj, modelType);
-            if (unknown.Count > 0)
-                throw new ApiErrorException(ApiError.BadRequest(
-                    $"{kind.Kind} in version \"{kind.Version}\" cannot be handled as a {kind.Kind}: strict decoding error: " +
-                    string.Join(", ", unknown.Select(u => $"unknown field \"{u}\""))));
-        }
-        // Decode into the model here, so a body of the wrong shape is this request's 400 and never reaches the ApiServer.
-        StoredObject.FromJson(kind.Resource, text);
-        return text;
-    }
-
-    /// <summary>The media type of the body without parameters (charset etc.), lower case.</summary>
-    private static string MediaType(HttpContext ctx) =>
-        (ctx.Request.ContentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
-
-    /// <summary>The request body, refused with 413 past the limit (checked before and while reading).</summary>
-    private async Task<byte[]> ReadBytes(HttpContext ctx)
-    {
-        if (ctx.Request.ContentLength > _maxRequestBytes) throw new ApiErrorException(ApiError.RequestEntityTooLarge(_maxRequestBytes));
-        using var buffer = new MemoryStream();
-        var chunk = new byte[64 * 1024];
-        int n;
-        while ((n = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
-        {
-            if (buffer.Length + n > _maxRequestBytes) throw new ApiErrorException(ApiError.RequestEntityTooLarge(_maxRequestBytes));
-            buffer.Write(chunk, 0, n);
-        }
-        return buffer.ToArray();
-    }
-
-    private async Task<string> ReadText(HttpContext ctx) => Encoding.UTF8.GetString(await ReadBytes(ctx));
-
-    private sealed record DeleteOptionsBody(long? GracePeriodSeconds, IReadOnlyList<string?>? DryRun);
-
-    private static DeleteOptionsBody ParseDeleteOptions(string json)
-    {
-        try
-        {
-            if (JsonNode.Parse(json) is not JsonObject o) throw new ApiErrorException(ApiError.BadRequest("DeleteOptions must be an object"));
-            long? grace = o["gracePeriodSeconds"] is { } g ? g.GetValue<long>() : null;
-            var dryRun = o["dryRun"] is JsonArray d ? d.Select(x => x?.GetValue<string>()).ToList() : null;
-            return new DeleteOptionsBody(grace, dryRun);
-        }
-        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
-        {
-            throw new ApiErrorException(ApiError.BadRequest($"the body of the request was in an unknown format - accepted media types include: application/json: {e.Message}"));
-        }
-    }
-
-    /// <summary>
-    /// Asks the ApiServer, never leaving a request to time out while it moves: one sent to an ApiServer that stops
-    /// before answering (hand-over, crash, its node removed) or whose node becomes unreachable is refused at once
-    /// with 503 and Retry-After (it may or may not have been applied, as with any request cut off mid-way); while
-    /// there is no ApiServer yet, requests wait for the new one, up to a bound.
-    /// </summary>
-    private async Task<object> Ask(object message)
-    {
-        if (ApiServerHostUnreachable())
-            throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer is unreachable; a new ApiServer is being started, try again"));
-        if (CutOffFromMajority())
-            throw new ApiErrorException(ApiError.ServiceUnavailable("this node cannot reach a majority of the cluster; the majority side serves requests, try another node or again later"));
-        var target = await _apiServer.Current(TimeSpan.FromSeconds(10))
-            ?? throw new ApiErrorException(ApiError.ServiceUnavailable("no ApiServer is running yet; the cluster is starting or electing a new one, try again"));
-        var ask = target.Ref.Ask<object>(message, AskTimeout);
-        while (true)
-        {
-            var done = await Task.WhenAny(ask, target.Stopped, Task.Delay(250));
-            if (done == ask) return await ask;
-            // Answers sent before the stop may still be on their way: a moment's grace for them.
-            if (done == target.Stopped && await Task.WhenAny(ask, Task.Delay(100)) == ask) return await ask;
-            if (done == target.Stopped)
-                throw new ApiErrorException(ApiError.ServiceUnavailable("the ApiServer stopped while this request was in flight (it is moving to another node); it may or may not have been applied"));
-            if (ApiServerHostUnreachable())
-                throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer became unreachable while this request was in flight; it may or may not have been applied"));
-        }
-    }
-
-    /// <summary>The singleton runs on the oldest member; is that member unreachable from here?</summary>
-    private bool ApiServerHostUnreachable()
-    {
-        var state = Akka.Cluster.Cluster.Get(_node.System).State;
-        return !state.Unreachable.IsEmpty && ApiServerLink.Host(state) is { } oldest && state.Unreachable.Contains(oldest);
-    }
-
-    /// <summary>
-    /// This node reaches no more than half of the members: it is on the minority side of a partition, which the
-    /// split-brain resolver will down. Like a kube-apiserver whose etcd has lost quorum, it serves nothing meanwhile,
-    /// even if the ApiServer happens to run here.
-    /// </summary>
-    private bool CutOffFromMajority()
-    {
-        var state = Akka.Cluster.Cluster.Get(_node.System).State;
-        if (state.Unreachable.IsEmpty) return false;
-        var members = state.Members.Count(m => m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Leaving or Akka.Cluster.MemberStatus.Exiting);
-        var unreachable = state.Unreachable.Count(m => m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Leaving or Akka.Cluster.MemberStatus.Exiting);
-        return members > 1 && (members - unreachable) * 2 <= members;
-    }
-
-    private bool HostsApiServer()
-    {
-        var cluster = Akka.Cluster.Cluster.Get(_node.System);
-        return ApiServerLink.Host(cluster.State)?.Address == cluster.SelfAddress;
     }
 
     private async Task ListCollection(HttpContext ctx, ResourceKind kind, string? ns, bool table, ListOptions options)
@@ -603,7 +301,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         long rv;
         while (true)
         {
-            var reply = await Ask(new ListObjects(kind.Resource, ns, q["labelSelector"], q["fieldSelector"], limit == 0 ? 0 : limit - items.Count, continueToken));
+            var reply = await _apiServer.Ask(new ListObjects(kind.Resource, ns, q["labelSelector"], q["fieldSelector"], limit == 0 ? 0 : limit - items.Count, continueToken));
             if (reply is ApiErrorReply e)
             {
                 await Raw(ctx, e.Code, e.StatusJson);
@@ -629,47 +327,5 @@ public sealed class KubernetesApi : IAsyncDisposable
         await Raw(ctx, 200, list.ToString());
     }
 
-    private static async Task Reply(HttpContext ctx, object reply, int okStatus, bool table)
-    {
-        switch (reply)
-        {
-            case ObjectReply o when table:
-                var obj = StoredObject.FromJson(o.Resource, o.Json);
-                await Json(ctx, okStatus, TableConverter.ToTable(obj.Kind, [obj], o.ResourceVersion, null, DateTime.UtcNow));
-                return;
-            case ObjectReply o:
-                await Raw(ctx, okStatus, o.Json);
-                return;
-            case ApiErrorReply e:
-                if (e.RetryAfterSeconds > 0) ctx.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await Raw(ctx, e.Code, e.StatusJson);
-                return;
-            default:
-                await Error(ctx, ApiError.InternalError($"unexpected reply {reply.GetType().Name}"));
-                return;
-        }
-    }
 
-    internal static Task Error(HttpContext ctx, ApiError error)
-    {
-        if (error.Details?.RetryAfterSeconds is > 0 and var after)
-            ctx.Response.Headers.RetryAfter = after.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Raw(ctx, error.Code, error.ToJson());
-    }
-
-    internal static Task Json(HttpContext ctx, int status, JsonNode body) => Raw(ctx, status, body.ToJsonString());
-
-    internal static async Task Raw(HttpContext ctx, int status, string json)
-    {
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "application/json";
-        await ctx.Response.WriteAsync(json);
-    }
-
-    private static async Task Text(HttpContext ctx, int status, string text)
-    {
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "text/plain; charset=utf-8";
-        await ctx.Response.WriteAsync(text);
-    }
 }

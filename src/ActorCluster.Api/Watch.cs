@@ -84,13 +84,13 @@ internal static class Watch
         }
         catch (FormatException e)
         {
-            await KubernetesApi.Error(ctx, ApiError.BadRequest(e.Message));
+            await ApiResponses.Error(ctx, ApiError.BadRequest(e.Message));
             return;
         }
         var client = ctx.Connection.RemoteIpAddress?.ToString() ?? "";
         if (!limiter.TryOpen(client))
         {
-            await KubernetesApi.Error(ctx, ApiError.TooManyRequests());
+            await ApiResponses.Error(ctx, ApiError.TooManyRequests());
             return;
         }
         try

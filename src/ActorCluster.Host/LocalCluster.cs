@@ -121,7 +121,7 @@ public sealed class LocalCluster
             using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; _stopping.Cancel(); });
 
             // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
-            Api.KubernetesApi.LoadOrCreateToken(dataDir);
+            Api.ApiCredentials.LoadOrCreateToken(dataDir);
             Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
             Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
             for (var i = 1; i <= _options.Nodes; i++)
@@ -142,7 +142,7 @@ public sealed class LocalCluster
                 // The kubeconfig points at the first node (any node serves any request).
                 try
                 {
-                    Api.KubernetesApi.WriteKubeconfig(Path.Combine(dataDir, "kubeconfig"), $"https://{Address(1)}:{ApiPort}",
+                    Api.ApiCredentials.WriteKubeconfig(Path.Combine(dataDir, "kubeconfig"), $"https://{Address(1)}:{ApiPort}",
                         (await File.ReadAllTextAsync(Path.Combine(dataDir, "token"))).Trim(), await File.ReadAllTextAsync(Path.Combine(dataDir, "ca.crt")));
                 }
                 catch (IOException e)

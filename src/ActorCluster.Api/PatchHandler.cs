@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Core.Api;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
+using Microsoft.AspNetCore.Http;
+using static ActorCluster.Api.ApiResponses;
+
+namespace ActorCluster.Api;
+
+/// <summary>PATCH (JSON, merge, strategic merge and apply patches) as a read-modify-write against the ApiServer.</summary>
+internal sealed class PatchHandler(ApiServerClient apiServer, RequestBodies bodies)
+{
+    /// <summary>
+    /// PATCH as kube-apiserver does it: read the stored object, apply the patch, write it back under the
+    /// object's resourceVersion, and start again on a conflict (unless the patch itself named a version).
+    /// </summary>
+    public async Task Handle(HttpContext ctx, ResourceKind kind, string? ns, string name, bool status, bool table)
+    {
+        var dryRun = QueryValues.DryRun(ctx.Request.Query["dryRun"]);
+        var patch = await bodies.ReadText(ctx);
+        var contentType = ctx.Request.ContentType ?? "";
+        var strict = ctx.Request.Query["fieldValidation"].ToString() == "Strict";
+        object reply = ApiError.InternalError("patch did not run");
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var current = await apiServer.Ask(new GetObject(kind.Resource, ns, name));
+            if (current is not ObjectReply stored)
+            {
+                reply = current;
+                break;
+            }
+            var patched = Patches.Apply(contentType, JsonNode.Parse(stored.Json)!, patch);
+            if (patched is not JsonObject || patched["metadata"] is not JsonObject metadata)
+                throw new ApiErrorException(ApiError.BadRequest("the patch removed the object's metadata"));
+            if (metadata["resourceVersion"] is { } rvNode && rvNode.GetValueKind() != JsonValueKind.String)
+                throw new ApiErrorException(ApiError.BadRequest("metadata.resourceVersion must be a string"));
+            var pinned = metadata["resourceVersion"]?.GetValue<string>() is { } v && v != stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!pinned) metadata["resourceVersion"] = stored.ResourceVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (strict)
+            {
+                var modelType = StoredObject.FromJson(kind.Resource, "{}").Object.GetType();
+                var unknown = StrictDecoding.UnknownFields(patched, modelType);
+                if (unknown.Count > 0)
+                    throw new ApiErrorException(ApiError.BadRequest(string.Join(", ", unknown.Select(u => $".{u}: field not declared in schema"))));
+            }
+            reply = await apiServer.Ask(new UpdateObject(kind.Resource, ns, name, patched.ToJsonString(), status, dryRun));
+            if (reply is ApiErrorReply { Code: 409 } && !pinned) continue;
+            break;
+        }
+        await Reply(ctx, reply is ApiError e ? ApiErrorReply.From(e) : reply, 200, table);
+    }
+}
