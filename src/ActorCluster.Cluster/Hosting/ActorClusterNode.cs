@@ -51,13 +51,13 @@ public sealed class ActorClusterNode : IAsyncDisposable
     /// <summary>Layers the HOCON files and the options into the node's configuration.</summary>
     public static Config BuildConfig(NodeOptions options)
     {
-        var dir = options.HoconDirectory ?? Environment.GetEnvironmentVariable("ACTORCLUSTER_HOCON_DIR")
-                  ?? Path.Combine(AppContext.BaseDirectory, "hocon");
-        Config File(string name)
+        // The shipped files are embedded (hocon/*.conf in the repository); a user's file is layered over them.
+        static Config File(string name)
         {
-            var path = Path.Combine(dir, name);
-            if (!global::System.IO.File.Exists(path)) throw new ArgumentException($"configuration file not found: {path}");
-            return ConfigurationFactory.ParseString(global::System.IO.File.ReadAllText(path));
+            using var stream = typeof(ActorClusterNode).Assembly.GetManifestResourceStream("hocon/" + name)
+                               ?? throw new InvalidOperationException($"hocon/{name} is not embedded in {typeof(ActorClusterNode).Assembly.GetName().Name}");
+            using var reader = new StreamReader(stream);
+            return ConfigurationFactory.ParseString(reader.ReadToEnd());
         }
         if (options.Mode is not ("local" or "swarm")) throw new ArgumentException($"unknown mode \"{options.Mode}\": use local or swarm");
         if (options.Persistence is not ("sqlite" or "postgres")) throw new ArgumentException($"unknown persistence \"{options.Persistence}\": use sqlite or postgres");
@@ -78,32 +78,26 @@ public sealed class ActorClusterNode : IAsyncDisposable
         if (string.IsNullOrEmpty(connection))
             throw new ArgumentException("PostgreSQL persistence needs a connection string: --postgres or ACTORCLUSTER_POSTGRES");
 
-        var overrides = $$"""
-            actorcluster.node.name = {{Quote(options.Name)}}
-            actorcluster.node.address = {{Quote(options.Address)}}
-            actorcluster.node.data-dir = {{Quote(options.DataDir)}}
-            akka.remote.dot-netty.tcp.hostname = {{Quote(options.Address)}}
-            akka.remote.dot-netty.tcp.port = {{options.Port}}
-            akka.persistence.journal.sql.connection-string = {{Quote(connection)}}
-            akka.persistence.snapshot-store.sql.connection-string = {{Quote(connection)}}
-            """;
+        var overrides = new HoconSettings()
+            .Set("akka.remote.dot-netty.tcp.hostname", options.Address)
+            .Set("akka.remote.dot-netty.tcp.port", options.Port)
+            .Set("akka.persistence.journal.sql.connection-string", connection)
+            .Set("akka.persistence.snapshot-store.sql.connection-string", connection);
         // One setting sizes the wire: a request body may be max-request-bytes, and the message carrying it to the
         // ApiServer (or an object back) must fit one remoting frame with room for the envelope.
         var merged = ConfigurationFactory.ParseString(options.ExtraHocon ?? "").WithFallback(config);
         var frame = merged.GetInt("actorcluster.apiserver.max-request-bytes") + 256 * 1024;
-        overrides += $"\nakka.remote.dot-netty.tcp.maximum-frame-size = {frame}b\nakka.remote.dot-netty.tcp.send-buffer-size = {frame}b\nakka.remote.dot-netty.tcp.receive-buffer-size = {frame}b";
-        if (options.LoadBalancerPools.Count > 0)
-            overrides += $"\nactorcluster.load-balancer-pools = [{string.Join(", ", options.LoadBalancerPools.Select(Quote))}]";
-        if (options.PodNetworkPrefix is not null)
-            overrides += $"\nactorcluster.pod-network-prefix = {Quote(options.PodNetworkPrefix)}";
-        var top = ConfigurationFactory.ParseString(overrides);
+        overrides.SetBytes("akka.remote.dot-netty.tcp.maximum-frame-size", frame)
+            .SetBytes("akka.remote.dot-netty.tcp.send-buffer-size", frame)
+            .SetBytes("akka.remote.dot-netty.tcp.receive-buffer-size", frame);
+        if (options.LoadBalancerPools.Count > 0) overrides.Set("actorcluster.load-balancer-pools", options.LoadBalancerPools);
+        if (options.PodNetworkPrefix is not null) overrides.Set("actorcluster.pod-network-prefix", options.PodNetworkPrefix);
+        var top = overrides.ToConfig();
         if (options.ExtraHocon is not null) top = ConfigurationFactory.ParseString(options.ExtraHocon).WithFallback(top);
         return top.WithFallback(config)
             .WithFallback(SqlPersistence.DefaultConfiguration)
             .WithFallback(ClusterSingleton.DefaultConfig());
     }
-
-    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 
     /// <summary>The ApiServer's settings as the configuration gives them.</summary>
     public static ApiServerSettings ApiServerSettingsFrom(Config config)

@@ -39,7 +39,4 @@ public sealed record NodeOptions
 
     /// <summary>Extra HOCON placed above everything else (tests tune timings with it).</summary>
     public string? ExtraHocon { get; init; }
-
-    /// <summary>Where the shipped .conf files are; defaults to the hocon folder beside the assembly.</summary>
-    public string? HoconDirectory { get; init; }
 }
