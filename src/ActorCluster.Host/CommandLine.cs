@@ -4,58 +4,40 @@ using ActorCluster.Cluster.Hosting;
 namespace ActorCluster.Host;
 
 /// <summary>
-/// Flags of <c>actorcluster node</c>; each has an ACTORCLUSTER_* environment variable (what containers use).
-/// Flags win over the environment; anything unknown or malformed is an error naming the flag.
+/// The values of <c>actorcluster node</c>'s flags (the syntax is System.CommandLine's, in <see cref="Cli"/>); each flag
+/// has an ACTORCLUSTER_* environment variable (what containers use). Flags win over the environment; a malformed
+/// value is an error naming the flag.
 /// </summary>
 public static class CommandLine
 {
-    public const string NodeUsage = """
-        usage: actorcluster node --name NAME [options]
+    /// <summary>The flags of <c>node</c>: name (without dashes) and what <c>--help</c> says of it.</summary>
+    public static readonly IReadOnlyList<(string Name, string Description)> NodeFlags =
+    [
+        ("name", "Kubernetes node name, e.g. k8s-worker1 (required)"),
+        ("address", "IP (or a CIDR holding one address of this host) to bind remoting, the API and NodePorts; default 127.0.1.1"),
+        ("port", "remoting port; default 4053"),
+        ("api-port", "Kubernetes API port on the address; default 6443"),
+        ("seeds", "seed nodes as host:port[,host:port]; none: this node starts a new cluster"),
+        ("data-dir", "data directory (database, token, CA, kubeconfig); default ./.actorcluster"),
+        ("config", "a HOCON file layered over the shipped defaults"),
+        ("mode", "timing profile: local (default) or swarm"),
+        ("persistence", "sqlite (default, embedded) or postgres"),
+        ("postgres", "PostgreSQL connection string"),
+        ("postgres-file", "read the PostgreSQL connection string from a file, e.g. a Docker secret"),
+        ("token-file", "the API bearer token from a file, e.g. a Docker secret; default: generated once in <data-dir>/token"),
+    ];
 
-          --name NAME          Kubernetes node name (ACTORCLUSTER_NAME), e.g. k8s-worker1
-          --address IP|CIDR    address to bind remoting, API and NodePorts (ACTORCLUSTER_ADDRESS, default 127.0.1.1);
-                               a CIDR picks this host's address in it (one stack file for every swarm host)
-          --port N             remoting port (ACTORCLUSTER_PORT, default 4053)
-          --api-port N         Kubernetes API port on --address (ACTORCLUSTER_API_PORT, default 6443)
-          --seeds H:P[,H:P]    seed nodes (ACTORCLUSTER_SEEDS); none: this node starts a new cluster
-          --data-dir DIR       data directory (ACTORCLUSTER_DATA_DIR, default ./.actorcluster)
-          --config FILE        extra HOCON file layered over the shipped ones (ACTORCLUSTER_CONFIG)
-          --mode local|swarm   timing profile (ACTORCLUSTER_MODE, default local)
-          --persistence sqlite|postgres   (ACTORCLUSTER_PERSISTENCE, default sqlite)
-          --postgres CONNSTR   PostgreSQL connection string (ACTORCLUSTER_POSTGRES)
-          --postgres-file F    read the connection string from a file, e.g. a Docker secret (ACTORCLUSTER_POSTGRES_FILE)
-          --token-file F       the API bearer token from a file, e.g. a Docker secret (ACTORCLUSTER_TOKEN_FILE);
-                               default: generated once in <data-dir>/token
-          --lb-pool RANGE      LoadBalancer pool, CIDR or first-last; repeatable (ACTORCLUSTER_LB_POOLS, comma-separated)
-        """;
+    /// <summary>The environment variable a flag falls back to: --data-dir -> ACTORCLUSTER_DATA_DIR.</summary>
+    public static string EnvironmentVariable(string flag) => "ACTORCLUSTER_" + flag.Replace('-', '_').ToUpperInvariant();
 
-    public static (NodeOptions Node, int ApiPort, string? Token) ParseNode(IReadOnlyList<string> args, Func<string, string?> env)
+    /// <summary>
+    /// The node's options from the flags given (name -> value, without dashes) and the repeatable --lb-pool, each
+    /// falling back to its environment variable; values are checked here, with messages naming the flag.
+    /// </summary>
+    public static (NodeOptions Node, int ApiPort, string? Token) ParseNode(IReadOnlyDictionary<string, string> values, IReadOnlyList<string> lbPools, Func<string, string?> env)
     {
-        var values = new Dictionary<string, string>();
-        var pools = new List<string>();
-        for (var i = 0; i < args.Count; i++)
-        {
-            var arg = args[i];
-            if (!arg.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"unexpected argument \"{arg}\"");
-            var name = arg[2..];
-            string value;
-            var eq = name.IndexOf('=');
-            if (eq >= 0)
-            {
-                value = name[(eq + 1)..];
-                name = name[..eq];
-            }
-            else
-            {
-                if (i + 1 >= args.Count) throw new ArgumentException($"flag --{name} needs a value");
-                value = args[++i];
-            }
-            if (name is not ("name" or "address" or "port" or "api-port" or "seeds" or "data-dir" or "config" or "mode" or "persistence" or "postgres" or "postgres-file" or "token-file" or "lb-pool"))
-                throw new ArgumentException($"unknown flag --{name}");
-            if (name == "lb-pool") pools.Add(value);
-            else values[name] = value;
-        }
-        string? Get(string flag) => values.TryGetValue(flag, out var v) ? v : env("ACTORCLUSTER_" + flag.Replace('-', '_').ToUpperInvariant());
+        var pools = lbPools.ToList();
+        string? Get(string flag) => values.TryGetValue(flag, out var v) ? v : env(EnvironmentVariable(flag));
 
         var nodeName = Get("name") ?? throw new ArgumentException("--name is required (or ACTORCLUSTER_NAME)");
         var port = 4053;

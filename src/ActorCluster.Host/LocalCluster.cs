@@ -33,29 +33,13 @@ public sealed class LocalCluster
 
     public static string Name(int i) => $"k8s-worker{i}";
 
-    public static UpOptions Parse(IReadOnlyList<string> args)
+    /// <summary>Checks <c>up</c>'s values (the syntax is System.CommandLine's, in <see cref="Cli"/>).</summary>
+    public static UpOptions Options(string? nodes, string? dataDir, IReadOnlyList<string> pools, string? config)
     {
-        var nodes = 3;
-        var dataDir = "./.actorcluster";
-        string? config = null;
-        var pools = new List<string>();
-        for (var i = 0; i < args.Count; i++)
-        {
-            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"flag {args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--nodes":
-                    var n = Value();
-                    if (!int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out nodes) || nodes is < 1 or > 200)
-                        throw new ArgumentException($"--nodes: \"{n}\" is not a number of nodes (1-200)");
-                    break;
-                case "--data-dir": dataDir = Value(); break;
-                case "--config": config = Value(); break;
-                case "--lb-pool": pools.Add(Value()); break;
-                default: throw new ArgumentException($"unknown flag {args[i]}");
-            }
-        }
-        return new UpOptions(nodes, dataDir, pools, config);
+        var count = 3;
+        if (nodes is not null && (!int.TryParse(nodes, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > 200))
+            throw new ArgumentException($"--nodes: \"{nodes}\" is not a number of nodes (1-200)");
+        return new UpOptions(count, dataDir ?? "./.actorcluster", pools, config);
     }
 
     /// <summary>Checks the configuration the nodes would start with, so a mistake is one line here, not N crashing nodes.</summary>

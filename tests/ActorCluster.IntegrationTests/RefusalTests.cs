@@ -36,7 +36,7 @@ public sealed class RefusalTests
     public static TheoryData<string[], string> Cases => new()
     {
         { ["--nodes", "many"], "actorcluster up: --nodes: \"many\" is not a number of nodes (1-200)\n" },
-        { ["--frobnicate"], "actorcluster up: unknown flag --frobnicate\n" },
+        { ["--frobnicate"], "actorcluster up: Unrecognized command or argument '--frobnicate'.\n" },
         { ["--lb-pool", "10.0.0.9-10.0.0.1"], "actorcluster up: bad configuration: invalid IP range \"10.0.0.9-10.0.0.1\" in pool \"default\": expected CIDR or <first>-<last>\n" },
         { ["--config", "/no/such/file.conf"], "actorcluster up: bad configuration: configuration file not found: /no/such/file.conf\n" },
     };

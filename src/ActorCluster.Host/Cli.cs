@@ -1,0 +1,120 @@
+using System.CommandLine;
+using ActorCluster.Api;
+using ActorCluster.Cluster.Hosting;
+
+namespace ActorCluster.Host;
+
+/// <summary>
+/// The <c>actorcluster</c> command line, with System.CommandLine: commands, flags, generated help, <c>--version</c>
+/// and completions. A mistake is one line on stderr naming the command (<c>actorcluster up: ...</c>), exit code 2.
+/// </summary>
+internal static class Cli
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("ActorCluster: Kubernetes Services (ClusterIP, NodePort, LoadBalancer) on an Akka.NET cluster, driven by kubectl.");
+        root.Subcommands.Add(UpCommand());
+        root.Subcommands.Add(NodeCommand());
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            var command = result.CommandResult.Command;
+            var prefix = command == root ? "actorcluster" : $"actorcluster {command.Name}";
+            Console.Error.WriteLine($"{prefix}: {result.Errors[0].Message}");
+            if (command == root) Console.Error.WriteLine("try 'actorcluster --help'");
+            return 2;
+        }
+        return await result.InvokeAsync();
+    }
+
+    private static Command UpCommand()
+    {
+        var nodes = new Option<string?>("--nodes") { Description = "how many node processes (1-200); default 3, at 127.0.1.1..N" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "data directory of the cluster (database, logs, token, kubeconfig); default ./.actorcluster" };
+        var pools = new Option<string[]>("--lb-pool") { Description = "LoadBalancer address pool, a CIDR or first-last; repeatable" };
+        var config = new Option<string?>("--config") { Description = "a HOCON file layered over the shipped defaults, for every node" };
+        var up = new Command("up", "Start a local cluster of node processes, supervised until Ctrl-C.") { nodes, dataDir, pools, config };
+        up.SetAction(async (result, _) =>
+        {
+            UpOptions options;
+            try
+            {
+                options = LocalCluster.Options(result.GetValue(nodes), result.GetValue(dataDir), result.GetValue(pools) ?? [], result.GetValue(config));
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"actorcluster up: {e.Message}");
+                return 2;
+            }
+            return await new LocalCluster(options).RunAsync();
+        });
+        return up;
+    }
+
+    private static Command NodeCommand()
+    {
+        var node = new Command("node", "Run one node in the foreground until Ctrl-C or SIGTERM, then leave the cluster gracefully. " +
+                                       "Every flag falls back to an ACTORCLUSTER_* environment variable (--data-dir: ACTORCLUSTER_DATA_DIR).");
+        var flags = CommandLine.NodeFlags.Select(f => (f.Name, Option: new Option<string?>("--" + f.Name)
+        {
+            Description = $"{f.Description} [{CommandLine.EnvironmentVariable(f.Name)}]",
+        })).ToList();
+        foreach (var (_, option) in flags) node.Options.Add(option);
+        var pools = new Option<string[]>("--lb-pool")
+        {
+            Description = $"LoadBalancer address pool, a CIDR or first-last; repeatable [{CommandLine.EnvironmentVariable("lb-pool")}S, comma-separated]",
+        };
+        node.Options.Add(pools);
+        node.SetAction(async (result, _) =>
+        {
+            var values = flags.Where(f => result.GetResult(f.Option) is not null && result.GetValue(f.Option) is not null)
+                .ToDictionary(f => f.Name, f => result.GetValue(f.Option)!);
+            return await RunNode(values, result.GetValue(pools) ?? []);
+        });
+        return node;
+    }
+
+    /// <summary>One node and its API in the foreground; the exit code says how it ended.</summary>
+    private static async Task<int> RunNode(IReadOnlyDictionary<string, string> values, IReadOnlyList<string> pools)
+    {
+        NodeOptions options;
+        int apiPort;
+        string? token;
+        ActorClusterNode node;
+        try
+        {
+            (options, apiPort, token) = CommandLine.ParseNode(values, pools, Environment.GetEnvironmentVariable);
+            node = ActorClusterNode.Start(options);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorcluster node: {e.Message}");
+            return 2;
+        }
+        KubernetesApi api;
+        try
+        {
+            api = await KubernetesApi.StartAsync(node, new ApiOptions(options.Address, apiPort, options.DataDir, token));
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"actorcluster node: cannot serve the API on {options.Address}:{apiPort}: {e.Message}");
+            await node.StopAsync();
+            return 2;
+        }
+        Console.WriteLine($"actorcluster node {options.Name} running at {node.SelfAddress}; API {api.Url}; kubeconfig {Path.GetFullPath(api.KubeconfigPath)}");
+        var stopped = new TaskCompletionSource();
+        using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopped.TrySetResult(); }))
+        using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopped.TrySetResult(); }))
+        {
+            await Task.WhenAny(stopped.Task, node.System.WhenTerminated);
+        }
+        // The actor system can end on its own (downed by the split-brain resolver, a fatal error): the process ends
+        // with it, non-zero, so whoever supervises it (`up`, Docker) starts a fresh node; the API never outlives it.
+        var systemEnded = !stopped.Task.IsCompleted;
+        Console.WriteLine(systemEnded ? $"actorcluster node {options.Name}: the actor system terminated; exiting" : $"actorcluster node {options.Name} stopping");
+        await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        await node.StopAsync().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
+        return systemEnded ? 1 : 0;
+    }
+}
