@@ -1,0 +1,80 @@
+using ActorCluster.Cluster.ApiServer;
+using ActorCluster.Cluster.Node;
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Tests.NodeSpecs;
+
+/// <summary>
+/// One PodActor alone, with a probe as the ApiServer: it starts the pod's workload on the pod's address (a real
+/// socket on 127.0.20.0/24), reports the status until acknowledged, carries proxy requests to the workload, and on
+/// termination stops it and confirms.
+/// </summary>
+public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-actor-spec-" + Guid.NewGuid().ToString("N"))
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private static V1Pod Pod(string name, string image = "kubetm/app") => new()
+    {
+        ApiVersion = "v1", Kind = "Pod",
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default", Uid = "uid-" + name },
+        Spec = new V1PodSpec
+        {
+            NodeName = "k8s-worker1",
+            Containers = [new V1Container { Name = "app", Image = image, Ports = [new V1ContainerPort { ContainerPort = 8080 }] }],
+        },
+    };
+
+    [Fact]
+    public void Starts_the_workload_reports_Running_until_acknowledged_and_carries_proxy_requests()
+    {
+        var apiServer = CreateTestProbe();
+        var pod = ChildActorOf(PodActor.Props(Pod("pod-a"), "127.0.20.2", "k8s-worker1", "127.0.20.1", apiServer.Ref));
+        var report = apiServer.ExpectMsg<ReportPodStatus>(Wait);
+        Assert.Equal(("default", "pod-a", "uid-pod-a"), (report.Namespace, report.Name, report.Uid));
+        Assert.Contains("\"phase\":\"Running\"", report.StatusJson, StringComparison.Ordinal);
+        Assert.Contains("\"podIP\":\"127.0.20.2\"", report.StatusJson, StringComparison.Ordinal);
+        // Not acknowledged: said again (the ApiServer may be moving); acknowledged: quiet.
+        apiServer.ExpectMsg<ReportPodStatus>(Wait);
+        pod.Tell(new Acknowledged(1), apiServer.Ref);
+        apiServer.ExpectNoMsg(TimeSpan.FromMilliseconds(2500));
+
+        pod.Tell(new PodProxyRequest(8080, "GET", "/hostname", null, []));
+        var answer = ExpectMsg<PodProxyResponse>(Wait);
+        Assert.Equal((200, "default/pod-a", "pod-a\n"), (answer.Status, answer.Pod, System.Text.Encoding.ASCII.GetString(answer.Body)));
+        Assert.Equal(pod, LastSender);
+        // A port nothing listens on: an answer saying so, not a timeout.
+        pod.Tell(new PodProxyRequest(8081, "GET", "/", null, []));
+        var refused = ExpectMsg<PodProxyResponse>(Wait);
+        Assert.Equal(0, refused.Status);
+        Assert.NotNull(refused.Error);
+    }
+
+    [Fact]
+    public void On_termination_stops_the_workload_confirms_and_frees_its_address()
+    {
+        var apiServer = CreateTestProbe();
+        var pod = ChildActorOf(PodActor.Props(Pod("pod-b"), "127.0.20.3", "k8s-worker1", "127.0.20.1", apiServer.Ref));
+        apiServer.ExpectMsg<ReportPodStatus>(Wait);
+        Watch(pod);
+        pod.Tell(new TerminatePod(TimeSpan.FromSeconds(1)));
+        var confirm = apiServer.FishForMessage<ConfirmPodTerminated>(_ => true, Wait);
+        Assert.Equal("uid-pod-b", confirm.Uid);
+        pod.Tell(new Acknowledged(2), apiServer.Ref);
+        Assert.Equal(new PodActorFinished("uid-pod-b", "127.0.20.3"), FishForMessage<PodActorFinished>(_ => true, Wait));
+        ExpectTerminated(pod, Wait);
+        using var again = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        again.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.20.3"), 8080)); // the workload's port is free
+    }
+
+    [Fact]
+    public void An_image_it_cannot_run_is_reported_as_kubelet_reports_it()
+    {
+        var apiServer = CreateTestProbe();
+        ChildActorOf(PodActor.Props(Pod("pod-c", image: "nginx"), "127.0.20.4", "k8s-worker1", "127.0.20.1", apiServer.Ref));
+        var report = apiServer.ExpectMsg<ReportPodStatus>(Wait);
+        Assert.Contains("\"reason\":\"ErrImagePull\"", report.StatusJson, StringComparison.Ordinal);
+        Assert.Contains("\"phase\":\"Pending\"", report.StatusJson, StringComparison.Ordinal);
+    }
+}
