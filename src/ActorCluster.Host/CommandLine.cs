@@ -15,8 +15,8 @@ public static class CommandLine
     [
         ("name", "Kubernetes node name, e.g. k8s-worker1 (required)"),
         ("address", "IP (or a CIDR holding one address of this host) to bind remoting, the API and NodePorts; default 127.0.1.1"),
-        ("port", "remoting port; default 4053"),
-        ("api-port", "Kubernetes API port on the address; default 6443"),
+        ("port", $"remoting port; default {DefaultPorts.Remoting}"),
+        ("api-port", $"Kubernetes API port on the address; default {DefaultPorts.Api}"),
         ("seeds", "seed nodes as host:port[,host:port]; none: this node starts a new cluster"),
         ("data-dir", "data directory (database, token, CA, kubeconfig); default ./.actorcluster"),
         ("config", "a HOCON file layered over the shipped defaults"),
@@ -40,10 +40,10 @@ public static class CommandLine
         string? Get(string flag) => values.TryGetValue(flag, out var v) ? v : env(EnvironmentVariable(flag));
 
         var nodeName = Get("name") ?? throw new ArgumentException("--name is required (or ACTORCLUSTER_NAME)");
-        var port = 4053;
+        var port = DefaultPorts.Remoting;
         if (Get("port") is { } p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 0 or > 65535))
             throw new ArgumentException($"--port: \"{p}\" is not a port number");
-        var apiPort = 6443;
+        var apiPort = DefaultPorts.Api;
         if (Get("api-port") is { } ap && (!int.TryParse(ap, NumberStyles.None, CultureInfo.InvariantCulture, out apiPort) || apiPort is < 0 or > 65535))
             throw new ArgumentException($"--api-port: \"{ap}\" is not a port number");
         var address = Get("address") ?? "127.0.1.1";

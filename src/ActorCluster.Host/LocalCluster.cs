@@ -5,6 +5,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
+using ActorCluster.Cluster.Hosting;
 
 namespace ActorCluster.Host;
 
@@ -19,9 +20,9 @@ public sealed record UpOptions(int Nodes, string DataDir, IReadOnlyList<string> 
 /// </summary>
 public sealed class LocalCluster
 {
-    private const int RemotingPort = 4053;
-    private const int ApiPort = 6443;
-    private const int TunnelPort = 4054;
+    private const int RemotingPort = DefaultPorts.Remoting;
+    private const int ApiPort = DefaultPorts.Api;
+    private static readonly int TunnelPort = DefaultPorts.Tunnel;
 
     private readonly UpOptions _options;
     private readonly Dictionary<int, Process> _processes = new();

@@ -474,13 +474,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
 
     // ------------------------------------------------------------------ node readiness from membership
 
-    private string? NodeAt(Address address)
-    {
-        var text = address.ToString();
-        return _controlPlane.Store.All<V1Node>(ResourceKind.Node)
-            .FirstOrDefault(n => n.Metadata.Annotations?.TryGetValue(ControlPlane.AkkaAddressAnnotation, out var a) == true && a == text)
-            ?.Metadata.Name;
-    }
+    private string? NodeAt(Address address) => NodeDirectory.Of(_controlPlane.Store).AtAkkaAddress(address.ToString())?.Name;
 
     private void SetNodeReady(Address address, string status, string reason, string message)
     {
@@ -493,11 +487,10 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         var up = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining)
             .Select(m => m.Address.ToString()).ToHashSet();
         var unreachable = state.Unreachable.Select(m => m.Address.ToString()).ToHashSet();
-        foreach (var node in _controlPlane.Store.All<V1Node>(ResourceKind.Node).ToList())
+        foreach (var node in NodeDirectory.Of(_controlPlane.Store).All)
         {
-            var address = node.Metadata.Annotations?.TryGetValue(ControlPlane.AkkaAddressAnnotation, out var a) == true ? a : null;
-            if (address is null) continue;
-            var name = node.Metadata.Name;
+            if (node.AkkaAddress is not { } address) continue;
+            var name = node.Name;
             if (unreachable.Contains(address))
                 Write(() => _controlPlane.SetNodeReady(name, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."), ActorRefs.Nobody);
             else if (!up.Contains(address))

@@ -13,7 +13,7 @@ public sealed record NodeOptions
     public string Address { get; init; } = "127.0.1.1";
 
     /// <summary>Remoting port; 0 picks a free one (tests).</summary>
-    public int Port { get; init; } = 4053;
+    public int Port { get; init; } = DefaultPorts.Remoting;
 
     /// <summary>Seed nodes as host:port; empty means this node starts the cluster.</summary>
     public IReadOnlyList<string> Seeds { get; init; } = [];

@@ -33,7 +33,7 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
             "tunnel" => CrossNodeMode.Tunnel,
             _ => throw new FormatException($"actorcluster.proxy.cross-node = \"{mode}\": use auto, direct or tunnel"),
         };
-        var port = config.GetInt("actorcluster.proxy.tunnel-port", 4054);
+        var port = config.GetInt("actorcluster.proxy.tunnel-port");
         if (port is < 1 or > 65535) throw new FormatException($"actorcluster.proxy.tunnel-port = {port}: not a port number");
         var idle = config.GetTimeSpan("actorcluster.proxy.udp-idle-timeout", UdpFlowLimits.Default.IdleTimeout, allowInfinite: false);
         if (idle <= TimeSpan.Zero) throw new FormatException("actorcluster.proxy.udp-idle-timeout must be positive");
