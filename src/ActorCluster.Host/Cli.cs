@@ -24,7 +24,9 @@ internal static class Cli
             if (command == root) Console.Error.WriteLine("try 'actorcluster --help'");
             return 2;
         }
-        return await result.InvokeAsync();
+        // SIGTERM and Ctrl-C are ours: `up` stops its nodes and `node` leaves the cluster, however long that takes.
+        // (System.CommandLine would otherwise end the process with 143 two seconds after the signal.)
+        return await result.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 
     private static Command UpCommand()

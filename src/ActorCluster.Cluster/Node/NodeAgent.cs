@@ -138,7 +138,7 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
     }
 }
 
-/// <summary>Who this node is (hocon: actorcluster.node).</summary>
+/// <summary>Who this node is: its name, its address, and where its actors live (from the node's options).</summary>
 public sealed record NodeAgentSettings(string NodeName, string Address, string AkkaAddress);
 
 /// <summary>
