@@ -41,25 +41,20 @@ public static class PodAdmission
         return Admission<V1Pod>.Accept(pod, txn);
     }
 
-    public static Admission<V1Pod> UpdateStatus(V1Pod input, V1Pod existing)
-    {
-        var txn = new AllocationTransaction();
-        if (ObjectMetaRules.StaleVersion(ResourceKind.Pod, input.Metadata, existing.Metadata) is { } stale)
-            return Admission<V1Pod>.Reject(stale, txn);
-        var pod = KubeObjects.Clone(existing);
-        pod.Status = KubeObjects.Clone(input.Status ?? new V1PodStatus());
-        var errs = new List<FieldError>();
-        var ips = pod.Status.PodIPs ?? [];
-        for (var i = 0; i < ips.Count; i++)
+    public static Admission<V1Pod> UpdateStatus(V1Pod input, V1Pod existing) =>
+        StatusAdmission.Update(ResourceKind.Pod, input, existing, (pod, given) => pod.Status = KubeObjects.Clone(given.Status ?? new V1PodStatus()), pod =>
         {
-            if (!NameRules.IsValidIP(ips[i].Ip))
-                errs.Add(FieldError.Invalid(FieldPath.Root("status").Child("podIPs").Index(i), ips[i].Ip, "must be a valid IP address"));
-        }
-        if (!string.IsNullOrEmpty(pod.Status.PodIP) && ips.Count > 0 && ips[0].Ip != pod.Status.PodIP)
-            errs.Add(FieldError.Invalid(FieldPath.Root("status").Child("podIPs").Index(0), ips[0].Ip, "must match `podIP`"));
-        if (errs.Count > 0) return Admission<V1Pod>.Reject(ApiError.Invalid(ResourceKind.Pod, pod.Metadata.Name ?? "", errs), txn);
-        return Admission<V1Pod>.Accept(pod, txn);
-    }
+            var errs = new List<FieldError>();
+            var ips = pod.Status.PodIPs ?? [];
+            for (var i = 0; i < ips.Count; i++)
+            {
+                if (!NameRules.IsValidIP(ips[i].Ip))
+                    errs.Add(FieldError.Invalid(FieldPath.Root("status").Child("podIPs").Index(i), ips[i].Ip, "must be a valid IP address"));
+            }
+            if (!string.IsNullOrEmpty(pod.Status.PodIP) && ips.Count > 0 && ips[0].Ip != pod.Status.PodIP)
+                errs.Add(FieldError.Invalid(FieldPath.Root("status").Child("podIPs").Index(0), ips[0].Ip, "must match `podIP`"));
+            return errs;
+        });
 
     /// <summary>qos.GetPodQOS, reduced to what our pods declare: no requests or limits means BestEffort.</summary>
     public static string QosClass(V1Pod pod)

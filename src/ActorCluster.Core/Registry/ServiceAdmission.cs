@@ -58,33 +58,31 @@ public static class ServiceAdmission
     }
 
     /// <summary>The /status subresource: only status changes; load balancer ingress addresses must be IPs.</summary>
-    public static Admission<V1Service> UpdateStatus(V1Service input, V1Service existing)
-    {
-        var txn = new AllocationTransaction();
-        if (ObjectMetaRules.StaleVersion(ResourceKind.Service, input.Metadata, existing.Metadata) is { } stale)
-            return Admission<V1Service>.Reject(stale, txn);
-        var svc = KubeObjects.Clone(existing);
-        svc.Status = KubeObjects.Clone(input.Status ?? new V1ServiceStatus());
-        svc.Status.LoadBalancer ??= new V1LoadBalancerStatus();
-        var errs = new List<FieldError>();
-        var ingress = svc.Status.LoadBalancer.Ingress ?? [];
-        for (var i = 0; i < ingress.Count; i++)
+    public static Admission<V1Service> UpdateStatus(V1Service input, V1Service existing) =>
+        StatusAdmission.Update(ResourceKind.Service, input, existing, (svc, given) =>
         {
-            var path = FieldPath.Root("status").Child("loadBalancer").Child("ingress").Index(i);
-            if (!string.IsNullOrEmpty(ingress[i].Ip))
+            svc.Status = KubeObjects.Clone(given.Status ?? new V1ServiceStatus());
+            svc.Status.LoadBalancer ??= new V1LoadBalancerStatus();
+        }, svc =>
+        {
+            var errs = new List<FieldError>();
+            var ingress = svc.Status.LoadBalancer.Ingress ?? [];
+            for (var i = 0; i < ingress.Count; i++)
             {
-                if (!NameRules.IsValidIP(ingress[i].Ip))
-                    errs.Add(FieldError.Invalid(path.Child("ip"), ingress[i].Ip, "must be a valid IP address"));
-                ingress[i].IpMode ??= "VIP";
+                var path = FieldPath.Root("status").Child("loadBalancer").Child("ingress").Index(i);
+                if (!string.IsNullOrEmpty(ingress[i].Ip))
+                {
+                    if (!NameRules.IsValidIP(ingress[i].Ip))
+                        errs.Add(FieldError.Invalid(path.Child("ip"), ingress[i].Ip, "must be a valid IP address"));
+                    ingress[i].IpMode ??= "VIP"; // defaulted as kube-apiserver does
+                }
+                else if (ingress[i].IpMode is not null)
+                {
+                    errs.Add(FieldError.Forbidden(path.Child("ipMode"), "may not be specified when `ip` is not"));
+                }
             }
-            else if (ingress[i].IpMode is not null)
-            {
-                errs.Add(FieldError.Forbidden(path.Child("ipMode"), "may not be specified when `ip` is not"));
-            }
-        }
-        if (errs.Count > 0) return Admission<V1Service>.Reject(ApiError.Invalid(ResourceKind.Service, svc.Metadata.Name ?? "", errs), txn);
-        return Admission<V1Service>.Accept(svc, txn);
-    }
+            return errs;
+        });
 
     /// <summary>A delete returns the Service's addresses and ports to the pools once it commits.</summary>
     public static AllocationTransaction Delete(V1Service existing, ServiceAllocator allocator)
