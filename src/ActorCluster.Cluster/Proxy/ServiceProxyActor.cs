@@ -112,7 +112,6 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
                 _pending.UnionWith(_services.Keys);
             }
         }
-        if (update.Relisted) _pending.UnionWith(_services.Keys);
         foreach (var change in update.Changes)
         {
             if (EndpointSliceIndex.ServiceOf(change.Object) is { } key) _pending.Add(key);

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Registry;
@@ -18,10 +17,10 @@ namespace ActorCluster.Core.ControlPlane;
 internal sealed class EndpointsController(ControllerContext context)
 {
     private ServiceSelectorIndex _index = ServiceSelectorIndex.Empty;
-    private ImmutableDictionary<ObjectKey, ImmutableHashSet<ObjectRef>> _slicesByService = ImmutableDictionary<ObjectKey, ImmutableHashSet<ObjectRef>>.Empty;
+    private readonly EndpointSliceIndex _slices = new();
 
     /// <summary>Services that have slices (some may be gone: a resync removes their orphans).</summary>
-    public IEnumerable<ObjectKey> ServicesWithSlices => _slicesByService.Keys;
+    public IEnumerable<ObjectKey> ServicesWithSlices => _slices.Services;
 
     /// <summary>Keeps the selector index and the slices per Service in step with a persisted change.</summary>
     public void Observe(StoreChange change)
@@ -32,12 +31,9 @@ internal sealed class EndpointsController(ControllerContext context)
             var key = ObjectKey.Of(obj.Object.Metadata);
             _index = change.Type == ChangeType.Deleted ? _index.Remove(key) : _index.Put(obj.As<V1Service>());
         }
-        else if (obj.Kind == ResourceKind.EndpointSlice && EndpointSliceIndex.ServiceNameOf(obj.Object.Metadata) is { } svcName)
+        else if (obj.Kind == ResourceKind.EndpointSlice)
         {
-            var key = new ObjectKey(obj.Object.Metadata.NamespaceProperty ?? "", svcName);
-            var set = _slicesByService.GetValueOrDefault(key) ?? [];
-            set = change.Type == ChangeType.Deleted ? set.Remove(obj.Ref) : set.Add(obj.Ref);
-            _slicesByService = set.IsEmpty ? _slicesByService.Remove(key) : _slicesByService.SetItem(key, set);
+            _slices.Apply([change]);
         }
     }
 
@@ -54,7 +50,7 @@ internal sealed class EndpointsController(ControllerContext context)
     {
         var svc = batch.Get<V1Service>(ResourceKind.Service, key.Namespace, key.Name);
         var existingEndpoints = batch.GetStored(new ObjectRef(ResourceKind.Endpoints.Resource, key.Namespace, key.Name));
-        var existingSlices = (_slicesByService.GetValueOrDefault(key) ?? []).Select(batch.GetStored).Where(s => s is not null).Select(s => s!)
+        var existingSlices = _slices.Of(key).Select(s => batch.GetStored(ObjectRef.Of(ResourceKind.EndpointSlice, s.Metadata))).Where(s => s is not null).Select(s => s!)
             .Concat(batch.AddedSlicesFor(key)).DistinctBy(s => s.Ref).ToList();
         // Only slices this controller made are its to change: a selector-less Service's slices belong to the user.
         existingSlices = existingSlices.Where(s => s.Object.Metadata.Labels?.TryGetValue(EndpointsComputer.ManagedByLabel, out var m) == true

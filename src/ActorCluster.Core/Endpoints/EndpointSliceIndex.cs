@@ -41,6 +41,9 @@ public sealed class EndpointSliceIndex
             Put(c.Object.As<V1EndpointSlice>(), c.Type == ChangeType.Deleted);
     }
 
+    /// <summary>The Services that have slices (some may be gone: their slices are orphans).</summary>
+    public IEnumerable<ObjectKey> Services => _byService.Keys;
+
     public IReadOnlyList<V1EndpointSlice> Of(ObjectKey service) =>
         _byService.TryGetValue(service, out var slices) ? slices.Values.ToList() : [];
 
