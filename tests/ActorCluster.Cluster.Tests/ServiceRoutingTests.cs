@@ -170,6 +170,12 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             Assert.Contains($"@{Node(node1or2)}:", sender, StringComparison.Ordinal);
         }
 
+        // Fifty at once through all three nodes: every one answered by one of the two pods.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => _cluster[i % 3].ServiceProxy.Ask<object>(
+            new ServiceProxyRequest("default", "svc-1", "9000", "GET", "/hostname", null, []), TimeSpan.FromSeconds(30))));
+        Assert.All(answers, a => Assert.Equal(200, Assert.IsType<Node.PodProxyResponse>(a).Status));
+        Assert.Equal(["default/pod-1", "default/pod-2"], answers.Cast<Node.PodProxyResponse>().Select(a => a.Pod).Distinct().Order());
+
         // A port the Service does not have: refused with kube-apiserver's words.
         node.ServiceProxy.Tell(new ServiceProxyRequest("default", "svc-1", "9999", "GET", "/", null, []), probe.Ref);
         Assert.Equal("no endpoints available for service \"svc-1\"", probe.ExpectMsg<DispatchRefused>(TimeSpan.FromSeconds(5)).Message);
