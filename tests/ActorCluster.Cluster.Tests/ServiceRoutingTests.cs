@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using ActorCluster.Cluster.Proxy;
 using ActorCluster.Core.Objects;
+using ActorCluster.Core.Routing;
 using ActorCluster.Proxy;
 using Akka.Actor;
 using Akka.TestKit;
@@ -372,6 +373,18 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             }
             return false;
         }, Wait, "the ClusterIP answering node 1's clients");
+        // Nodes 2 and 3 must know pod-1's endpoint too, or they refuse for want of any endpoint, not for locality
+        // (the slice reaches each node on its own time).
+        await TestCluster.Eventually(async () =>
+        {
+            for (var i = 1; i <= 2; i++)
+            {
+                var d = await TestCluster.Ask<object>(_cluster[i].ServiceProxy, new Dispatch($"{ip}:9000", "127.0.7.1"));
+                if (d is not DispatchRefused { Reason: nameof(NoRouteReason.NoLocalEndpoints) }) return false;
+                if (!(await Counters(i + 1)).Listeners.Any(l => l.Kind == "ClusterIP" && l.Address == $"{ip}:9000")) return false;
+            }
+            return true;
+        }, Wait, "nodes 2 and 3 listening and knowing the endpoint is not theirs");
 
         // Clients (by address) are spread over the three nodes' listeners: node 1 serves its clients from its pod,
         // nodes 2 and 3 have no local endpoint and refuse theirs; never another node's pod.
