@@ -10,11 +10,13 @@ using ActorCluster.Core.Objects;
 using ActorCluster.Core.Store;
 using ActorCluster.Core.Tables;
 using Akka.Actor;
-using Akka.Event;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using static ActorCluster.Api.ApiResponses;
 
@@ -34,10 +36,9 @@ public sealed record ApiOptions(string Address, int Port, string DataDir, string
 /// </summary>
 public sealed class KubernetesApi : IAsyncDisposable
 {
-    private readonly WebApplication _app;
     private readonly ActorClusterNode _node;
     private readonly string _token;
-    private readonly Akka.Event.ILoggingAdapter _log;
+    private readonly ILogger _log;
     private readonly ApiServerClient _apiServer;
     private readonly RequestBodies _bodies;
     private readonly PatchHandler _patch;
@@ -46,12 +47,11 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly WatchLimiter _watches;
     private readonly HealthChecks _health;
 
-    private KubernetesApi(WebApplication app, ActorClusterNode node, string token, string url, string kubeconfig)
+    private KubernetesApi(ActorClusterNode node, string token, string url, string kubeconfig)
     {
-        _app = app;
         _node = node;
         _token = token;
-        _log = Akka.Event.Logging.GetLogger(node.System, "kubernetes-api");
+        _log = node.Host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ActorCluster.Api.KubernetesApi");
         _apiServer = new ApiServerClient(node.System);
         _bodies = new RequestBodies(node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728));
         _patch = new PatchHandler(_apiServer, _bodies);
@@ -63,32 +63,36 @@ public sealed class KubernetesApi : IAsyncDisposable
         KubeconfigPath = kubeconfig;
     }
 
+    /// <summary>The node this API belongs to: both live in one host, so disposing the API stops the node.</summary>
+    public ActorClusterNode Node => _node;
+
     public string Url { get; }
 
     public string KubeconfigPath { get; }
 
     public string Token => _token;
 
-    public static async Task<KubernetesApi> StartAsync(ActorClusterNode node, ApiOptions options)
+    /// <summary>
+    /// Starts a node and its API in one host (Akka.Hosting and Kestrel side by side, one log). Throws
+    /// <see cref="ArgumentException"/> for bad options, <see cref="IOException"/> when the API's address is taken.
+    /// </summary>
+    public static async Task<KubernetesApi> StartAsync(NodeOptions nodeOptions, ApiOptions options, Action<ILoggingBuilder>? logging = null)
     {
         Directory.CreateDirectory(options.DataDir);
         var token = options.Token ?? ApiCredentials.LoadOrCreateToken(options.DataDir);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
         var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);
         var serverCertificate = ApiCertificates.IssueServerCertificate(ca, options.Address);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(IPAddress.Parse(options.Address), options.Port, listen => listen.UseHttps(serverCertificate));
-            // The body limit is ours (413 with a Status body, as kube-apiserver answers), not Kestrel's bare 413.
-            k.Limits.MaxRequestBodySize = null;
-        });
-        var app = builder.Build();
         KubernetesApi? api = null;
-        app.Run(ctx => api!.Handle(ctx));
-        await app.StartAsync();
-        var port = new Uri(app.Urls.First()).Port;
-        var url = $"https://{options.Address}:{port}";
+        var node = await ActorClusterNode.StartAsync(nodeOptions, host => host.ConfigureWebHost(web => web
+            .UseKestrel(k =>
+            {
+                k.Listen(IPAddress.Parse(options.Address), options.Port, listen => listen.UseHttps(serverCertificate));
+                // The body limit is ours (413 with a Status body, as kube-apiserver answers), not Kestrel's bare 413.
+                k.Limits.MaxRequestBodySize = null;
+            })
+            .Configure(app => app.Run(ctx => api is { } ready ? ready.Handle(ctx) : Unavailable(ctx)))), logging);
+        var addresses = node.Host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        var url = $"https://{options.Address}:{new Uri(addresses.First()).Port}";
         var kubeconfig = Path.Combine(options.DataDir, "kubeconfig");
         // Nodes sharing a data directory share one kubeconfig: the first node writes it and later ones leave it,
         // so it does not end up pointing at whichever node happened to start last.
@@ -98,15 +102,14 @@ public sealed class KubernetesApi : IAsyncDisposable
                 ApiCredentials.WriteKubeconfig(kubeconfig, url, token, ca.ExportCertificatePem());
             return 0;
         });
-        api = new KubernetesApi(app, node, token, url, kubeconfig);
+        api = new KubernetesApi(node, token, url, kubeconfig);
         return api;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    /// <summary>The moment between Kestrel listening and the API being wired: kube-apiserver's answer while it starts.</summary>
+    private static Task Unavailable(HttpContext ctx) => Error(ctx, new ApiError(503, "ServiceUnavailable", "the API is starting; try again"));
+
+    public async ValueTask DisposeAsync() => await _node.DisposeAsync();
 
     // ------------------------------------------------------------------ request handling
 
@@ -189,7 +192,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         }
         catch (Exception e)
         {
-            _log.Error(e, "{0} {1}: unexpected error", ctx.Request.Method, ctx.Request.Path);
+            _log.LogError(e, "{Method} {Path}: unexpected error", ctx.Request.Method, ctx.Request.Path);
             if (!ctx.Response.HasStarted) await Error(ctx, ApiError.InternalError(e.Message));
         }
     }

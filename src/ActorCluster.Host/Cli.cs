@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ActorCluster.Api;
 using ActorCluster.Cluster.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace ActorCluster.Host;
 
@@ -76,34 +77,30 @@ internal static class Cli
         return node;
     }
 
-    /// <summary>One node and its API in the foreground; the exit code says how it ended.</summary>
+    /// <summary>One node and its API in the foreground, in one host; the exit code says how it ended.</summary>
     private static async Task<int> RunNode(IReadOnlyDictionary<string, string> values, IReadOnlyList<string> pools)
     {
         NodeOptions options;
-        int apiPort;
-        string? token;
-        ActorClusterNode node;
+        KubernetesApi api;
         try
         {
-            (options, apiPort, token) = CommandLine.ParseNode(values, pools, Environment.GetEnvironmentVariable);
-            node = ActorClusterNode.Start(options);
+            (options, var apiPort, var token) = CommandLine.ParseNode(values, pools, Environment.GetEnvironmentVariable);
+            try
+            {
+                api = await KubernetesApi.StartAsync(options, new ApiOptions(options.Address, apiPort, options.DataDir, token), NodeLog);
+            }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"actorcluster node: cannot serve the API on {options.Address}:{apiPort}: {e.Message}");
+                return 2;
+            }
         }
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"actorcluster node: {e.Message}");
             return 2;
         }
-        KubernetesApi api;
-        try
-        {
-            api = await KubernetesApi.StartAsync(node, new ApiOptions(options.Address, apiPort, options.DataDir, token));
-        }
-        catch (IOException e)
-        {
-            Console.Error.WriteLine($"actorcluster node: cannot serve the API on {options.Address}:{apiPort}: {e.Message}");
-            await node.StopAsync();
-            return 2;
-        }
+        var node = api.Node;
         Console.WriteLine($"actorcluster node {options.Name} running at {node.SelfAddress}; API {api.Url}; kubeconfig {Path.GetFullPath(api.KubeconfigPath)}");
         var stopped = new TaskCompletionSource();
         using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopped.TrySetResult(); }))
@@ -115,8 +112,20 @@ internal static class Cli
         // with it, non-zero, so whoever supervises it (`up`, Docker) starts a fresh node; the API never outlives it.
         var systemEnded = !stopped.Task.IsCompleted;
         Console.WriteLine(systemEnded ? $"actorcluster node {options.Name}: the actor system terminated; exiting" : $"actorcluster node {options.Name} stopping");
-        await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
-        await node.StopAsync().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
+        // Kestrel stops first, then the node leaves the cluster (handing the ApiServer over if it holds it).
+        await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(40)).ContinueWith(_ => { }, TaskScheduler.Default);
         return systemEnded ? 1 : 0;
     }
+
+    /// <summary>The node's log: ASP.NET Core's and Akka's lines alike, one per line with a timestamp, on stdout.</summary>
+    private static void NodeLog(ILoggingBuilder log) => log
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        })
+        .SetMinimumLevel(LogLevel.Information)
+        // Kestrel's per-connection chatter (TLS handshakes of probing clients) is not the node's news.
+        .AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 }

@@ -22,7 +22,6 @@ public sealed class LocalCluster
 {
     private const int RemotingPort = DefaultPorts.Remoting;
     private const int ApiPort = DefaultPorts.Api;
-    private static readonly int TunnelPort = DefaultPorts.Tunnel;
 
     private readonly UpOptions _options;
     private readonly Dictionary<int, Process> _processes = new();
@@ -43,27 +42,28 @@ public sealed class LocalCluster
         return new UpOptions(count, dataDir ?? "./.actorcluster", pools, config);
     }
 
-    /// <summary>Checks the configuration the nodes would start with, so a mistake is one line here, not N crashing nodes.</summary>
-    private string? ConfigurationProblem()
+    /// <summary>The configuration the nodes will start with, checked here, so a mistake is one line, not N crashing nodes.</summary>
+    private Cluster.Hosting.NodeConfiguration? Configuration(out string? problem)
     {
+        problem = null;
         try
         {
-            var config = Cluster.Hosting.ActorClusterNode.BuildConfig(new Cluster.Hosting.NodeOptions
+            return Cluster.Hosting.NodeConfiguration.From(new Cluster.Hosting.NodeOptions
             {
                 Name = Name(1), Address = Address(1), DataDir = _options.DataDir, ConfigFile = _options.ConfigFile, LoadBalancerPools = _options.LoadBalancerPools,
             });
-            Cluster.Hosting.ActorClusterNode.ApiServerSettingsFrom(config);
-            return null;
         }
         catch (Exception e) when (e is ArgumentException or FormatException or Akka.Configuration.ConfigurationException or InvalidOperationException)
         {
-            return e.Message.Split('\n')[0];
+            // Said once: "bad configuration: " is this command's prefix, not also the node's.
+            problem = (e is ArgumentException { InnerException: { } inner } ? inner : e).Message.Split('\n')[0];
+            return null;
         }
     }
 
     public async Task<int> RunAsync()
     {
-        if (ConfigurationProblem() is { } problem)
+        if (Configuration(out var problem) is not { } configuration)
         {
             Console.Error.WriteLine($"actorcluster up: bad configuration: {problem}");
             return 2;
@@ -92,7 +92,7 @@ public sealed class LocalCluster
 
             for (var i = 1; i <= _options.Nodes; i++)
             {
-                foreach (var port in new[] { RemotingPort, ApiPort, TunnelPort })
+                foreach (var port in new[] { RemotingPort, ApiPort, configuration.Proxy.TunnelPort })
                 {
                     if (!PortFree(Address(i), port))
                     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ActorCluster.Api;
+using ActorCluster.Cluster.Hosting;
 using ActorCluster.Cluster.Tests;
 
 namespace ActorCluster.Api.Tests;
@@ -16,13 +17,20 @@ public sealed class ApiCluster : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // A short watch history, so a test can ask for a version that has been forgotten (410 Gone).
-        Cluster = await TestCluster.StartAsync(3, extraHocon: "actorcluster.apiserver.watch-history = 20");
-        Api = await KubernetesApi.StartAsync(Cluster[0], new ApiOptions("127.0.0.1", 0, Cluster.DataDir));
+        Cluster = await TestCluster.StartAsync(3, extraHocon: "actorcluster.apiserver.watch-history = 20", starter: StartWithApi(1, api => Api = api));
     }
+
+    /// <summary>Starts node <paramref name="withApi"/> with its API in the same host, as <c>actorcluster node</c> does; the others without.</summary>
+    internal static Func<NodeOptions, Task<ActorClusterNode>> StartWithApi(int withApi, Action<KubernetesApi> started) => async options =>
+    {
+        if (options.Name != $"k8s-worker{withApi}") return await ActorClusterNode.StartAsync(options);
+        var api = await KubernetesApi.StartAsync(options, new ApiOptions(options.Address, 0, options.DataDir));
+        started(api);
+        return api.Node;
+    };
 
     public async Task DisposeAsync()
     {
-        await Api.DisposeAsync();
         await Cluster.DisposeAsync();
         Cluster.DeleteData();
         if (Directory.Exists(CacheDir)) Directory.Delete(CacheDir, recursive: true);

@@ -34,14 +34,13 @@ public sealed class HealthTests(ThreeApis c) : IClassFixture<ThreeApis>
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-health", Guid.NewGuid().ToString("N"));
         // Its seed is a port nobody listens on: no cluster, no ApiServer, no replica stream.
-        var node = ActorClusterNode.Start(new NodeOptions
+        var api = await KubernetesApi.StartAsync(new NodeOptions
         {
             Name = "k8s-lonely", Address = "127.0.19.1", Port = 0, Seeds = ["127.0.19.2:9"], DataDir = dataDir, PodNetworkPrefix = "127.198",
             ExtraHocon = "akka.loglevel = ERROR",
-        });
+        }, new ApiOptions("127.0.19.1", 0, dataDir));
         try
         {
-            await using var api = await KubernetesApi.StartAsync(node, new ApiOptions("127.0.19.1", 0, dataDir));
             using var client = ThreeApis.TrustedClient(api, dataDir);
             Assert.Equal((HttpStatusCode.OK, "ok"), await Get(client, "/livez"));
             Assert.Equal((HttpStatusCode.InternalServerError,
@@ -50,7 +49,7 @@ public sealed class HealthTests(ThreeApis c) : IClassFixture<ThreeApis>
         }
         finally
         {
-            await node.StopAsync();
+            await api.DisposeAsync();
             Directory.Delete(dataDir, recursive: true);
         }
     }

@@ -17,14 +17,17 @@ public sealed class ThreeApis : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cluster = await TestCluster.StartAsync(3);
-        for (var i = 0; i < 3; i++)
-            Apis.Add(await KubernetesApi.StartAsync(Cluster[i], new ApiOptions(Cluster.NodeAddress(i + 1), 0, Cluster.DataDir)));
+        // Every node with its API in one host, as `actorcluster node` runs it.
+        Cluster = await TestCluster.StartAsync(3, starter: async options =>
+        {
+            var api = await KubernetesApi.StartAsync(options, new ApiOptions(options.Address, 0, options.DataDir));
+            Apis.Add(api);
+            return api.Node;
+        });
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var api in Apis) await api.DisposeAsync();
         await Cluster.DisposeAsync();
         Cluster.DeleteData();
     }

@@ -19,13 +19,11 @@ public sealed class WatchApi : IAsyncLifetime
         Cluster = await TestCluster.StartAsync(1, extraHocon: $"""
             actorcluster.apiserver.watch-bookmark-interval = 300ms
             actorcluster.apiserver.max-watches-per-client = {MaxWatches}
-            """);
-        Api = await KubernetesApi.StartAsync(Cluster[0], new ApiOptions(Cluster.NodeAddress(1), 0, Cluster.DataDir));
+            """, starter: ApiCluster.StartWithApi(1, api => Api = api));
     }
 
     public async Task DisposeAsync()
     {
-        await Api.DisposeAsync();
         await Cluster.DisposeAsync();
         Cluster.DeleteData();
     }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using ActorCluster.Api;
+using ActorCluster.Cluster.Hosting;
 
 namespace ActorCluster.Benchmarks;
 
@@ -22,8 +23,13 @@ internal static class ApiRefusalBenchmark
         var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
         Console.WriteLine($"api-refusals benchmark: 3 nodes in one process, the API of k8s-worker2 (the ApiServer is on k8s-worker1), {rounds} rounds");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-        var cluster = await ControlPlaneBenchmark.StartCluster(3, dataDir, seedOf: null);
-        await using var api = await KubernetesApi.StartAsync(cluster[1], new ApiOptions(cluster[1].Options.Address, 0, dataDir));
+        KubernetesApi api = null!;
+        var cluster = await ControlPlaneBenchmark.StartCluster(3, dataDir, seedOf: null, starter: async options =>
+        {
+            if (options.Name != "k8s-worker2") return await ActorClusterNode.StartAsync(options);
+            api = await KubernetesApi.StartAsync(options, new ApiOptions(options.Address, 0, dataDir));
+            return api.Node;
+        });
         try
         {
             using var client = Client(api, dataDir);
@@ -76,7 +82,7 @@ internal static class ApiRefusalBenchmark
         finally
         {
             await api.DisposeAsync();
-            for (var i = cluster.Count - 1; i >= 0; i--) await cluster[i].StopAsync();
+            for (var i = cluster.Count - 1; i >= 0; i--) await cluster[i].DisposeAsync();
             Directory.Delete(dataDir, recursive: true);
         }
     }

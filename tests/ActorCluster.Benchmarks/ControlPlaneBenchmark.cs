@@ -95,7 +95,7 @@ internal static class ControlPlaneBenchmark
         }
         finally
         {
-            for (var i = cluster.Count - 1; i >= 0; i--) await cluster[i].StopAsync();
+            for (var i = cluster.Count - 1; i >= 0; i--) await cluster[i].DisposeAsync();
         }
 
         // 4. Recovery: a fresh node on the same database, until the ApiServer answers for the newest object.
@@ -110,7 +110,7 @@ internal static class ControlPlaneBenchmark
         }
         finally
         {
-            await single[0].StopAsync();
+            await single[0].DisposeAsync();
             Directory.Delete(dataDir, recursive: true);
         }
     }
@@ -132,13 +132,14 @@ internal static class ControlPlaneBenchmark
         return 0;
     }
 
-    internal static async Task<List<ActorClusterNode>> StartCluster(int count, string dataDir, string? seedOf, bool waitForNodes = true)
+    internal static async Task<List<ActorClusterNode>> StartCluster(int count, string dataDir, string? seedOf, bool waitForNodes = true,
+        Func<NodeOptions, Task<ActorClusterNode>>? starter = null)
     {
         var nodes = new List<ActorClusterNode>();
         for (var i = 1; i <= count; i++)
         {
             var seeds = nodes.Count == 0 ? [] : new[] { $"{nodes[0].SelfAddress.Host}:{nodes[0].SelfAddress.Port}" };
-            nodes.Add(ActorClusterNode.Start(new NodeOptions
+            nodes.Add(await (starter ?? (o => ActorClusterNode.StartAsync(o)))(new NodeOptions
             {
                 Name = $"k8s-worker{i}", Address = $"127.0.10.{i}", Port = 0, Seeds = seeds, DataDir = dataDir,
                 PodNetworkPrefix = "127.199", ExtraHocon = "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING",

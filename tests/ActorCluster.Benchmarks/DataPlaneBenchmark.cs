@@ -40,7 +40,7 @@ internal static partial class DataPlaneBenchmark
         }
         var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
         Console.WriteLine($"data-plane benchmark: wrk -t2 -c{connections} -d{seconds}s, {rounds} round(s) interleaved, the median round reported; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-        var node = ActorClusterNode.Start(new NodeOptions
+        var node = await ActorClusterNode.StartAsync(new NodeOptions
         {
             Name = "k8s-worker1", Address = NodeAddress, Port = 0, DataDir = dataDir, PodNetworkPrefix = "127.198",
             ExtraHocon = "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING",
@@ -128,7 +128,7 @@ internal static partial class DataPlaneBenchmark
                 p.Kill();
                 await p.WaitForExitAsync();
             }
-            await node.StopAsync();
+            await node.DisposeAsync();
             Directory.Delete(dataDir, recursive: true);
         }
     }

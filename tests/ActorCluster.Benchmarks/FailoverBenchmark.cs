@@ -22,7 +22,7 @@ internal static class FailoverBenchmark
                 for (var i = 1; i <= 3; i++)
                 {
                     var seeds = nodes.Count == 0 ? [] : new[] { $"{nodes[0].SelfAddress.Host}:{nodes[0].SelfAddress.Port}" };
-                    nodes.Add(ActorClusterNode.Start(new NodeOptions
+                    nodes.Add(await ActorClusterNode.StartAsync(new NodeOptions
                     {
                         Name = $"k8s-worker{i}", Address = $"127.0.10.{i}", Port = 0, Seeds = seeds, DataDir = dataDir, PodNetworkPrefix = "127.198",
                         ExtraHocon = "akka.loglevel = ERROR\nakka.stdout-loglevel = ERROR\n" +
@@ -57,7 +57,7 @@ internal static class FailoverBenchmark
             }
             finally
             {
-                for (var i = nodes.Count - 1; i >= 1; i--) await nodes[i].StopAsync();
+                for (var i = nodes.Count - 1; i >= 1; i--) await nodes[i].DisposeAsync();
                 Directory.Delete(dataDir, recursive: true);
             }
         }

@@ -67,31 +67,36 @@ internal sealed class TestCluster : IAsyncDisposable
         return File.ReadAllText(Path.Combine(dir, "deploy", "examples", "seed", file));
     }
 
-    public ActorClusterNode StartNode(int index, string extraHocon = "")
+    /// <summary>How a node is started; the API tests start some nodes with their API in the same host.</summary>
+    public Func<NodeOptions, Task<ActorClusterNode>> Starter { get; init; } = options => ActorClusterNode.StartAsync(options);
+
+    /// <summary>The options node <paramref name="index"/> starts with (node i at &lt;prefix&gt;.0.i; its pods at &lt;prefix&gt;.i.x).</summary>
+    public NodeOptions NodeOptions(int index, string extraHocon = "") => new()
     {
-        var seeds = Nodes.Count == 0 ? [] : new[] { $"{Nodes[0].SelfAddress.Host}:{Nodes[0].SelfAddress.Port}" };
-        var node = ActorClusterNode.Start(new NodeOptions
-        {
-            Name = $"k8s-worker{index}",
-            // Node i at <prefix>.0.i: its own address for NodePorts; pods use <prefix>.<i>.x.
-            Address = NodeAddress(index),
-            Port = 0,
-            Seeds = seeds,
-            DataDir = DataDir,
-            PodNetworkPrefix = PodPrefix,
-            Persistence = Persistence,
-            PostgresConnectionString = Postgres,
-            ExtraHocon = extraHocon + "\n" + ExtraHocon + "\n" + FastHocon,
-        });
+        Name = $"k8s-worker{index}",
+        Address = NodeAddress(index),
+        Port = 0,
+        Seeds = Nodes.Count == 0 ? [] : [$"{Nodes[0].SelfAddress.Host}:{Nodes[0].SelfAddress.Port}"],
+        DataDir = DataDir,
+        PodNetworkPrefix = PodPrefix,
+        Persistence = Persistence,
+        PostgresConnectionString = Postgres,
+        ExtraHocon = extraHocon + "\n" + ExtraHocon + "\n" + FastHocon,
+    };
+
+    public async Task<ActorClusterNode> StartNode(int index, string extraHocon = "")
+    {
+        var node = await Starter(NodeOptions(index, extraHocon));
         Nodes.Add(node);
         return node;
     }
 
-    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null, string persistence = "sqlite", string? postgres = null, string extraHocon = "")
+    public static async Task<TestCluster> StartAsync(int nodes = 3, string? dataDir = null, string persistence = "sqlite", string? postgres = null, string extraHocon = "",
+        Func<NodeOptions, Task<ActorClusterNode>>? starter = null)
     {
         var cluster = Create(dataDir, persistence, postgres);
-        cluster = new TestCluster(cluster.DataDir, cluster.PodPrefix, persistence, postgres) { ExtraHocon = extraHocon };
-        for (var i = 1; i <= nodes; i++) cluster.StartNode(i);
+        cluster = new TestCluster(cluster.DataDir, cluster.PodPrefix, persistence, postgres) { ExtraHocon = extraHocon, Starter = starter ?? (o => ActorClusterNode.StartAsync(o)) };
+        for (var i = 1; i <= nodes; i++) await cluster.StartNode(i);
         await cluster.WaitForReadyNodes(nodes);
         return cluster;
     }
@@ -198,7 +203,7 @@ internal sealed class TestCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         // Youngest first, one at a time: each leave is confirmed by a leader that is still there.
-        for (var i = Nodes.Count - 1; i >= 0; i--) await Nodes[i].StopAsync();
+        for (var i = Nodes.Count - 1; i >= 0; i--) await Nodes[i].DisposeAsync();
         Nodes.Clear();
     }
 

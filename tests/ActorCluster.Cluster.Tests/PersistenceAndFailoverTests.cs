@@ -106,9 +106,9 @@ public sealed class PersistenceAndFailoverTests
     {
         var cluster = TestCluster.Create();
         // The first node hosts the singleton; it will die without leaving (as under kill -9).
-        cluster.StartNode(1, "akka.coordinated-shutdown.run-by-actor-system-terminate = off");
-        cluster.StartNode(2);
-        cluster.StartNode(3);
+        await cluster.StartNode(1, "akka.coordinated-shutdown.run-by-actor-system-terminate = off");
+        await cluster.StartNode(2);
+        await cluster.StartNode(3);
         try
         {
             await cluster.WaitForReadyNodes(3);

@@ -14,7 +14,10 @@ public sealed class SerializationAndWatchTests
     {
         // Every IClusterMessage, found by reflection (a new message cannot be forgotten here), with a sample built
         // from its constructor, on an ActorSystem configured as a node's.
-        var config = Hosting.ActorClusterNode.BuildConfig(new Hosting.NodeOptions { Name = "k8s-worker1", Port = 0, DataDir = Path.GetTempPath() });
+        var config = Hosting.NodeConfiguration.Layers(new Hosting.NodeOptions
+        {
+            Name = "k8s-worker1", DataDir = Path.GetTempPath(), ExtraHocon = "akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }",
+        });
         using var system = (ExtendedActorSystem)ActorSystem.Create("serialization-" + Guid.NewGuid().ToString("N"), config);
         var types = typeof(IClusterMessage).Assembly.GetTypes()
             .Where(t => typeof(IClusterMessage).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false }).ToList();

@@ -14,5 +14,5 @@ public static class DefaultPorts
     public const int Api = 6443;
 
     /// <summary>The node tunnel other nodes reach this node's pods through: the shipped configuration's value.</summary>
-    public static int Tunnel => ActorClusterNode.BuildConfig(new NodeOptions { Name = "defaults", DataDir = Path.GetTempPath() }).GetInt("actorcluster.proxy.tunnel-port");
+    public static int Tunnel => NodeConfiguration.Defaults.GetInt("actorcluster.proxy.tunnel-port");
 }
