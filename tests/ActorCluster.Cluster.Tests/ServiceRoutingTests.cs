@@ -88,20 +88,6 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     }
 
     [Fact]
-    public void A_PROXY_v2_header_round_trips_and_plain_data_is_left_alone()
-    {
-        var client = new IPEndPoint(IPAddress.Parse("10.200.0.1"), 40123);
-        var header = ProxyProtocol.Header(client, new IPEndPoint(IPAddress.Parse("10.200.0.11"), 30000));
-        var data = header.Concat("GET / HTTP/1.1\r\n"u8.ToArray()).ToArray();
-        var (state, length, parsed) = ProxyProtocol.TryParse(data);
-        Assert.Equal(ProxyProtocol.ParseState.Parsed, state);
-        Assert.Equal(28, length);
-        Assert.Equal(client, parsed);
-        Assert.Equal(ProxyProtocol.ParseState.NeedMore, ProxyProtocol.TryParse(header.AsSpan(0, 20)).State);
-        Assert.Equal(ProxyProtocol.ParseState.NotPresent, ProxyProtocol.TryParse("GET / HTTP/1.1\r\n"u8).State);
-    }
-
-    [Fact]
     public async Task Dispatch_routes_by_selector_without_sockets_and_names_the_PodActor()
     {
         await SeedPods();

@@ -5,7 +5,7 @@ using ActorCluster.Core.Routing;
 using ActorCluster.Proxy;
 using k8s.Models;
 
-namespace ActorCluster.Cluster.Tests;
+namespace ActorCluster.Proxy.Tests;
 
 /// <summary>
 /// The TCP relay on its own, without a cluster: one <see cref="ServiceListener"/> in front of echo servers, real
@@ -27,7 +27,7 @@ public sealed class RelayTests
         Assert.Equal(200, listener.Stats.Connections);
         // The counters are added just after each write, so they may trail the clients by a moment.
         var total = payloads.Sum(p => (long)p.Length);
-        await TestCluster.Eventually(() => listener.Stats.BytesIn == total && listener.Stats.BytesOut == total && listener.Stats.Active == 0, Bound, "every byte counted and every connection closed");
+        await Poll.Until(() => listener.Stats.BytesIn == total && listener.Stats.BytesOut == total && listener.Stats.Active == 0, Bound, "every byte counted and every connection closed");
     }
 
     [Fact]

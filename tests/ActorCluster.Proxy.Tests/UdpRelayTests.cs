@@ -4,7 +4,7 @@ using ActorCluster.Core.Routing;
 using ActorCluster.Proxy;
 using k8s.Models;
 
-namespace ActorCluster.Cluster.Tests;
+namespace ActorCluster.Proxy.Tests;
 
 /// <summary>
 /// The UDP listener on its own, real sockets on 127.0.13.0/24: its flows are bounded per Service port as
@@ -31,7 +31,7 @@ public sealed class UdpRelayTests
 
         // The third client's flow would be the third: dropped (as a full conntrack table drops it), and counted.
         third.Send("c"u8.ToArray(), at);
-        await TestCluster.Eventually(() => Interlocked.Read(ref listener.Stats.DroppedFlowLimit) >= 1, Bound, "the new flow dropped");
+        await Poll.Until(() => Interlocked.Read(ref listener.Stats.DroppedFlowLimit) >= 1, Bound, "the new flow dropped");
         Assert.Equal(0, third.Available);
         Assert.Equal(2, Interlocked.Read(ref listener.Stats.Active));
         // The open flows keep working meanwhile.
