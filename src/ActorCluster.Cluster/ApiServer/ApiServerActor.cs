@@ -25,6 +25,7 @@ namespace ActorCluster.Cluster.ApiServer;
 /// exactly, and the counter resumes above the newest recovered one: a version is never reused.
 /// Reads (GET, LIST, the first state of a watch) are served from the durable store, which only moves when the
 /// journal confirms a write; an update naming a version that is not yet durable is a conflict.
+/// Watches fan out through the <see cref="WatchHub"/>; lists are cut into pages by Core's <see cref="ListPager"/>.
 /// </para>
 /// </summary>
 public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
@@ -34,8 +35,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ApiServerSettings _settings;
     private readonly ControlPlane _controlPlane;
-    private readonly Dictionary<IActorRef, Watcher> _watchers = new();
-    private readonly LinkedList<HistoryEntry> _history = new();
+    private readonly WatchHub _watches;
     /// <summary>Writes sent to the journal and not yet confirmed, oldest first: who is owed a reply if the journal fails.</summary>
     private readonly Queue<IActorRef> _inFlight = new();
     private long _eventsSinceSnapshot;
@@ -46,19 +46,11 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
     private ObjectStore _durable = ObjectStore.Empty;
     private bool _handingOver;
 
-    private sealed class Watcher(string nodeName)
-    {
-        public string NodeName { get; } = nodeName;
-
-        public long LastSent { get; set; }
-    }
-
-    private sealed record HistoryEntry(WatchChange Change, string? PodNode);
-
     public ApiServerActor(ApiServerSettings settings)
     {
         _settings = settings;
         _controlPlane = new ControlPlane(settings.ControlPlane);
+        _watches = new WatchHub(settings.WatchHistory);
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -88,16 +80,19 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         Command<RegisterNode>(c => Write(() => _controlPlane.RegisterNode(c.Name, c.Address, c.KernelVersion, c.OsImage, c.AkkaAddress), Sender, ack: true));
         Command<ReportPodStatus>(c => Write(() => _controlPlane.ReportPodStatus(c.Namespace, c.Name, c.Uid, KubeObjects.FromJson<V1PodStatus>(c.StatusJson)), Sender, ack: true));
         Command<ConfirmPodTerminated>(c => Write(() => _controlPlane.PodTerminated(c.Namespace, c.Name, c.Uid), Sender, ack: true));
-        Command<StartWatch>(StartWatching);
+        Command<StartWatch>(w =>
+        {
+            if (_watches.Start(w, _durable)) Context.Watch(w.Subscriber);
+        });
         // Block bodies: a Func<T, bool> handler returning false would mark the message unhandled.
         Command<StopWatch>(c =>
         {
-            _watchers.Remove(c.Subscriber);
+            _watches.Stop(c.Subscriber);
             Context.Unwatch(c.Subscriber);
         });
         Command<Terminated>(t =>
         {
-            _watchers.Remove(t.ActorRef);
+            _watches.Stop(t.ActorRef);
         });
 
         Command<ClusterEvent.CurrentClusterState>(OnClusterState);
@@ -162,60 +157,20 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
     }
 
-    private const int ListPageBytes = 64 * 1024;
-
-    /// <summary>A page of objects in (namespace, name) order, filtered by namespace and selectors.</summary>
+    /// <summary>A page of a list, from the durable store (<see cref="ListPager"/>).</summary>
     private object List(ListObjects c)
     {
         var kind = ResourceKind.All.FirstOrDefault(k => k.Resource == c.Resource);
         if (kind is null) return ErrorReply(ApiError.NotFound(ResourceKind.Namespace, c.Resource) with { Message = "the server could not find the requested resource" });
-        Core.Selectors.LabelSelector labels;
-        Core.Selectors.FieldSelector fields;
         try
         {
-            labels = string.IsNullOrEmpty(c.LabelSelector) ? Core.Selectors.LabelSelector.Everything : Core.Selectors.LabelSelector.Parse(c.LabelSelector);
-            fields = string.IsNullOrEmpty(c.FieldSelector) ? Core.Selectors.FieldSelector.Everything : Core.Selectors.FieldSelector.Parse(c.FieldSelector, c.Resource);
+            var page = ListPager.List(_durable, kind, c.Namespace, c.LabelSelector, c.FieldSelector, c.Limit, c.Continue);
+            return new ObjectList(c.Resource, page.Items.Select(json => new RawObject(json)).ToList(), page.ResourceVersion, page.Continue);
         }
-        catch (FormatException e)
+        catch (ApiErrorException e)
         {
-            return ErrorReply(ApiError.BadRequest(e.Message));
+            return ErrorReply(e.Error);
         }
-        var start = "";
-        if (!string.IsNullOrEmpty(c.Continue))
-        {
-            try
-            {
-                start = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(c.Continue));
-            }
-            catch (FormatException)
-            {
-                return ErrorReply(ApiError.BadRequest("continue key is not valid: illegal base64 data"));
-            }
-        }
-        var items = new List<RawObject>();
-        var bytes = 0;
-        string? next = null;
-        var lastKey = "";
-        var ordered = _durable.All(kind)
-            .Where(o => string.IsNullOrEmpty(c.Namespace) || !kind.Namespaced || o.Object.Metadata.NamespaceProperty == c.Namespace)
-            .Select(o => (Key: $"{o.Object.Metadata.NamespaceProperty}/{o.Object.Metadata.Name}", Object: o))
-            .Where(x => string.CompareOrdinal(x.Key, start) > 0)
-            .OrderBy(x => x.Key, StringComparer.Ordinal);
-        foreach (var (key, o) in ordered)
-        {
-            var objectLabels = o.Object.Metadata.Labels is { } l ? new Dictionary<string, string>(l) : new Dictionary<string, string>();
-            if (!labels.Matches(objectLabels) || !fields.Matches(o)) continue;
-            if ((c.Limit > 0 && items.Count == c.Limit) || (items.Count > 0 && bytes > ListPageBytes))
-            {
-                next = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(lastKey));
-                break;
-            }
-            var json = o.ToJson();
-            items.Add(new RawObject(json));
-            bytes += json.Length;
-            lastKey = key;
-        }
-        return new ObjectList(c.Resource, items, _durable.ResourceVersion, next);
     }
 
     private static ResourceKind Kind(string resource) =>
@@ -331,7 +286,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
             decision.Transaction.Commit();
             var replyIndex = decision.Reply is null ? -1 : decision.Changes.ToList().FindIndex(c => ReferenceEquals(c.Object.Object, decision.Reply.Object));
             replyTo.Tell(ack || replyIndex < 0 ? Reply(decision, ack) : new ObjectReply(decision.Reply!.Kind.Resource, e.Changes[replyIndex].Json, rv));
-            Publish(e, rv, podNodes);
+            _watches.Publish(e, rv, podNodes);
             MaybeSnapshot();
             StopWhenDrained();
         });
@@ -397,81 +352,6 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
             ? new Acknowledged(decision.Reply?.ResourceVersion ?? 0)
             : new ObjectReply(decision.Reply.Kind.Resource, decision.Reply.ToJson(), decision.Reply.ResourceVersion);
 
-    // ------------------------------------------------------------------ watch
-
-    private static bool Wanted(string nodeName, string resource, string? podNode) =>
-        nodeName.Length == 0
-        || resource switch
-        {
-            "pods" => podNode == nodeName,
-            "events" or "endpoints" => false,
-            _ => true,
-        };
-
-    private void Publish(ObjectsChanged e, long rv, List<string?> podNodes)
-    {
-        for (var i = 0; i < e.Changes.Count; i++)
-        {
-            var c = e.Changes[i];
-            var podNode = podNodes[i];
-            var change = new WatchChange(c.Type, c.Resource, c.Json, rv, 0, e.CommittedUnixMs);
-            _history.AddLast(new HistoryEntry(change, podNode));
-            if (_history.Count > _settings.WatchHistory) _history.RemoveFirst();
-            foreach (var (subscriber, watcher) in _watchers)
-            {
-                if (!Wanted(watcher.NodeName, c.Resource, podNode)) continue;
-                subscriber.Tell(change with { PreviousResourceVersion = watcher.LastSent });
-                watcher.LastSent = rv;
-            }
-        }
-    }
-
-    private void StartWatching(StartWatch w)
-    {
-        Context.Watch(w.Subscriber);
-        var current = _durable.ResourceVersion;
-        if (w.FromResourceVersion > 0)
-        {
-            var oldest = _history.First?.Value.Change.ResourceVersion ?? current + 1;
-            if (w.FromResourceVersion < oldest - 1 && w.FromResourceVersion < current)
-            {
-                w.Subscriber.Tell(new WatchExpired(oldest));
-                return;
-            }
-            var last = w.FromResourceVersion;
-            foreach (var entry in _history.Where(h => h.Change.ResourceVersion > w.FromResourceVersion))
-            {
-                if (!Wanted(w.NodeName, entry.Change.Resource, entry.PodNode)) continue;
-                w.Subscriber.Tell(entry.Change with { PreviousResourceVersion = last });
-                last = entry.Change.ResourceVersion;
-            }
-            _watchers[w.Subscriber] = new Watcher(w.NodeName) { LastSent = last };
-            w.Subscriber.Tell(new WatchResumed(last));
-            return;
-        }
-
-        // A snapshot of the durable store in parts of about 48 KB (one object may make a part larger, up to the
-        // object limit, which the remoting frame is sized for).
-        var parts = new List<List<WatchedObject>> { new() };
-        var size = 0;
-        foreach (var o in _durable.All())
-        {
-            var podNode = o.Kind == ResourceKind.Pod ? o.As<V1Pod>().Spec?.NodeName : null;
-            if (!Wanted(w.NodeName, o.Kind.Resource, podNode)) continue;
-            var json = o.ToJson();
-            if (size + json.Length > 48 * 1024 && parts[^1].Count > 0)
-            {
-                parts.Add([]);
-                size = 0;
-            }
-            parts[^1].Add(new WatchedObject(o.Kind.Resource, json));
-            size += json.Length;
-        }
-        for (var i = 0; i < parts.Count; i++)
-            w.Subscriber.Tell(new WatchSnapshot(parts[i], current, w.RequestId, i, parts.Count));
-        _watchers[w.Subscriber] = new Watcher(w.NodeName) { LastSent = current };
-    }
-
     // ------------------------------------------------------------------ node readiness from membership
 
     private string? NodeAt(Address address) => NodeDirectory.Of(_controlPlane.Store).AtAkkaAddress(address.ToString())?.Name;
@@ -497,19 +377,4 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
                 Write(() => _controlPlane.SetNodeReady(name, "False", "NodeLeft", "node left the cluster"), ActorRefs.Nobody);
         }
     }
-}
-
-/// <summary>The ApiServer's tunables (hocon: actorcluster.apiserver).</summary>
-public sealed record ApiServerSettings(ControlPlaneConfig ControlPlane, int SnapshotEvery = 1000, int WatchHistory = 10000)
-{
-    /// <summary>etcd's default request limit (1.5 MiB): a bigger object is refused, nothing stored.</summary>
-    public const int DefaultMaxObjectBytes = 1572864;
-
-    public int MaxObjectBytes { get; init; } = DefaultMaxObjectBytes;
-
-    /// <summary>Events are deleted this long after they were last recorded (kube-apiserver's --event-ttl).</summary>
-    public TimeSpan EventTtl { get; init; } = TimeSpan.FromHours(1);
-
-    /// <summary>How often expired Events are looked for.</summary>
-    public TimeSpan EventSweepInterval { get; init; } = TimeSpan.FromMinutes(1);
 }
