@@ -1,22 +1,31 @@
 using ActorCluster.Core.Allocation;
 using ActorCluster.Core.Objects;
+using FsCheck;
+using FsCheck.Fluent;
 using FsCheck.Xunit;
 using k8s.Models;
 
 namespace ActorCluster.Core.Tests;
 
-/// <summary>Allocator invariants under random operation sequences (FsCheck picks the seeds).</summary>
+/// <summary>
+/// Allocator invariants under generated operation sequences: FsCheck generates the operations (and shrinks a
+/// failing sequence by dropping operations); the allocators' own random picks come from a generated seed.
+/// </summary>
 public class AllocatorPropertyTests
 {
+    /// <summary>One allocator operation: 0 = the next free value, 1 = a value asked for by number, 2 = a release.</summary>
+    public sealed record Op(int Kind, int Value);
+
+    private static readonly Gen<Op> Ops = from kind in Gen.Choose(0, 2) from value in Gen.Choose(0, 59) select new Op(kind, value);
+
     [Property(MaxTest = 300)]
-    public bool Port_allocator_never_hands_out_a_value_twice(int seed, byte[] ops)
+    public Property Port_allocator_never_hands_out_a_value_twice(int seed) => Prop.ForAll(Generators.ShrinkingList(Ops, 120), ops =>
     {
-        var random = new Random(seed);
-        var ports = new PortAllocator(PortRange.Parse("30000-30049"), random);
+        var ports = new PortAllocator(PortRange.Parse("30000-30049"), new Random(seed));
         var model = new HashSet<int>();
-        foreach (var op in ops ?? [])
+        foreach (var op in ops)
         {
-            switch (op % 3)
+            switch (op.Kind)
             {
                 case 0:
                     var err = ports.AllocateNext(out var next);
@@ -24,7 +33,7 @@ public class AllocatorPropertyTests
                     else if (model.Count != 50 || err.Kind != AllocationErrorKind.Full) return false;
                     break;
                 case 1:
-                    var want = 29995 + op % 60;
+                    var want = 29995 + op.Value;
                     var e = ports.Allocate(want);
                     var expected = want is < 30000 or > 30049 ? AllocationErrorKind.NotInRange
                         : model.Contains(want) ? AllocationErrorKind.Allocated : (AllocationErrorKind?)null;
@@ -33,7 +42,7 @@ public class AllocatorPropertyTests
                     break;
                 default:
                     if (model.Count == 0) break;
-                    var victim = model.ElementAt(random.Next(model.Count));
+                    var victim = model.Order().ElementAt(op.Value % model.Count);
                     ports.Release(victim);
                     model.Remove(victim);
                     break;
@@ -41,17 +50,16 @@ public class AllocatorPropertyTests
             if (ports.Used != model.Count || !ports.AllocatedPorts().ToHashSet().SetEquals(model)) return false;
         }
         return true;
-    }
+    });
 
     [Property(MaxTest = 300)]
-    public bool IP_allocator_never_hands_out_a_value_twice(int seed, byte[] ops)
+    public Property IP_allocator_never_hands_out_a_value_twice(int seed) => Prop.ForAll(Generators.ShrinkingList(Ops, 120), ops =>
     {
-        var random = new Random(seed);
-        var ips = new IPAllocator("10.1.0.0/26", random); // 62 usable, static band 16
+        var ips = new IPAllocator("10.1.0.0/26", new Random(seed)); // 62 usable, static band 16
         var model = new HashSet<string>();
-        foreach (var op in ops ?? [])
+        foreach (var op in ops)
         {
-            if (op % 4 != 3)
+            if (op.Kind != 2)
             {
                 var err = ips.AllocateNext(out var ip);
                 if (err is null) { if (!model.Add(ip)) return false; }
@@ -59,67 +67,76 @@ public class AllocatorPropertyTests
             }
             else if (model.Count > 0)
             {
-                var victim = model.ElementAt(random.Next(model.Count));
+                var victim = model.Order(StringComparer.Ordinal).ElementAt(op.Value % model.Count);
                 ips.Release(victim);
                 model.Remove(victim);
             }
         }
         return ips.AllocatedIPs().ToHashSet().SetEquals(model) && !model.Contains("10.1.0.0") && !model.Contains("10.1.0.63");
-    }
+    });
 
-    /// <summary>A random Service manifest over small ranges, so requests collide and ranges fill up.</summary>
-    private static V1Service RandomService(Random r, string name)
+    /// <summary>A Service manifest over small ranges, so requests collide and ranges fill up; now and then invalid.</summary>
+    public sealed record ServiceDraft(string Type, bool BadName, int?[] NodePorts, bool BadPortName, int? ClusterIPHost, bool Local)
     {
-        var type = new[] { "ClusterIP", "NodePort", "LoadBalancer", "ExternalName" }[r.Next(4)];
-        var ports = new List<V1ServicePort>();
-        for (var i = 0; i < r.Next(1, 3); i++)
+        public V1Service Build(string name) => new()
         {
-            ports.Add(new V1ServicePort
-            {
-                Name = r.Next(15) == 0 ? "Bad_Port" : "p" + i,
-                Port = 80 + i,
-                // Sometimes ask for a node port (in range, out of range, or taken); sometimes on a ClusterIP service (invalid).
-                NodePort = r.Next(3) == 0 ? 29998 + r.Next(25) : null,
-            });
-        }
-        return new V1Service
-        {
-            Metadata = new V1ObjectMeta { Name = r.Next(12) == 0 ? "Bad_Name" : name },
+            Metadata = new V1ObjectMeta { Name = BadName ? "Bad_Name" : name },
             Spec = new V1ServiceSpec
             {
-                Type = type,
-                ExternalName = type == "ExternalName" ? "example.com" : null,
-                ClusterIP = type != "ExternalName" && r.Next(4) == 0 ? $"127.96.0.{r.Next(1, 16)}" : null,
-                ExternalTrafficPolicy = type is "NodePort" or "LoadBalancer" && r.Next(2) == 0 ? "Local" : null,
-                Ports = ports,
+                Type = Type,
+                ExternalName = Type == "ExternalName" ? "example.com" : null,
+                ClusterIP = Type != "ExternalName" && ClusterIPHost is { } host ? $"127.96.0.{host}" : null,
+                ExternalTrafficPolicy = Type is "NodePort" or "LoadBalancer" && Local ? "Local" : null,
+                // Sometimes a node port (in range, out of range, or taken); on a ClusterIP service it is invalid.
+                Ports = NodePorts.Select((nodePort, i) => new V1ServicePort { Name = BadPortName && i == 0 ? "Bad_Port" : "p" + i, Port = 80 + i, NodePort = nodePort }).ToList(),
             },
         };
     }
 
+    private static readonly Gen<ServiceDraft> Drafts =
+        from type in Gen.Elements("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+        from badName in Gen.Frequency((11, Gen.Constant(false)), (1, Gen.Constant(true)))
+        from ports in Gen.Choose(1, 2)
+        from nodePorts in Gen.ArrayOf(Gen.Frequency((2, Gen.Constant<int?>(null)), (1, Gen.Choose(29998, 30022).Select(p => (int?)p))), ports)
+        from badPortName in Gen.Frequency((14, Gen.Constant(false)), (1, Gen.Constant(true)))
+        from clusterIP in Gen.Frequency((3, Gen.Constant<int?>(null)), (1, Gen.Choose(1, 15).Select(h => (int?)h)))
+        from local in Gen.Elements(false, true)
+        select new ServiceDraft(type, badName, nodePorts, badPortName, clusterIP, local);
+
+    /// <summary>One write: 0-4 create "s{Name}", 5-7 update a stored Service (keeping its ClusterIP or not), 8-9 delete one.</summary>
+    public sealed record Step(int Kind, int Name, int Target, ServiceDraft Draft, bool KeepClusterIP);
+
+    private static readonly Gen<Step> Steps =
+        from kind in Gen.Choose(0, 9)
+        from name in Gen.Choose(0, 7)
+        from target in Gen.Choose(0, 63)
+        from draft in Drafts
+        from keep in Gen.Elements(false, true)
+        select new Step(kind, name, target, draft, keep);
+
     [Property(MaxTest = 300)]
-    public bool Every_write_either_commits_or_leaves_no_trace_and_state_always_equals_a_rebuild(int seed)
+    public Property Every_write_either_commits_or_leaves_no_trace_and_state_always_equals_a_rebuild(int seed) => Prop.ForAll(Generators.ShrinkingList(Steps, 40), steps =>
     {
-        var r = new Random(seed);
         var registry = new ServiceRegistry(new ServiceNetworkConfig("127.96.0.0/28", PortRange.Parse("30000-30019")), seed);
-        for (var step = 0; step < 40; step++)
+        for (var step = 0; step < steps.Count; step++)
         {
+            var w = steps[step];
             var beforePorts = registry.Allocator.NodePorts.AllocatedPorts().ToList();
             var beforeIPs = registry.Allocator.ClusterIPs.AllocatedIPs().ToList();
             bool ok;
             string? last = null;
-            var choice = r.Next(10);
-            if (choice < 5 || registry.Stored.Count == 0)
+            if (w.Kind < 5 || registry.Stored.Count == 0)
             {
-                var created = registry.Create(RandomService(r, "s" + r.Next(8)));
+                var created = registry.Create(w.Draft.Build("s" + w.Name));
                 ok = created.Ok;
                 last = "create: " + created.Error?.KubectlMessage();
             }
-            else if (choice < 8)
+            else if (w.Kind < 8)
             {
-                var target = registry.Stored.Values.ElementAt(r.Next(registry.Stored.Count));
-                var update = RandomService(r, target.Metadata.Name);
+                var target = registry.Stored.Values.ElementAt(w.Target % registry.Stored.Count);
+                var update = w.Draft.Build(target.Metadata.Name);
                 update.Metadata.Name = target.Metadata.Name;
-                if (r.Next(2) == 0) update.Spec.ClusterIP = target.Spec.ClusterIP; // keep, or try to change
+                if (w.KeepClusterIP) update.Spec.ClusterIP = target.Spec.ClusterIP; // keep, or try to change
                 var oldJson = KubeObjects.ToJson(target.Spec);
                 var updated = registry.Update(update);
                 ok = updated.Ok;
@@ -127,7 +144,7 @@ public class AllocatorPropertyTests
             }
             else
             {
-                registry.Delete(registry.Stored.Keys.ElementAt(r.Next(registry.Stored.Count)));
+                registry.Delete(registry.Stored.Keys.ElementAt(w.Target % registry.Stored.Count));
                 ok = true;
             }
 
@@ -147,5 +164,5 @@ public class AllocatorPropertyTests
             Assert.True(held.Count == held.Distinct().Count() && ips.Count == ips.Distinct().Count(), "double owner: " + state);
         }
         return true;
-    }
+    });
 }

@@ -1,4 +1,6 @@
 using ActorCluster.Core.Selectors;
+using FsCheck;
+using FsCheck.Fluent;
 using FsCheck.Xunit;
 
 namespace ActorCluster.Core.Tests;
@@ -72,59 +74,77 @@ public class LabelSelectorTests
         Assert.Null(LabelSelector.FromSet(null));
     }
 
-    /// <summary>Builds a random selector text from parts that are always valid.</summary>
-    internal static string RandomSelectorText(Random r)
+    /// <summary>One requirement of a generated selector: its key, operator (0-7) and values, always valid.</summary>
+    public sealed record RequirementDraft(string Key, int Operator, string Value, string[] Members, bool Greater, int Number)
     {
-        string Key() => (r.Next(4) == 0 ? "ex.com/" : "") + new string(Enumerable.Range(0, r.Next(1, 4)).Select(_ => (char)('a' + r.Next(5))).ToArray());
-        string Value() => new string(Enumerable.Range(0, r.Next(0, 3)).Select(_ => "ab1-_."[r.Next(3)]).ToArray());
-        // Set members are non-empty: Go's parser itself rejects some empty-member spellings such as "(x,,)".
-        string Member() => new string(Enumerable.Range(0, r.Next(1, 3)).Select(_ => "ab1"[r.Next(3)]).ToArray());
-        var parts = new List<string>();
-        var keys = new HashSet<string>();
-        for (var i = 0; i < r.Next(0, 6); i++)
+        public override string ToString() => Operator switch
         {
-            var key = Key();
-            if (!keys.Add(key)) continue; // one requirement per key keeps Go's unstable sort irrelevant
-            parts.Add(r.Next(8) switch
-            {
-                0 => $"{key}={Value()}",
-                1 => $"{key}=={Value()}",
-                2 => $"{key}!={Value()}",
-                3 => $"{key} in ({string.Join(",", Enumerable.Range(0, r.Next(1, 4)).Select(_ => Member()))})",
-                4 => $"{key} notin ({string.Join(",", Enumerable.Range(0, r.Next(1, 4)).Select(_ => Member()))})",
-                5 => key,
-                6 => "!" + key,
-                _ => $"{key}{(r.Next(2) == 0 ? ">" : "<")}{r.Next(0, 50)}",  // negative numbers are not valid label values
-            });
-        }
-        return string.Join(r.Next(2) == 0 ? "," : " , ", parts);
+            0 => $"{Key}={Value}",
+            1 => $"{Key}=={Value}",
+            2 => $"{Key}!={Value}",
+            3 => $"{Key} in ({string.Join(",", Members)})",
+            4 => $"{Key} notin ({string.Join(",", Members)})",
+            5 => Key,
+            6 => "!" + Key,
+            _ => $"{Key}{(Greater ? ">" : "<")}{Number}", // negative numbers are not valid label values
+        };
     }
+
+    private static Gen<string> Word(string alphabet, int min, int max) =>
+        from n in Gen.Choose(min, max) from chars in Gen.ArrayOf(Gen.Elements(alphabet.ToCharArray()), n) select new string(chars);
+
+    private static readonly Gen<RequirementDraft> Requirements =
+        from prefixed in Gen.Frequency((3, Gen.Constant(false)), (1, Gen.Constant(true)))
+        from name in Word("abcde", 1, 3)
+        from op in Gen.Choose(0, 7)
+        from value in Word("ab1", 0, 2)
+        // Set members are non-empty: Go's parser itself rejects some empty-member spellings such as "(x,,)".
+        from memberCount in Gen.Choose(1, 3)
+        from members in Gen.ArrayOf(Word("ab1", 1, 2), memberCount)
+        from greater in Gen.Elements(false, true)
+        from number in Gen.Choose(0, 49)
+        select new RequirementDraft((prefixed ? "ex.com/" : "") + name, op, value, members, greater, number);
+
+    /// <summary>A selector text: requirements with distinct keys (one per key keeps Go's unstable sort irrelevant), joined by "," or " , ".</summary>
+    public sealed record SelectorDraft(List<RequirementDraft> Parts, bool Spaced)
+    {
+        public override string ToString() => string.Join(Spaced ? " , " : ",", Parts.DistinctBy(p => p.Key));
+    }
+
+    private static readonly Arbitrary<SelectorDraft> Selectors =
+        Arb.From(
+            from parts in Generators.ShrinkingList(Requirements, 5).Generator
+            from spaced in Gen.Elements(false, true)
+            select new SelectorDraft(parts, spaced),
+            s => Generators.DropOne(s.Parts).Select(p => s with { Parts = p }));
 
     [Property(MaxTest = 500)]
-    public bool Parse_then_print_round_trips(int seed)
+    public Property Parse_then_print_round_trips() => Prop.ForAll(Selectors, draft =>
     {
-        var text = RandomSelectorText(new Random(seed));
-        var parsed = LabelSelector.Parse(text);
+        var parsed = LabelSelector.Parse(draft.ToString());
         var reparsed = LabelSelector.Parse(parsed.ToString());
         return parsed.Equals(reparsed) && parsed.ToString() == reparsed.ToString();
-    }
+    });
+
+    /// <summary>A label set for a selector's keys: per key, absent, one of the selector's values, or a number.</summary>
+    private static readonly Gen<List<(int Choice, int Pick, int Number)>> LabelChoices =
+        Gen.ListOf(from choice in Gen.Choose(0, 2) from pick in Gen.Choose(0, 9) from number in Gen.Choose(-60, 59) select (choice, pick, number), 6).Select(l => l.ToList());
 
     [Property(MaxTest = 300)]
-    public bool Printed_selector_matches_the_same_label_sets(int seed)
+    public Property Printed_selector_matches_the_same_label_sets() => Prop.ForAll(Selectors, Gen.ListOf(LabelChoices, 20).ToArbitrary(), (draft, labelSets) =>
     {
-        var r = new Random(seed);
-        var parsed = LabelSelector.Parse(RandomSelectorText(r));
+        var parsed = LabelSelector.Parse(draft.ToString());
         var reparsed = LabelSelector.Parse(parsed.ToString());
-        for (var i = 0; i < 20; i++)
+        foreach (var choices in labelSets)
         {
             var labels = new Dictionary<string, string>();
-            foreach (var req in parsed.Requirements)
+            foreach (var (req, (choice, pick, number)) in parsed.Requirements.Zip(choices))
             {
-                if (r.Next(3) == 0) continue;
-                labels[req.Key] = req.Values.Count > 0 && r.Next(2) == 0 ? req.Values[r.Next(req.Values.Count)] : r.Next(-60, 60).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (choice == 0) continue;
+                labels[req.Key] = req.Values.Count > 0 && choice == 1 ? req.Values[pick % req.Values.Count] : number.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
             if (parsed.Matches(labels) != reparsed.Matches(labels)) return false;
         }
         return true;
-    }
+    });
 }

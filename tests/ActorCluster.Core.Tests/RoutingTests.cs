@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Routing;
+using FsCheck;
+using FsCheck.Fluent;
 using FsCheck.Xunit;
 using k8s.Models;
 
@@ -134,44 +136,46 @@ public class RoutingTests
         Assert.Equal(NoRouteReason.AllEndpointsTried, Router.Route(table, TrafficSource.External, null, Now, 0.0, tried).Reason);
     }
 
-    /// <summary>Random endpoint sets: every node, readiness and termination combination.</summary>
-    private static (RoutingTable Table, ImmutableArray<ServiceEndpoint> All) RandomTable(int seed, bool externalLocal, bool internalLocal)
+    /// <summary>One endpoint of a generated slice: its node (n0 is the receiving node) and its conditions.</summary>
+    public sealed record EndpointDraft(int Node, bool Ready, bool Terminating);
+
+    private static readonly Gen<EndpointDraft> Endpoints =
+        from node in Gen.Choose(0, 2)
+        from ready in Gen.Elements(false, true)
+        from terminating in Gen.Frequency((2, Gen.Constant(false)), (1, Gen.Constant(true)))
+        select new EndpointDraft(node, ready, terminating);
+
+    /// <summary>A table from generated endpoints: every node, readiness and termination combination.</summary>
+    private static RoutingTable TableOf(List<EndpointDraft> drafts, bool externalLocal, bool internalLocal)
     {
-        var r = new Random(seed);
-        var endpoints = new List<V1Endpoint>();
-        for (var i = 0; i < r.Next(0, 8); i++)
+        var endpoints = drafts.Select((d, i) => new V1Endpoint
         {
-            var ready = r.Next(2) == 0;
-            var terminating = r.Next(3) == 0;
-            endpoints.Add(new V1Endpoint
-            {
-                Addresses = [$"127.244.{i}.1"], NodeName = "n" + r.Next(3),
-                Conditions = new V1EndpointConditions { Ready = ready && !terminating, Serving = ready, Terminating = terminating },
-            });
-        }
+            Addresses = [$"127.244.{i}.1"], NodeName = "n" + d.Node,
+            Conditions = new V1EndpointConditions { Ready = d.Ready && !d.Terminating, Serving = d.Ready, Terminating = d.Terminating },
+        }).ToList();
         var svc = Service(externalLocal ? "Local" : "Cluster", internalLocal ? "Local" : "Cluster");
         var slice = new V1EndpointSlice { Endpoints = endpoints, Ports = [new Discoveryv1EndpointPort { Name = "", Port = 8080, Protocol = "TCP" }] };
-        var table = RoutingTable.Build(svc, [slice], "n0").Single();
-        return (table, table.Endpoints);
+        return RoutingTable.Build(svc, [slice], "n0").Single();
     }
 
     [Property(MaxTest = 1000)]
-    public bool Local_never_picks_a_remote_endpoint_and_ready_beats_not_ready(int seed, bool external, bool externalLocal, bool internalLocal, double sample)
-    {
-        var (table, all) = RandomTable(seed, externalLocal, internalLocal);
-        var u = double.IsFinite(sample) ? Math.Abs(sample % 1.0) : 0.5;
-        var source = external ? TrafficSource.External : TrafficSource.Internal;
-        var local = external ? externalLocal : internalLocal;
-        var d = Router.Route(table, source, null, Now, u);
-        var eligible = local ? all.Where(e => e.NodeName == "n0").ToList() : all.ToList();
-        var anyReady = eligible.Any(e => e.Ready && !e.Terminating);
-        var anyServingTerminating = eligible.Any(e => e.Serving && e.Terminating);
-        if (!d.Routed) return !anyReady && !anyServingTerminating;
-        var e = d.Endpoint!;
-        if (local && e.NodeName != "n0") return false;
-        if (anyReady && !(e.Ready && !e.Terminating)) return false;
-        return e.Ready || e.Serving;
-    }
+    public Property Local_never_picks_a_remote_endpoint_and_ready_beats_not_ready(bool external, bool externalLocal, bool internalLocal) =>
+        Prop.ForAll(Generators.ShrinkingList(Endpoints, 8), Gen.Choose(0, 999).ToArbitrary(), (drafts, permille) =>
+        {
+            var table = TableOf(drafts, externalLocal, internalLocal);
+            var all = table.Endpoints;
+            var source = external ? TrafficSource.External : TrafficSource.Internal;
+            var local = external ? externalLocal : internalLocal;
+            var d = Router.Route(table, source, null, Now, permille / 1000.0);
+            var eligible = local ? all.Where(e => e.NodeName == "n0").ToList() : all.ToList();
+            var anyReady = eligible.Any(e => e.Ready && !e.Terminating);
+            var anyServingTerminating = eligible.Any(e => e.Serving && e.Terminating);
+            if (!d.Routed) return !anyReady && !anyServingTerminating;
+            var e = d.Endpoint!;
+            if (local && e.NodeName != "n0") return false;
+            if (anyReady && !(e.Ready && !e.Terminating)) return false;
+            return e.Ready || e.Serving;
+        });
 }
 
 public class LoadBalancerElectionTests
