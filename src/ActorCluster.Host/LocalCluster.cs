@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: `actorcluster up` is one supervisor (start, watch readiness, restart with backoff,
+// stop) whose steps share its state; splitting it would scatter one lifecycle over several files.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: every test here shares one started 3-node cluster shape (node tunnel, PROXY protocol,
+// Dispatch, UDP, affinity, traffic policies, failover), each test saying one thing about routing.
 using System.Net;
 using System.Net.Sockets;
 using ActorCluster.Cluster.Proxy;

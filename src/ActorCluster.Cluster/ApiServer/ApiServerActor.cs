@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: one persistent actor's whole write protocol (decide, persist, acknowledge, snapshot,
+// hand over) reads best in one place; the watch fan-out (WatchHub) and list paging (ListPager) live elsewhere.
 using ActorCluster.Core.Api;
 using ActorCluster.Core.ControlPlane;
 using ActorCluster.Core.Objects;

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: it follows registry/core/service/storage/alloc.go function by function (ClusterIPs,
+// NodePorts, healthCheckNodePort on create, update and delete), so it can be compared with the original.
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Validation;

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: the one write path of the control plane, each verb (create, update, delete, status)
+// in one place; the controllers it calls (scheduler, endpoints, LoadBalancer, node lifecycle) have their own files.
 using ActorCluster.Core.Allocation;
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Endpoints;

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: a port of apimachinery's labels/selector.go (lexer, parser, matcher and printer), kept
+// together as there so its behaviour can be compared function by function.
 using System.Globalization;
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Validation;

@@ -1,3 +1,5 @@
+// Over 350 lines on purpose: it follows Kubernetes' ValidateService (pkg/apis/core/validation) rule by rule, in its
+// order, so each message can be checked against the original side by side.
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Objects;
 using k8s.Models;
