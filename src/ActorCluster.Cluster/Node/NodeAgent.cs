@@ -68,7 +68,7 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         SendRegistration();
-        Timers.StartPeriodicTimer("register", Register.Instance, TimeSpan.FromSeconds(2));
+        Timers.StartPeriodicTimer("register", Register.Instance, _settings.RegisterInterval);
     }
 
     private void SendRegistration()
@@ -117,7 +117,7 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
                     _log.Error("node {0}: pod range {1} is exhausted; pod {2} cannot start", _settings.NodeName, node.Spec!.PodCIDR, pod.Metadata.Name);
                     continue;
                 }
-                var actor = Context.ActorOf(PodActor.Props(pod, ip, _settings.NodeName, _settings.Address, _apiServer), uid);
+                var actor = Context.ActorOf(PodActor.Props(pod, ip, _settings.NodeName, _settings.Address, _apiServer, _settings.StatusResendInterval), uid);
                 _pods[uid] = (actor, ip, pod.Metadata.Name);
                 continue;
             }
@@ -139,7 +139,14 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
 }
 
 /// <summary>Who this node is: its name, its address, and where its actors live (from the node's options).</summary>
-public sealed record NodeAgentSettings(string NodeName, string Address, string AkkaAddress);
+public sealed record NodeAgentSettings(string NodeName, string Address, string AkkaAddress)
+{
+    /// <summary>How often registration is repeated until the ApiServer acknowledges it (it may be moving).</summary>
+    public TimeSpan RegisterInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often a pod's status report is repeated until acknowledged.</summary>
+    public TimeSpan StatusResendInterval { get; init; } = TimeSpan.FromSeconds(2);
+}
 
 /// <summary>
 /// Pod IPs from the node's /24: .2 to .254, handed out round-robin from a moving cursor so a recreated pod

@@ -24,13 +24,16 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private bool _statusAcknowledged;
     private bool _terminating;
 
-    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer)
+    private readonly TimeSpan _statusResendInterval;
+
+    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan statusResendInterval)
     {
         _pod = pod;
         _ip = ip;
         _nodeName = nodeName;
         _hostIP = hostIP;
         _apiServer = apiServer;
+        _statusResendInterval = statusResendInterval;
 
         Receive<PodChanged>(c =>
         {
@@ -80,8 +83,8 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer) =>
-        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer));
+    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan? statusResendInterval = null) =>
+        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer, statusResendInterval ?? TimeSpan.FromSeconds(2)));
 
     private sealed record StoppedWorkloads
     {
@@ -98,7 +101,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _status = StartContainers();
         SendStatus();
         // Reports go to a singleton that may be moving; repeat until acknowledged.
-        Timers.StartPeriodicTimer("resend", ResendStatus.Instance, TimeSpan.FromSeconds(2));
+        Timers.StartPeriodicTimer("resend", ResendStatus.Instance, _statusResendInterval);
     }
 
     protected override void PostStop()

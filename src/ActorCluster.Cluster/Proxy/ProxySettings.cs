@@ -23,6 +23,9 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
     /// <summary>kube-proxy's --min-sync-period: changes arriving within it of the last sync are applied together.</summary>
     public TimeSpan MinSyncPeriod { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How often an address another program holds (or the node tunnel's port) is tried again.</summary>
+    public TimeSpan BindRetryInterval { get; init; } = TimeSpan.FromSeconds(2);
+
     public static ProxySettings From(Config config, string nodeName, string nodeAddress)
     {
         var mode = config.GetString("actorcluster.proxy.cross-node", "auto");

@@ -126,11 +126,11 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
 
     // ------------------------------------------------------------------ bind failures
 
-    /// <summary>An address another program holds is tried again every two seconds until it binds (or is no longer wanted).</summary>
+    /// <summary>An address another program holds is tried again (every two seconds by default) until it binds or is no longer wanted.</summary>
     private void KeepRetrying()
     {
         if (!_addresses.HasFailed) Timers.Cancel("retry");
-        else if (!Timers.IsTimerActive("retry")) Timers.StartPeriodicTimer("retry", RetryBinds.Instance, TimeSpan.FromSeconds(2));
+        else if (!Timers.IsTimerActive("retry")) Timers.StartPeriodicTimer("retry", RetryBinds.Instance, _settings.BindRetryInterval);
     }
 
     /// <summary>New failures wait a moment: during a sync one Service may be closing a port another is opening.</summary>

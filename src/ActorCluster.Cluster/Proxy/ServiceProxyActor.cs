@@ -83,7 +83,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         StartTunnel();
-        Timers.StartPeriodicTimer("retry-tunnel", RetryTunnel.Instance, TimeSpan.FromSeconds(2));
+        Timers.StartPeriodicTimer("retry-tunnel", RetryTunnel.Instance, _settings.BindRetryInterval);
     }
 
     protected override void PostStop()

@@ -19,6 +19,7 @@ namespace ActorCluster.Cluster.Tests.NodeSpecs;
 public sealed class NodeAgentSpecs() : TestKit("akka.loglevel = WARNING", "node-agent-spec-" + Guid.NewGuid().ToString("N"))
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(100);
     private ObjectStore _store = ObjectStore.Empty;
     private long _rv;
 
@@ -57,7 +58,10 @@ public sealed class NodeAgentSpecs() : TestKit("akka.loglevel = WARNING", "node-
     }
 
     private IActorRef StartAgent(IActorRef apiServer) =>
-        Sys.ActorOf(NodeAgent.Props(new NodeAgentSettings("k8s-worker1", "127.0.21.1", "akka.tcp://actorcluster@127.0.21.1:4053"), apiServer, CreateTestProbe().Ref));
+        Sys.ActorOf(NodeAgent.Props(new NodeAgentSettings("k8s-worker1", "127.0.21.1", "akka.tcp://actorcluster@127.0.21.1:4053")
+        {
+            RegisterInterval = Retry, StatusResendInterval = Retry,
+        }, apiServer, CreateTestProbe().Ref));
 
     private IReadOnlyDictionary<string, string> Running(IActorRef agent)
     {
@@ -74,7 +78,7 @@ public sealed class NodeAgentSpecs() : TestKit("akka.loglevel = WARNING", "node-
         Assert.Equal(("k8s-worker1", "127.0.21.1"), (first.Name, first.Address));
         apiServer.ExpectMsg<RegisterNode>(Wait); // no answer yet (the ApiServer may be moving): again
         agent.Tell(new Acknowledged(1), apiServer.Ref);
-        apiServer.ExpectNoMsg(TimeSpan.FromMilliseconds(2500));
+        apiServer.ExpectNoMsg(Retry * 3);
     }
 
     [Fact]

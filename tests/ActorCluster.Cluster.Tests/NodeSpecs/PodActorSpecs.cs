@@ -14,6 +14,7 @@ namespace ActorCluster.Cluster.Tests.NodeSpecs;
 public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-actor-spec-" + Guid.NewGuid().ToString("N"))
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(100);
 
     private static V1Pod Pod(string name, string image = "kubetm/app") => new()
     {
@@ -30,7 +31,7 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
     public void Starts_the_workload_reports_Running_until_acknowledged_and_carries_proxy_requests()
     {
         var apiServer = CreateTestProbe();
-        var pod = ChildActorOf(PodActor.Props(Pod("pod-a"), "127.0.20.2", "k8s-worker1", "127.0.20.1", apiServer.Ref));
+        var pod = ChildActorOf(PodActor.Props(Pod("pod-a"), "127.0.20.2", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
         var report = apiServer.ExpectMsg<ReportPodStatus>(Wait);
         Assert.Equal(("default", "pod-a", "uid-pod-a"), (report.Namespace, report.Name, report.Uid));
         Assert.Contains("\"phase\":\"Running\"", report.StatusJson, StringComparison.Ordinal);
@@ -38,7 +39,7 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
         // Not acknowledged: said again (the ApiServer may be moving); acknowledged: quiet.
         apiServer.ExpectMsg<ReportPodStatus>(Wait);
         pod.Tell(new Acknowledged(1), apiServer.Ref);
-        apiServer.ExpectNoMsg(TimeSpan.FromMilliseconds(2500));
+        apiServer.ExpectNoMsg(Retry * 3);
 
         pod.Tell(new PodProxyRequest(8080, "GET", "/hostname", null, []));
         var answer = ExpectMsg<PodProxyResponse>(Wait);
@@ -55,7 +56,7 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
     public void On_termination_stops_the_workload_confirms_and_frees_its_address()
     {
         var apiServer = CreateTestProbe();
-        var pod = ChildActorOf(PodActor.Props(Pod("pod-b"), "127.0.20.3", "k8s-worker1", "127.0.20.1", apiServer.Ref));
+        var pod = ChildActorOf(PodActor.Props(Pod("pod-b"), "127.0.20.3", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
         apiServer.ExpectMsg<ReportPodStatus>(Wait);
         Watch(pod);
         pod.Tell(new TerminatePod(TimeSpan.FromSeconds(1)));
@@ -72,7 +73,7 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
     public void An_image_it_cannot_run_is_reported_as_kubelet_reports_it()
     {
         var apiServer = CreateTestProbe();
-        ChildActorOf(PodActor.Props(Pod("pod-c", image: "nginx"), "127.0.20.4", "k8s-worker1", "127.0.20.1", apiServer.Ref));
+        ChildActorOf(PodActor.Props(Pod("pod-c", image: "nginx"), "127.0.20.4", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
         var report = apiServer.ExpectMsg<ReportPodStatus>(Wait);
         Assert.Contains("\"reason\":\"ErrImagePull\"", report.StatusJson, StringComparison.Ordinal);
         Assert.Contains("\"phase\":\"Pending\"", report.StatusJson, StringComparison.Ordinal);

@@ -24,7 +24,7 @@ public sealed class ServiceActorSpecs() : TestKit("akka.loglevel = WARNING", "se
     private static readonly IPAddress NodeIP = IPAddress.Parse("127.0.14.1");
     private readonly ListenerRegistry _registry = new();
 
-    private ProxySettings Settings => new("k8s-worker1", NodeIP, CrossNodeMode.Direct, 4054, UdpFlowLimits.Default);
+    private ProxySettings Settings => new("k8s-worker1", NodeIP, CrossNodeMode.Direct, 4054, UdpFlowLimits.Default) { BindRetryInterval = TimeSpan.FromMilliseconds(100) };
 
     private string SelfAkkaAddress => ((ExtendedActorSystem)Sys).Provider.DefaultAddress.ToString();
 
