@@ -58,6 +58,21 @@ public static class SecretFiles
         }
     }
 
+    /// <summary>
+    /// Refuses a secret that others may read or write (as ssh refuses an unprotected key): the token, the CA key and
+    /// the kubeconfig of a data directory stay the owner's. Throws <see cref="UnprotectedSecretException"/>.
+    /// </summary>
+    public static void EnsureOwnerOnly(string path)
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists(path)) return;
+        var mode = File.GetUnixFileMode(path);
+        const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                                    | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        if ((mode & others) != 0)
+            throw new UnprotectedSecretException(
+                $"{Path.GetFullPath(path)} is open to other users (mode {Convert.ToString((int)mode, 8).PadLeft(4, '0')}); secrets must be 0600: chmod 600 {Path.GetFullPath(path)}");
+    }
+
     private static FileStream Create(string path, FileMode mode, FileShare share)
     {
         var options = new FileStreamOptions { Mode = mode, Access = FileAccess.ReadWrite, Share = share };
@@ -65,3 +80,6 @@ public static class SecretFiles
         return new FileStream(path, options);
     }
 }
+
+/// <summary>A secret of the data directory that others may read: the node refuses to start with it.</summary>
+public sealed class UnprotectedSecretException(string message) : Exception(message);

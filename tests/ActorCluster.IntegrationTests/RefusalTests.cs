@@ -63,4 +63,33 @@ public sealed class RefusalTests
         Assert.Equal(2, code);
         Assert.Equal("actorcluster up: bad configuration: actorcluster.apiserver.watch-history = \"many\" is not a positive number\n", stderr);
     }
+
+    [Theory]
+    [InlineData("token", "0644")]
+    [InlineData("ca.key", "0640")]
+    [InlineData("kubeconfig", "0604")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task A_data_directory_whose_secrets_others_may_read_is_refused_in_one_line(string secret, string mode)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "actorcluster-refused", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // The secrets as a first start leaves them, then one opened to others (a copy, an unpacked backup).
+            Api.ApiCredentials.LoadOrCreateToken(dir);
+            Api.ApiCertificates.LoadOrCreateCa(dir).Dispose();
+            Api.ApiCredentials.WriteKubeconfig(Path.Combine(dir, "kubeconfig"), "https://127.0.1.1:6443", "t", "");
+            var path = Path.Combine(dir, secret);
+            File.SetUnixFileMode(path, (UnixFileMode)Convert.ToInt32(mode, 8));
+            var (code, stdout, stderr) = await Up("--data-dir", dir);
+            Assert.Equal(2, code);
+            Assert.Equal($"actorcluster up: {path} is open to other users (mode {mode}); secrets must be 0600: chmod 600 {path}\n", stderr);
+            Assert.DoesNotContain("starting", stdout, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, "logs", "k8s-worker1.log")), "no node was started");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
