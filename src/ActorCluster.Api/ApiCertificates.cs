@@ -19,7 +19,11 @@ public static class ApiCertificates
         var keyPath = Path.Combine(dataDir, "ca.key");
         return SecretFiles.WithLock(dataDir, () =>
         {
-            if (File.Exists(certPath) && File.Exists(keyPath)) return X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            if (File.Exists(certPath) && File.Exists(keyPath))
+            {
+                SecretFiles.EnsureOwnerOnly(keyPath);
+                return X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            }
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest("CN=actorcluster-ca", key, HashAlgorithmName.SHA256);
             request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));

@@ -11,16 +11,48 @@ public static class ApiCredentials
         SecretFiles.WithLock(dataDir, () =>
         {
             var path = Path.Combine(dataDir, "token");
-            if (File.Exists(path)) return File.ReadAllText(path).Trim();
+            if (File.Exists(path))
+            {
+                SecretFiles.EnsureOwnerOnly(path);
+                return File.ReadAllText(path).Trim();
+            }
             var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
             SecretFiles.WriteAtomically(path, token + "\n");
             return token;
         });
 
-    public static void WriteKubeconfig(string path, string server, string token, string caPem)
+    public static void WriteKubeconfig(string path, string server, string token, string caPem) =>
+        SecretFiles.WriteAtomically(path, Kubeconfig(server, token, caPem));
+
+    /// <summary>
+    /// A user of the static token file (&lt;data-dir&gt;/tokens.csv): its token, created with the given groups the
+    /// first time (a new line, the file rewritten whole at 0600), the same token afterwards. Groups of an existing
+    /// user are not changed here: edit the file for that.
+    /// </summary>
+    public static string LoadOrCreateUserToken(string dataDir, string user, IReadOnlyList<string> groups) =>
+        SecretFiles.WithLock(dataDir, () =>
+        {
+            if (user.Length == 0 || user.Any(c => c is ',' or '"' or '\n' or '\r'))
+                throw new ArgumentException($"invalid user name {Core.Api.GoFormat.Quote(user)}: no commas, quotes or line breaks");
+            if (groups.Any(g => g.Length == 0 || g.Any(c => c is ',' or '"' or '\n' or '\r')))
+                throw new ArgumentException("invalid group name: no commas, quotes or line breaks");
+            var path = Path.Combine(dataDir, ApiAuthentication.TokensFileName);
+            SecretFiles.EnsureOwnerOnly(path);
+            var text = File.Exists(path) ? File.ReadAllText(path) : "# token,user,uid,\"group1,group2\" (kube-apiserver's --token-auth-file format)\n";
+            var existing = text.Split('\n').Select(l => l.Split(',')).FirstOrDefault(f => f.Length >= 3 && f[1].Trim() == user && !f[0].StartsWith('#'));
+            if (existing is not null) return existing[0].Trim();
+            Core.Auth.StaticTokens.Parse(text); // refuse to append to a file that does not parse
+            var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+            var line = $"{token},{user},{user},\"{string.Join(",", groups)}\"\n";
+            SecretFiles.WriteAtomically(path, (text.Length == 0 || text.EndsWith('\n') ? text : text + "\n") + line);
+            return token;
+        });
+
+    /// <summary>A kubeconfig for one user of this cluster (context "actorcluster", namespace default).</summary>
+    public static string Kubeconfig(string server, string token, string caPem, string user = "admin")
     {
         var ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(caPem));
-        SecretFiles.WriteAtomically(path, $"""
+        return $"""
             apiVersion: v1
             kind: Config
             clusters:
@@ -32,13 +64,14 @@ public static class ApiCredentials
             - context:
                 cluster: actorcluster
                 namespace: default
-                user: admin
+                user: {user}
               name: actorcluster
             current-context: actorcluster
             users:
-            - name: admin
+            - name: {user}
               user:
                 token: {token}
-            """);
+
+            """;
     }
 }

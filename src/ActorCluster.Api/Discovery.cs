@@ -18,17 +18,34 @@ public static class Discovery
         ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = serverAddress }),
     };
 
+    /// <summary>The groups besides the core one: EndpointSlices, and the two review APIs a caller asks about itself with.</summary>
+    private static readonly string[] GroupNames = ["discovery.k8s.io", "authentication.k8s.io", "authorization.k8s.io"];
+
     public static JsonObject Groups() => new()
     {
         ["kind"] = "APIGroupList",
         ["apiVersion"] = "v1",
-        ["groups"] = new JsonArray(new JsonObject
+        ["groups"] = new JsonArray(GroupNames.Select(name => (JsonNode)new JsonObject
         {
-            ["name"] = "discovery.k8s.io",
-            ["versions"] = new JsonArray(new JsonObject { ["groupVersion"] = "discovery.k8s.io/v1", ["version"] = "v1" }),
-            ["preferredVersion"] = new JsonObject { ["groupVersion"] = "discovery.k8s.io/v1", ["version"] = "v1" },
-        }),
+            ["name"] = name,
+            ["versions"] = new JsonArray(new JsonObject { ["groupVersion"] = $"{name}/v1", ["version"] = "v1" }),
+            ["preferredVersion"] = new JsonObject { ["groupVersion"] = $"{name}/v1", ["version"] = "v1" },
+        }).ToArray()),
     };
+
+    /// <summary>SelfSubjectReview and SelfSubjectAccessReview: create-only, cluster-scoped (SelfReviews).</summary>
+    public static JsonObject ReviewResources(string groupVersion)
+    {
+        var (name, kind) = groupVersion == "authentication.k8s.io/v1" ? ("selfsubjectreviews", "SelfSubjectReview") : ("selfsubjectaccessreviews", "SelfSubjectAccessReview");
+        return new JsonObject
+        {
+            ["kind"] = "APIResourceList", ["apiVersion"] = "v1", ["groupVersion"] = groupVersion,
+            ["resources"] = new JsonArray(new JsonObject
+            {
+                ["name"] = name, ["singularName"] = kind.ToLowerInvariant(), ["namespaced"] = false, ["kind"] = kind, ["verbs"] = new JsonArray("create"),
+            }),
+        };
+    }
 
     public static JsonObject Resources(string groupVersion)
     {

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Hosting;
 using ActorCluster.Core.Api;
+using ActorCluster.Core.Auth;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Store;
 using ActorCluster.Core.Tables;
@@ -38,6 +39,8 @@ public sealed class KubernetesApi : IAsyncDisposable
 {
     private readonly ActorClusterNode _node;
     private readonly string _token;
+    private readonly ApiAuthentication _auth;
+    private readonly ILogger _audit;
     private readonly ILogger _log;
     private readonly ApiServerClient _apiServer;
     private readonly RequestBodies _bodies;
@@ -51,7 +54,10 @@ public sealed class KubernetesApi : IAsyncDisposable
     {
         _node = node;
         _token = token;
-        _log = node.Host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ActorCluster.Api.KubernetesApi");
+        var logs = node.Host.Services.GetRequiredService<ILoggerFactory>();
+        _log = logs.CreateLogger("ActorCluster.Api.KubernetesApi");
+        _audit = logs.CreateLogger("ActorCluster.Api.Audit");
+        _auth = new ApiAuthentication(token, node.Options.DataDir, warning => _log.LogWarning("{Warning}", warning));
         _apiServer = new ApiServerClient(node.System);
         _bodies = new RequestBodies(node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728));
         _patch = new PatchHandler(_apiServer, _bodies);
@@ -74,11 +80,13 @@ public sealed class KubernetesApi : IAsyncDisposable
 
     /// <summary>
     /// Starts a node and its API in one host (Akka.Hosting and Kestrel side by side, one log). Throws
-    /// <see cref="ArgumentException"/> for bad options, <see cref="IOException"/> when the API's address is taken.
+    /// <see cref="ArgumentException"/> for bad options, <see cref="UnprotectedSecretException"/> for a secret others
+    /// may read, <see cref="IOException"/> when the API's address is taken.
     /// </summary>
     public static async Task<KubernetesApi> StartAsync(NodeOptions nodeOptions, ApiOptions options, Action<ILoggingBuilder>? logging = null)
     {
         Directory.CreateDirectory(options.DataDir);
+        SecretFiles.EnsureOwnerOnly(Path.Combine(options.DataDir, "kubeconfig"));
         var token = options.Token ?? ApiCredentials.LoadOrCreateToken(options.DataDir);
         var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);
         var serverCertificate = ApiCertificates.IssueServerCertificate(ca, options.Address);
@@ -132,9 +140,19 @@ public sealed class KubernetesApi : IAsyncDisposable
                 });
                 return;
             }
-            if (!Authorized(ctx))
+            if (_auth.Authenticate(ctx) is not { } user)
             {
                 await Error(ctx, new ApiError(401, "Unauthorized", "Unauthorized"));
+                return;
+            }
+            if (SelfReviews.Handles(path))
+            {
+                await SelfReviews.Handle(ctx, path, user, _bodies);
+                return;
+            }
+            if (path == "/metrics" && !user.Groups.Contains(UserInfo.Masters) && !user.Groups.Contains(UserInfo.View))
+            {
+                await Error(ctx, new ApiError(403, "Forbidden", $"forbidden: User {GoFormat.Quote(user.Name)} cannot get path \"/metrics\""));
                 return;
             }
             switch (path)
@@ -150,6 +168,9 @@ public sealed class KubernetesApi : IAsyncDisposable
                     return;
                 case "/apis/discovery.k8s.io/v1":
                     await Json(ctx, 200, Discovery.Resources("discovery.k8s.io/v1"));
+                    return;
+                case "/apis/authentication.k8s.io/v1" or "/apis/authorization.k8s.io/v1":
+                    await Json(ctx, 200, Discovery.ReviewResources(path["/apis/".Length..]));
                     return;
                 case "/metrics":
                     await _metrics.Handle(ctx);
@@ -172,7 +193,7 @@ public sealed class KubernetesApi : IAsyncDisposable
                 await Error(ctx, new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));
                 return;
             }
-            await HandleResource(ctx, groupVersion, rest.Split('/'));
+            await HandleResource(ctx, user, groupVersion, rest.Split('/'));
         }
         catch (ApiErrorException e)
         {
@@ -197,12 +218,11 @@ public sealed class KubernetesApi : IAsyncDisposable
         }
     }
 
-    private bool Authorized(HttpContext ctx)
+    /// <summary>Refuses (403, kube-apiserver's words) what the user may not do; every write is audited either way.</summary>
+    private void Authorize(HttpContext ctx, UserInfo user, ResourceAttributes attributes)
     {
-        var header = ctx.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
-        var given = Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim());
-        return CryptographicOperations.FixedTimeEquals(given, Encoding.UTF8.GetBytes(_token));
+        if (attributes.Verb is not ("get" or "list" or "watch")) ApiAudit.Track(ctx, _audit, user, attributes);
+        if (!Authorizer.Allows(user, attributes)) throw new ApiErrorException(Authorizer.Forbidden(user, attributes));
     }
 
     private sealed record Target(ResourceKind Kind, string? Namespace, string? Name, string? Subresource);
@@ -224,10 +244,14 @@ public sealed class KubernetesApi : IAsyncDisposable
         };
     }
 
-    private async Task HandleResource(HttpContext ctx, string groupVersion, string[] segments)
+    private async Task HandleResource(HttpContext ctx, UserInfo user, string groupVersion, string[] segments)
     {
+        var method = ctx.Request.Method;
+        var query = ctx.Request.Query;
         if (groupVersion == "v1" && segments is ["namespaces", var proxyNs, "services" or "pods", var target, "proxy", ..])
         {
+            var colon = target.LastIndexOf(':');
+            Authorize(ctx, user, new ResourceAttributes(ApiAudit.Verb(method, named: true, watch: false), "", segments[2], "proxy", proxyNs, colon < 0 ? target : target[..colon]));
             await _proxy.Handle(ctx, proxyNs, segments[2], target, "/" + string.Join("/", segments[5..]));
             return;
         }
@@ -236,8 +260,9 @@ public sealed class KubernetesApi : IAsyncDisposable
         var ns = t.Kind.Namespaced ? t.Namespace : null;
         if (t.Subresource is not null and not "status")
             throw new ApiErrorException(new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));
-        var method = ctx.Request.Method;
-        var query = ctx.Request.Query;
+        var watching = t.Name is null && method == "GET" && QueryValues.Bool("watch", query["watch"]);
+        var attributes = new ResourceAttributes(ApiAudit.Verb(method, t.Name is not null, watching), t.Kind.Group, t.Kind.Resource, t.Subresource, ns, t.Name);
+        Authorize(ctx, user, attributes);
         var table = ctx.Request.Headers.Accept.ToString().Contains("as=Table", StringComparison.Ordinal);
 
         if (t.Name is null)
@@ -252,6 +277,7 @@ public sealed class KubernetesApi : IAsyncDisposable
                 case "POST":
                     var dryRun = QueryValues.DryRun(query["dryRun"]);
                     var body = await _bodies.ReadBody(ctx, t.Kind);
+                    ApiAudit.NameFromBody(ctx, body);
                     await Reply(ctx, await _apiServer.Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body, dryRun)), 201, table);
                     return;
                 default:

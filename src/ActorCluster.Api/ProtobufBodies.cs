@@ -54,6 +54,33 @@ public static class ProtobufBodies
         return new JsonObject { ["apiVersion"] = kind.ApiVersion, ["kind"] = kind.Kind, ["metadata"] = metadata }.ToJsonString();
     }
 
+    /// <summary>
+    /// A SelfSubjectAccessReview in protobuf (what <c>kubectl auth can-i</c> sends), as the JSON the API reads:
+    /// spec.resourceAttributes (namespace 1, verb 2, group 3, version 4, resource 5, subresource 6, name 7) or
+    /// spec.nonResourceAttributes (path 1, verb 2), from k8s.io/api/authorization/v1/generated.proto.
+    /// </summary>
+    public static string SelfSubjectAccessReviewToJson(byte[] body)
+    {
+        if (body.Length < 4 || body[0] != 'k' || body[1] != '8' || body[2] != 's' || body[3] != 0)
+            throw new ApiErrorException(ApiError.BadRequest("protobuf body without the k8s envelope"));
+        var raw = Fields(body.AsSpan(4).ToArray()).Where(f => f.Field == 2).Select(f => f.Value).FirstOrDefault()
+                  ?? throw new ApiErrorException(ApiError.BadRequest("protobuf body without an object"));
+        var spec = new JsonObject();
+        foreach (var (field, value) in Fields(raw).Where(f => f.Field == 2).SelectMany(f => Fields(f.Value)))
+        {
+            string[] names = field == 1
+                ? ["namespace", "verb", "group", "version", "resource", "subresource", "name"]
+                : field == 2 ? ["path", "verb"] : [];
+            var attributes = new JsonObject();
+            foreach (var (f, v) in Fields(value))
+            {
+                if (f >= 1 && f <= names.Length) attributes[names[f - 1]] = Encoding.UTF8.GetString(v);
+            }
+            if (names.Length > 0) spec[field == 1 ? "resourceAttributes" : "nonResourceAttributes"] = attributes;
+        }
+        return new JsonObject { ["apiVersion"] = "authorization.k8s.io/v1", ["kind"] = "SelfSubjectAccessReview", ["spec"] = spec }.ToJsonString();
+    }
+
     /// <summary>The length-delimited fields of a protobuf message (varints and fixed fields are skipped).</summary>
     private static IEnumerable<(int Field, byte[] Value)> Fields(byte[] message)
     {

@@ -16,6 +16,7 @@ internal static class Cli
         var root = new RootCommand("ActorCluster: Kubernetes Services (ClusterIP, NodePort, LoadBalancer) on an Akka.NET cluster, driven by kubectl.");
         root.Subcommands.Add(UpCommand());
         root.Subcommands.Add(NodeCommand());
+        root.Subcommands.Add(KubeconfigCommand());
         var result = root.Parse(args);
         if (result.Errors.Count > 0)
         {
@@ -77,6 +78,47 @@ internal static class Cli
         return node;
     }
 
+    private static Command KubeconfigCommand()
+    {
+        var dataDir = new Option<string?>("--data-dir") { Description = "data directory of the cluster; default ./.actorcluster" };
+        var user = new Option<string?>("--user") { Description = "a user of the cluster's token file (<data-dir>/tokens.csv): created on first use, its token reused after" };
+        var groups = new Option<string[]>("--group") { Description = "a group of a new user: view (get, list, watch) or system:masters (everything); repeatable" };
+        var output = new Option<string?>("--output", "-o") { Description = "write the kubeconfig to this file (mode 0600) instead of printing it" };
+        var command = new Command("kubeconfig", "Print a kubeconfig for this cluster: the admin's, or with --user a user's of the token file.\n" +
+                                                "Example: actorcluster kubeconfig --user alice --group view -o alice.kubeconfig") { dataDir, user, groups, output };
+        command.SetAction(result =>
+        {
+            var dir = Path.GetFullPath(result.GetValue(dataDir) ?? "./.actorcluster");
+            var admin = Path.Combine(dir, "kubeconfig");
+            try
+            {
+                if (!File.Exists(admin)) throw new ArgumentException($"no cluster in {dir} (no kubeconfig): start one with actorcluster up --data-dir {dir}");
+                SecretFiles.EnsureOwnerOnly(admin);
+                string text;
+                if (result.GetValue(user) is { } name)
+                {
+                    var server = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(admin), @"server: (\S+)").Groups[1].Value;
+                    var token = ApiCredentials.LoadOrCreateUserToken(dir, name, result.GetValue(groups) ?? []);
+                    text = ApiCredentials.Kubeconfig(server, token, File.ReadAllText(Path.Combine(dir, "ca.crt")), name);
+                }
+                else
+                {
+                    if (result.GetValue(groups) is { Length: > 0 }) throw new ArgumentException("--group needs --user");
+                    text = File.ReadAllText(admin);
+                }
+                if (result.GetValue(output) is { } file) SecretFiles.WriteAtomically(file, text);
+                else Console.Write(text);
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or UnprotectedSecretException or IOException)
+            {
+                Console.Error.WriteLine($"actorcluster kubeconfig: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
     /// <summary>One node and its API in the foreground, in one host; the exit code says how it ended.</summary>
     private static async Task<int> RunNode(IReadOnlyDictionary<string, string> values, IReadOnlyList<string> pools)
     {
@@ -95,7 +137,7 @@ internal static class Cli
                 return 2;
             }
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or UnprotectedSecretException)
         {
             Console.Error.WriteLine($"actorcluster node: {e.Message}");
             return 2;

@@ -108,8 +108,17 @@ public sealed class LocalCluster
             using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; _stopping.Cancel(); });
 
             // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
-            Api.ApiCredentials.LoadOrCreateToken(dataDir);
-            Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
+            try
+            {
+                Api.SecretFiles.EnsureOwnerOnly(Path.Combine(dataDir, "kubeconfig"));
+                Api.ApiCredentials.LoadOrCreateToken(dataDir);
+                Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
+            }
+            catch (Api.UnprotectedSecretException e)
+            {
+                Console.Error.WriteLine($"actorcluster up: {e.Message}");
+                return 2;
+            }
             Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
             for (var i = 1; i <= _options.Nodes; i++)
             {
@@ -137,6 +146,7 @@ public sealed class LocalCluster
                     Console.WriteLine($"actorcluster up: cannot write the kubeconfig: {e.Message}");
                 }
                 Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   (Ctrl-C stops the cluster)");
+                Console.WriteLine($"  a read-only user: actorcluster kubeconfig --data-dir {dataDir} --user alice --group view -o alice.kubeconfig");
                 try
                 {
                     await Task.Delay(Timeout.Infinite, _stopping.Token);

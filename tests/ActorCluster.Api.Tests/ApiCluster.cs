@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using ActorCluster.Api;
 using ActorCluster.Cluster.Hosting;
 using ActorCluster.Cluster.Tests;
@@ -17,17 +19,38 @@ public sealed class ApiCluster : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // A short watch history, so a test can ask for a version that has been forgotten (410 Gone).
-        Cluster = await TestCluster.StartAsync(3, extraHocon: "actorcluster.apiserver.watch-history = 20", starter: StartWithApi(1, api => Api = api));
+        Cluster = await TestCluster.StartAsync(3, extraHocon: "actorcluster.apiserver.watch-history = 20",
+            starter: StartWithApi(1, api => Api = api, log => log.AddProvider(new LineCollector("ActorCluster.Api.Audit", AuditLines))));
     }
 
+    /// <summary>The audit lines node 1's API wrote to its log.</summary>
+    public ConcurrentQueue<string> AuditLines { get; } = new();
+
     /// <summary>Starts node <paramref name="withApi"/> with its API in the same host, as <c>actorcluster node</c> does; the others without.</summary>
-    internal static Func<NodeOptions, Task<ActorClusterNode>> StartWithApi(int withApi, Action<KubernetesApi> started) => async options =>
+    internal static Func<NodeOptions, Task<ActorClusterNode>> StartWithApi(int withApi, Action<KubernetesApi> started, Action<ILoggingBuilder>? logging = null) => async options =>
     {
         if (options.Name != $"k8s-worker{withApi}") return await ActorClusterNode.StartAsync(options);
-        var api = await KubernetesApi.StartAsync(options, new ApiOptions(options.Address, 0, options.DataDir));
+        var api = await KubernetesApi.StartAsync(options, new ApiOptions(options.Address, 0, options.DataDir), logging);
         started(api);
         return api.Node;
     };
+
+    /// <summary>Keeps the lines one log category writes (a real ILoggerProvider in the node's host).</summary>
+    private sealed class LineCollector(string category, ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
+    {
+        public ILogger CreateLogger(string categoryName) => categoryName == category ? this : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
+    }
 
     public async Task DisposeAsync()
     {
@@ -66,11 +89,14 @@ public sealed class ApiCluster : IAsyncLifetime
     /// <summary>Runs the real kubectl against this cluster's kubeconfig, with a bounded wait.</summary>
     public async Task<Result> Run(params string[] args) => await Run(TimeSpan.FromSeconds(60), args);
 
-    public async Task<Result> Run(TimeSpan timeout, params string[] args)
+    public async Task<Result> Run(TimeSpan timeout, params string[] args) => await RunWith(Api.KubeconfigPath, timeout, args);
+
+    /// <summary>Runs kubectl with another kubeconfig (another user of the cluster).</summary>
+    public async Task<Result> RunWith(string kubeconfig, TimeSpan timeout, params string[] args)
     {
         var info = new ProcessStartInfo(Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add("--kubeconfig");
-        info.ArgumentList.Add(Api.KubeconfigPath);
+        info.ArgumentList.Add(kubeconfig);
         info.ArgumentList.Add("--cache-dir");
         info.ArgumentList.Add(CacheDir);
         foreach (var a in args) info.ArgumentList.Add(a);
