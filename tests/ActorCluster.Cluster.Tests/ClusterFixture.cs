@@ -40,12 +40,16 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public ActorClusterNode this[int i] => Nodes[i];
 
-    /// <summary>Timings for a test cluster: fast failure detection so failover tests stay short.</summary>
+    /// <summary>Timings for a test cluster: fast failure detection and membership ticks, so tests stay short.</summary>
     public const string FastHocon = """
         akka.cluster.failure-detector.acceptable-heartbeat-pause = 2s
         akka.cluster.failure-detector.heartbeat-interval = 500ms
         akka.cluster.split-brain-resolver.stable-after = 3s
         akka.cluster.down-removal-margin = 1s
+        # Membership moves on the leader's ticks (1 s by default): joining Up and leaving Removed take a few of them.
+        akka.cluster.gossip-interval = 200ms
+        akka.cluster.leader-actions-interval = 200ms
+        akka.cluster.periodic-tasks-initial-delay = 100ms
         akka.loglevel = WARNING
         akka.stdout-loglevel = WARNING
         """;
