@@ -71,6 +71,19 @@ public sealed class LocalCluster
             return 2;
         }
         var dataDir = Path.GetFullPath(_options.DataDir);
+        // Secrets others may read are refused before anything else is looked at or started.
+        foreach (var secret in new[] { "token", "ca.key", "kubeconfig" })
+        {
+            try
+            {
+                Api.SecretFiles.EnsureOwnerOnly(Path.Combine(dataDir, secret));
+            }
+            catch (Api.UnprotectedSecretException e)
+            {
+                Console.Error.WriteLine($"actorcluster up: {e.Message}");
+                return 2;
+            }
+        }
         Directory.CreateDirectory(Path.Combine(dataDir, "logs"));
         Directory.CreateDirectory(Path.Combine(dataDir, "nodes"));
 
@@ -108,17 +121,8 @@ public sealed class LocalCluster
             using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; _stopping.Cancel(); });
 
             // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
-            try
-            {
-                Api.SecretFiles.EnsureOwnerOnly(Path.Combine(dataDir, "kubeconfig"));
-                Api.ApiCredentials.LoadOrCreateToken(dataDir);
-                Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
-            }
-            catch (Api.UnprotectedSecretException e)
-            {
-                Console.Error.WriteLine($"actorcluster up: {e.Message}");
-                return 2;
-            }
+            Api.ApiCredentials.LoadOrCreateToken(dataDir);
+            Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
             Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
             for (var i = 1; i <= _options.Nodes; i++)
             {

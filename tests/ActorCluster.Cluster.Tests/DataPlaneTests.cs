@@ -188,23 +188,29 @@ public sealed class DataPlaneTests : IAsyncLifetime
         }
     }
 
+    private const string Empty = "apiVersion: v1\nkind: Service\nmetadata:\n  name: empty\nspec:\n  type: NodePort\n  selector:\n    app: nothing\n  ports:\n  - port: 80\n    nodePort: 30444";
+
+    private async Task<bool> Binds(int node, string endPoint) =>
+        (await TestCluster.Ask<ProxyListeners>(_cluster[node - 1].ServiceProxy, GetProxyListeners.Instance)).Bound.ContainsKey(endPoint);
+
     [Fact]
-    public async Task A_service_without_endpoints_refuses_and_a_taken_port_binds_once_free()
+    public async Task A_service_without_endpoints_refuses_a_connection_at_once()
+    {
+        await _cluster.Create<V1Service>(ResourceKind.Service, Empty);
+        await TestCluster.Eventually(() => Binds(2, $"{_cluster.NodeAddress(2)}:30444"), Wait, "node 2 listening");
+        // A reset, not a hang: kube-proxy's REJECT for a Service with no endpoints.
+        Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(_cluster.NodeAddress(2), 30444));
+    }
+
+    [Fact]
+    public async Task A_NodePort_another_program_holds_is_reported_as_an_Event_and_bound_once_free()
     {
         // Another program holds node 1's port 30444 before the service exists.
         var holder = new TcpListener(System.Net.IPAddress.Parse(_cluster.NodeAddress(1)), 30444);
         holder.Start();
         try
         {
-            await _cluster.Create<V1Service>(ResourceKind.Service,
-                "apiVersion: v1\nkind: Service\nmetadata:\n  name: empty\nspec:\n  type: NodePort\n  selector:\n    app: nothing\n  ports:\n  - port: 80\n    nodePort: 30444");
-            // Node 2 listens, and refuses (resets) at once: there is no endpoint.
-            await TestCluster.Eventually(async () =>
-            {
-                var bound = await TestCluster.Ask<ProxyListeners>(_cluster[1].ServiceProxy, GetProxyListeners.Instance);
-                return bound.Bound.ContainsKey($"{_cluster.NodeAddress(2)}:30444");
-            }, Wait, "node 2 listening");
-            Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(_cluster.NodeAddress(2), 30444));
+            await _cluster.Create<V1Service>(ResourceKind.Service, Empty);
             // Node 1 knows it could not bind, and reports the conflict as an Event on the Service.
             await TestCluster.Eventually(async () =>
                 (await TestCluster.Ask<ProxyListeners>(_cluster[0].ServiceProxy, GetProxyListeners.Instance)).Failed.Contains($"{_cluster.NodeAddress(1)}:30444"),
@@ -215,12 +221,20 @@ public sealed class DataPlaneTests : IAsyncLifetime
                 return list is ApiServer.ObjectList l && l.Items.Any(i => i.Json.Contains("FailedToBindPort", StringComparison.Ordinal)
                                                                        && i.Json.Contains("address already in use", StringComparison.Ordinal));
             }, Wait, "the FailedToBindPort event");
+            Assert.False(await Binds(1, $"{_cluster.NodeAddress(1)}:30444"));
         }
         finally
         {
             holder.Stop();
         }
-        // SCTP passes validation but is not proxied: an Event says so instead of a failure.
+        // Once the port is free, node 1 binds it.
+        await TestCluster.Eventually(() => Binds(1, $"{_cluster.NodeAddress(1)}:30444"), Wait, "node 1 binding after the port freed");
+    }
+
+    [Fact]
+    public async Task An_SCTP_port_is_reported_as_not_supported_rather_than_failing()
+    {
+        // SCTP passes validation but is not proxied: an Event says so.
         await _cluster.Create<V1Service>(ResourceKind.Service,
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: sctp\nspec:\n  selector:\n    app: pod\n  ports:\n  - port: 3868\n    protocol: SCTP");
         await TestCluster.Eventually(async () =>
@@ -228,12 +242,5 @@ public sealed class DataPlaneTests : IAsyncLifetime
             var list = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.ListObjects("events", "default", null, "involvedObject.name=sctp,reason=ProtocolNotSupported", 0, null));
             return list is ApiServer.ObjectList l && l.Items.Any(i => i.Json.Contains("SCTP is not supported by the ActorCluster service proxy;", StringComparison.Ordinal));
         }, Wait, "the ProtocolNotSupported event");
-
-        // Once the port is free, node 1 binds it.
-        await TestCluster.Eventually(async () =>
-        {
-            var bound = await TestCluster.Ask<ProxyListeners>(_cluster[0].ServiceProxy, GetProxyListeners.Instance);
-            return bound.Bound.ContainsKey($"{_cluster.NodeAddress(1)}:30444");
-        }, Wait, "node 1 binding after the port freed");
     }
 }

@@ -16,6 +16,7 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
 {
     private readonly ILoggerFactory _factory;
     private readonly Dictionary<Type, ILogger> _loggers = [];
+    private readonly Dictionary<string, ILogger> _bySource = [];
 
     public NodeLogger()
     {
@@ -29,6 +30,13 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
     {
         var type = e.LogClass ?? typeof(ActorSystem);
         if (!_loggers.TryGetValue(type, out var logger)) _loggers[type] = logger = _factory.CreateLogger(type.FullName ?? type.Name);
+        // Akka's own extensions log with a string source ("Cluster (akka://...)", "remoting (akka://...)") and a
+        // placeholder class: those lines go under Akka.<source>, e.g. Akka.Cluster.
+        if (type == typeof(DummyClassForStringSources))
+        {
+            var name = "Akka." + new string(e.LogSource.TakeWhile(char.IsLetterOrDigit).ToArray());
+            if (!_bySource.TryGetValue(name, out logger)) _bySource[name] = logger = _factory.CreateLogger(name);
+        }
         var level = e.LogLevel() switch
         {
             Akka.Event.LogLevel.DebugLevel => MelLogLevel.Debug,
