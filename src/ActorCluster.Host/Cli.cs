@@ -17,6 +17,7 @@ internal static class Cli
         root.Subcommands.Add(UpCommand());
         root.Subcommands.Add(NodeCommand());
         root.Subcommands.Add(KubeconfigCommand());
+        root.Subcommands.Add(VersionCommand());
         var result = root.Parse(args);
         if (result.Errors.Count > 0)
         {
@@ -76,6 +77,23 @@ internal static class Cli
             return await RunNode(values, result.GetValue(pools) ?? []);
         });
         return node;
+    }
+
+    private static Command VersionCommand()
+    {
+        var command = new Command("version", "Print the versions: ActorCluster (and its commit), the Kubernetes API it serves, Akka.NET and .NET.");
+        command.SetAction(_ =>
+        {
+            var informational = typeof(Cli).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+            var akka = typeof(Akka.Actor.ActorSystem).Assembly.GetName().Version;
+            Console.WriteLine($"actorcluster {informational}");
+            Console.WriteLine("Kubernetes API: v1.32.0-actorcluster");
+            Console.WriteLine($"Akka.NET: {akka?.Major}.{akka?.Minor}.{akka?.Build}");
+            Console.WriteLine($".NET: {Environment.Version}");
+            return 0;
+        });
+        return command;
     }
 
     private static Command KubeconfigCommand()

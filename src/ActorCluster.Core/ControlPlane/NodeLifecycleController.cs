@@ -17,6 +17,9 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
 {
     public const string HostnameLabel = "kubernetes.io/hostname";
 
+    /// <summary>This build's release (Directory.Build.props' Version), without the commit.</summary>
+    public static readonly string Release = typeof(NodeLifecycleController).Assembly.GetName().Version is { } v ? $"{v.Major}.{v.Minor}.{v.Build}" : "0.0.0";
+
     public Decision Register(ObjectStore store, string name, string address, string kernel, string osImage, string akkaAddress)
     {
         var batch = new DecisionBatch(store);
@@ -51,7 +54,7 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
         node.Status.NodeInfo = new V1NodeSystemInfo
         {
             KubeletVersion = "v1.32.0-actorcluster", KubeProxyVersion = "v1.32.0-actorcluster",
-            ContainerRuntimeVersion = "actorcluster://0.1.0", OperatingSystem = "linux", Architecture = "amd64",
+            ContainerRuntimeVersion = "actorcluster://" + Release, OperatingSystem = "linux", Architecture = "amd64",
             OsImage = osImage, KernelVersion = kernel, MachineID = "", SystemUUID = "", BootID = "",
         };
         node.Status.Conditions = [ReadyCondition("True", "KubeletReady", "kubelet is posting ready status", now, existing)];

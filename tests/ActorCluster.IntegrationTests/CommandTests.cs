@@ -1,0 +1,39 @@
+using System.Diagnostics;
+
+namespace ActorCluster.IntegrationTests;
+
+/// <summary>The small commands of the executable, run as a user runs them.</summary>
+public sealed class CommandTests
+{
+    private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
+    {
+        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Version_names_the_release_the_API_Akka_and_dotnet()
+    {
+        var (code, stdout, _) = await Run("version");
+        Assert.Equal(0, code);
+        var lines = stdout.TrimEnd('\n').Split('\n');
+        Assert.Matches(@"^actorcluster 0\.1\.0\+[0-9a-f]{40}$", lines[0]);
+        Assert.Equal(["Kubernetes API: v1.32.0-actorcluster", "Akka.NET: 1.5.73", $".NET: {Environment.Version}"], lines[1..]);
+        Assert.Equal((0, lines[0]["actorcluster ".Length..] + "\n"), await Run("--version") is var v ? (v.Code, v.Stdout) : default);
+    }
+
+    [Fact]
+    public async Task Kubeconfig_without_a_cluster_says_how_to_start_one()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "actorcluster-none", Guid.NewGuid().ToString("N"));
+        var (code, stdout, stderr) = await Run("kubeconfig", "--data-dir", dir);
+        Assert.Equal((1, ""), (code, stdout));
+        Assert.Equal($"actorcluster kubeconfig: no cluster in {dir} (no kubeconfig): start one with actorcluster up --data-dir {dir}\n", stderr);
+    }
+}
