@@ -1,21 +1,9 @@
-using System.Diagnostics;
-
 namespace ActorCluster.IntegrationTests;
 
 /// <summary>The small commands of the executable, run as a user runs them.</summary>
 public sealed class CommandTests
 {
-    private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
-    {
-        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Stdout, string Stderr)> Run(params string[] args) => UpProcess.Run(args);
 
     [Fact]
     public async Task Version_names_the_release_the_API_Akka_and_dotnet()

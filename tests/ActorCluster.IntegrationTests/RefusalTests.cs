@@ -5,26 +5,7 @@ namespace ActorCluster.IntegrationTests;
 /// <summary>`actorcluster up` says no in one line, with a non-zero exit, and leaves nothing running.</summary>
 public sealed class RefusalTests
 {
-    private static async Task<(int Code, string Stdout, string Stderr)> Up(params string[] args)
-    {
-        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "actorcluster")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add("up");
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException("actorcluster up did not refuse; it started: " + await stdout);
-        }
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Stdout, string Stderr)> Up(params string[] args) => UpProcess.Run(["up", .. args]);
 
     private static string Config(string hocon)
     {

@@ -34,6 +34,27 @@ public sealed class UpProcess : IAsyncDisposable
 
     public static string Binary => Path.Combine(AppContext.BaseDirectory, "actorcluster");
 
+    /// <summary>Runs one <c>actorcluster</c> command to its end (bounded: past 30 s it is killed and the test fails with what it printed).</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
+    {
+        var info = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"actorcluster {string.Join(' ', args)} did not finish in 30 s; it printed: {await stdout}{await stderr}");
+        }
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
     public string Output
     {
         get

@@ -21,17 +21,7 @@ public sealed class WalkthroughTests : IAsyncLifetime
 
     private bool UpSaid(string text) => _up.Said(text);
 
-    private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
-    {
-        var info = new ProcessStartInfo(UpProcess.Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Stdout, string Stderr)> Run(params string[] args) => UpProcess.Run(args);
 
     private static string Kubectl()
     {
