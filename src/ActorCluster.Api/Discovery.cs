@@ -33,17 +33,17 @@ public static class Discovery
         }).ToArray()),
     };
 
-    /// <summary>SelfSubjectReview and SelfSubjectAccessReview: create-only, cluster-scoped (SelfReviews).</summary>
+    /// <summary>SelfSubjectReview, SelfSubjectAccessReview and SelfSubjectRulesReview: create-only, cluster-scoped (SelfReviews).</summary>
     public static JsonObject ReviewResources(string groupVersion)
     {
-        var (name, kind) = groupVersion == "authentication.k8s.io/v1" ? ("selfsubjectreviews", "SelfSubjectReview") : ("selfsubjectaccessreviews", "SelfSubjectAccessReview");
+        string[] kinds = groupVersion == "authentication.k8s.io/v1" ? ["SelfSubjectReview"] : ["SelfSubjectAccessReview", "SelfSubjectRulesReview"];
         return new JsonObject
         {
             ["kind"] = "APIResourceList", ["apiVersion"] = "v1", ["groupVersion"] = groupVersion,
-            ["resources"] = new JsonArray(new JsonObject
+            ["resources"] = new JsonArray(kinds.Select(kind => (JsonNode)new JsonObject
             {
-                ["name"] = name, ["singularName"] = kind.ToLowerInvariant(), ["namespaced"] = false, ["kind"] = kind, ["verbs"] = new JsonArray("create"),
-            }),
+                ["name"] = kind.ToLowerInvariant() + "s", ["singularName"] = kind.ToLowerInvariant(), ["namespaced"] = false, ["kind"] = kind, ["verbs"] = new JsonArray("create"),
+            }).ToArray()),
         };
     }
 

@@ -15,9 +15,13 @@ namespace ActorCluster.Api;
 internal static class SelfReviews
 {
     private const string AccessReviews = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    private const string RulesReviews = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
     private const string Reviews = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
 
-    public static bool Handles(string path) => path is AccessReviews or Reviews;
+    /// <summary>The paths every authenticated user may GET (system:discovery, system:public-info-viewer).</summary>
+    private static readonly string[] OpenPaths = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"];
+
+    public static bool Handles(string path) => path is AccessReviews or RulesReviews or Reviews;
 
     public static async Task Handle(HttpContext ctx, string path, UserInfo user, RequestBodies bodies)
     {
@@ -29,6 +33,12 @@ internal static class SelfReviews
         var bytes = await bodies.ReadBytes(ctx);
         // kubectl's typed clients send protobuf; a SelfSubjectReview's body carries nothing the answer needs.
         var protobuf = ctx.Request.ContentType?.StartsWith(ProtobufBodies.ContentType, StringComparison.Ordinal) == true;
+        if (path == RulesReviews)
+        {
+            // The rules do not depend on spec.namespace here (every rule is cluster-wide), so the body is not needed.
+            await Json(ctx, 201, RulesReview(user));
+            return;
+        }
         var text = path == Reviews ? "{}" : protobuf ? ProtobufBodies.SelfSubjectAccessReviewToJson(bytes) : System.Text.Encoding.UTF8.GetString(bytes);
         JsonObject review;
         try
@@ -86,6 +96,31 @@ internal static class SelfReviews
         review["metadata"] ??= new JsonObject { ["creationTimestamp"] = null };
         review["status"] = new JsonObject { ["allowed"] = allowed };
         await Json(ctx, 201, review);
+    }
+
+    private static JsonObject RulesReview(UserInfo user)
+    {
+        static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode)v).ToArray());
+        var rules = Authorizer.RulesFor(user, ResourceKind.All.Select(k => (k.Group, k.Resource)).ToList());
+        var nonResource = user.Groups.Contains(UserInfo.Masters)
+            ? new JsonObject { ["verbs"] = Strings(["*"]), ["nonResourceURLs"] = Strings(["*"]) }
+            : new JsonObject { ["verbs"] = Strings(["get"]), ["nonResourceURLs"] = Strings(user.Groups.Contains(UserInfo.View) ? [.. OpenPaths, "/metrics"] : OpenPaths) };
+        return new JsonObject
+        {
+            ["kind"] = "SelfSubjectRulesReview",
+            ["apiVersion"] = "authorization.k8s.io/v1",
+            ["metadata"] = new JsonObject { ["creationTimestamp"] = null },
+            ["spec"] = new JsonObject(),
+            ["status"] = new JsonObject
+            {
+                ["resourceRules"] = new JsonArray(rules.Select(r => (JsonNode)new JsonObject
+                {
+                    ["verbs"] = Strings(r.Verbs), ["apiGroups"] = Strings(r.ApiGroups), ["resources"] = Strings(r.Resources),
+                }).ToArray()),
+                ["nonResourceRules"] = new JsonArray(nonResource),
+                ["incomplete"] = false,
+            },
+        };
     }
 
     private static ApiError Invalid(string field, string detail) =>

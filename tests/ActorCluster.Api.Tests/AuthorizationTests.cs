@@ -61,6 +61,25 @@ public sealed class AuthorizationTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Kubectl_auth_can_i_list_prints_what_each_group_may_do()
+    {
+        var gina = User("gina", "view");
+        var hank = User("hank");
+        await Known(gina.Token);
+        await Known(hank.Token);
+        var viewer = await c.RunWith(gina.Kubeconfig, Bound, "auth", "can-i", "--list");
+        Assert.True(viewer.ExitCode == 0, viewer.Output);
+        Assert.Matches(@"(?m)^services\s+\[\]\s+\[\]\s+\[get list watch\]$", viewer.Stdout);
+        Assert.Matches(@"(?m)^endpointslices\.discovery\.k8s\.io\s+\[\]\s+\[\]\s+\[get list watch\]$", viewer.Stdout);
+        Assert.Matches(@"(?m)^\s+\[/metrics\]\s+\[\]\s+\[get\]$", viewer.Stdout);
+        var nobody = await c.RunWith(hank.Kubeconfig, Bound, "auth", "can-i", "--list");
+        Assert.Matches(@"(?m)^selfsubjectaccessreviews\.authorization\.k8s\.io\s+\[\]\s+\[\]\s+\[create\]$", nobody.Stdout);
+        Assert.DoesNotMatch(@"(?m)^services\s", nobody.Stdout);
+        Assert.DoesNotContain("/metrics", nobody.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$", await c.Ok("auth", "can-i", "--list"));
+    }
+
+    [SkippableFact]
     public async Task Kubectl_auth_whoami_names_the_user_and_its_groups()
     {
         var carol = User("carol", "view");

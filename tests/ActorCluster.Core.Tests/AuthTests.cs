@@ -77,4 +77,22 @@ public sealed class AuthTests
         Assert.Equal((403, "Forbidden", message), (error.Code, error.Reason, error.Message));
         Assert.Equal((name ?? "", group, resource), (error.Details!.Name, error.Details.Group, error.Details.Kind));
     }
+
+    [Fact]
+    public void The_rules_a_user_is_shown_are_the_rules_it_is_held_to()
+    {
+        (string, string)[] resources = [("", "services"), ("discovery.k8s.io", "endpointslices")];
+        Assert.Equal(["*"], Authorizer.RulesFor(Admin, resources)[0].Verbs);
+        var viewer = Authorizer.RulesFor(Alice, resources);
+        Assert.Contains(viewer, r => r.ApiGroups.SequenceEqual([""]) && r.Resources.SequenceEqual(["services", "services/status"]) && r.Verbs.SequenceEqual(["get", "list", "watch"]));
+        // Every rule shown holds: a viewer may do each verb on each resource it lists.
+        foreach (var rule in viewer)
+            foreach (var verb in rule.Verbs)
+                foreach (var resource in rule.Resources)
+                {
+                    var parts = resource.Split('/');
+                    Assert.True(Authorizer.Allows(Alice, new ResourceAttributes(verb, rule.ApiGroups[0], parts[0], parts.Length > 1 ? parts[1] : null, null, null)), $"{verb} {resource}");
+                }
+        Assert.All(Authorizer.RulesFor(Bob, resources), r => Assert.Equal(["create"], r.Verbs));
+    }
 }

@@ -30,10 +30,30 @@ public static class Authorizer
     {
         if (user.Groups.Contains(UserInfo.Masters)) return true;
         if (a.Verb == "create" && a.Namespace is null && a.Subresource is null
-            && ((a.Group == "authorization.k8s.io" && a.Resource == "selfsubjectaccessreviews")
+            && ((a.Group == "authorization.k8s.io" && a.Resource is "selfsubjectaccessreviews" or "selfsubjectrulesreviews")
                 || (a.Group == "authentication.k8s.io" && a.Resource == "selfsubjectreviews")))
             return true;
         return user.Groups.Contains(UserInfo.View) && ReadVerbs.Contains(a.Verb) && a.Subresource is null or "status";
+    }
+
+    /// <summary>One rule of a SelfSubjectRulesReview: verbs on resources of API groups.</summary>
+    public sealed record Rule(IReadOnlyList<string> Verbs, IReadOnlyList<string> ApiGroups, IReadOnlyList<string> Resources);
+
+    /// <summary>What a user may do, as the rules <c>kubectl auth can-i --list</c> prints (SelfSubjectRulesReview).</summary>
+    public static IReadOnlyList<Rule> RulesFor(UserInfo user, IReadOnlyList<(string Group, string Resource)> resources)
+    {
+        var rules = new List<Rule>
+        {
+            new(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
+            new(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
+        };
+        if (user.Groups.Contains(UserInfo.Masters)) rules.Insert(0, new Rule(["*"], ["*"], ["*"]));
+        else if (user.Groups.Contains(UserInfo.View))
+        {
+            foreach (var group in resources.GroupBy(r => r.Group))
+                rules.Add(new Rule([.. ReadVerbs.Order(StringComparer.Ordinal)], [group.Key], [.. group.SelectMany(r => new[] { r.Resource, r.Resource + "/status" })]));
+        }
+        return rules;
     }
 
     /// <summary>
