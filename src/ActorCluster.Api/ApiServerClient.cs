@@ -1,6 +1,7 @@
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Objects;
 using Akka.Actor;
+using Microsoft.Extensions.Logging;
 
 namespace ActorCluster.Api;
 
@@ -9,9 +10,12 @@ namespace ActorCluster.Api;
 /// moves: refused with 503 and Retry-After when its host is unreachable, this node is on the minority side, or the
 /// incarnation a request went to stopped.
 /// </summary>
-internal sealed class ApiServerClient(ActorSystem system)
+internal sealed class ApiServerClient(ActorSystem system, ILogger log)
 {
     public static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A request slower than this is logged with where its time went.</summary>
+    private static readonly TimeSpan SlowRequest = TimeSpan.FromSeconds(2);
 
     public ApiServerLink Link { get; } = new(system);
 
@@ -23,12 +27,38 @@ internal sealed class ApiServerClient(ActorSystem system)
     /// </summary>
     public async Task<object> Ask(object message)
     {
+        var started = DateTime.UtcNow;
+        var lookup = TimeSpan.Zero;
+        ApiServerLink.Target? target = null;
+        var outcome = "answered";
+        try
+        {
+            return await AskTimed(message, t => target = t, () => lookup = DateTime.UtcNow - started);
+        }
+        catch (Exception e)
+        {
+            outcome = e is ApiErrorException api ? $"refused: {api.Error.Message}" : e.GetType().Name;
+            throw;
+        }
+        finally
+        {
+            var took = DateTime.UtcNow - started;
+            if (took > SlowRequest)
+                log.LogWarning("{Message} took {Took:0} ms ({Outcome}); finding the ApiServer took {Lookup:0} ms, sent to {Target}",
+                    message.GetType().Name, took.TotalMilliseconds, outcome, lookup.TotalMilliseconds, target?.Ref.Path.ToString() ?? "none");
+        }
+    }
+
+    private async Task<object> AskTimed(object message, Action<ApiServerLink.Target> sentTo, Action found)
+    {
         if (ApiServerHostUnreachable())
             throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer is unreachable; a new ApiServer is being started, try again"));
         if (CutOffFromMajority())
             throw new ApiErrorException(ApiError.ServiceUnavailable("this node cannot reach a majority of the cluster; the majority side serves requests, try another node or again later"));
         var target = await Link.Current(TimeSpan.FromSeconds(10))
             ?? throw new ApiErrorException(ApiError.ServiceUnavailable("no ApiServer is running yet; the cluster is starting or electing a new one, try again"));
+        found();
+        sentTo(target);
         var ask = target.Ref.Ask<object>(message, AskTimeout);
         while (true)
         {

@@ -58,7 +58,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _log = logs.CreateLogger("ActorCluster.Api.KubernetesApi");
         _audit = logs.CreateLogger("ActorCluster.Api.Audit");
         _auth = new ApiAuthentication(token, node.Options.DataDir, warning => _log.LogWarning("{Warning}", warning));
-        _apiServer = new ApiServerClient(node.System);
+        _apiServer = new ApiServerClient(node.System, logs.CreateLogger("ActorCluster.Api.ApiServerClient"));
         _bodies = new RequestBodies(node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728));
         _patch = new PatchHandler(_apiServer, _bodies);
         _proxy = new ProxySubresources(node, _apiServer, _bodies);

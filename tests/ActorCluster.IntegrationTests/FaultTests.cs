@@ -133,8 +133,11 @@ public sealed class FaultTests : IAsyncLifetime
         await ApiServerOn(clients, 1);
 
         // 1. SIGKILL the node hosting the ApiServer (the oldest, k8s-worker1). Writers through the others go on.
-        var killedAt = DateTime.UtcNow;
+        // Each fault's moment is taken once the fault is in place: a write that started a moment earlier (before
+        // the signal landed, or before nft's rules applied) may still be answered by the old host, and counting it
+        // as "accepted again" would time the survivors from before the fault.
         UpProcess.Posix.Signal(_up.NodePid(1), 9);
+        var killedAt = DateTime.UtcNow;
         await UpProcess.Eventually(() => Task.FromResult(AcksSince(killedAt, 2, 3) >= 20), "writes accepted again after the kill", TimeSpan.FromSeconds(90));
         // up restarts k8s-worker1; the ApiServer now runs on k8s-worker2, the oldest left.
         await UpProcess.Eventually(() => Task.FromResult(_up.Said("k8s-worker1 restarted")), "up restarting k8s-worker1");
@@ -144,8 +147,8 @@ public sealed class FaultTests : IAsyncLifetime
         var others = new[] { 1, 2, 3 }.Where(n => n != host).ToArray();
 
         // 2. Cut the new host off the cluster's network. The majority moves the ApiServer again.
-        var partitionedAt = DateTime.UtcNow;
         partition.Isolate(_up.NodePid(host), UpProcess.NodeAddress(host), 4053);
+        var partitionedAt = DateTime.UtcNow;
         await UpProcess.Eventually(() => Task.FromResult(AcksSince(partitionedAt, others) >= 20), "writes accepted again after the partition", TimeSpan.FromSeconds(90));
         partition.Heal();
         var healedAt = DateTime.UtcNow;
@@ -210,7 +213,7 @@ public sealed class FaultTests : IAsyncLifetime
         }
     }
 
-    private static void AssertPromptAfter(IEnumerable<Attempt> all, DateTime fault, int[] survivors)
+    private void AssertPromptAfter(IEnumerable<Attempt> all, DateTime fault, int[] survivors)
     {
         var attempts = all.Where(a => a.Started >= fault || a.Ended >= fault).ToList();
         var acceptedAgain = attempts.Where(a => a.Status == 201 && a.Started >= fault && survivors.Contains(a.Via)).Min(a => a.Ended);
@@ -221,9 +224,15 @@ public sealed class FaultTests : IAsyncLifetime
                 $"k8s-worker{via}'s writer got no answer but: {string.Join(", ", mine.GroupBy(a => a.Status).Select(g => $"{g.Key} x{g.Count()}"))} since {fault:HH:mm:ss.fff}");
             var next = mine.Where(a => a.Status == 201 && a.Ended >= acceptedAgain).Min(a => a.Ended);
             Assert.True(next - acceptedAgain <= TimeSpan.FromSeconds(2),
-                $"k8s-worker{via}'s writer was answered {(next - acceptedAgain).TotalSeconds:0.0} s after writes were accepted again ({acceptedAgain:HH:mm:ss.fff})");
+                $"k8s-worker{via}'s writer was answered {(next - acceptedAgain).TotalSeconds:0.0} s after writes were accepted again ({acceptedAgain:HH:mm:ss.fff}); " +
+                $"its attempts since the fault: {string.Join(", ", mine.Where(a => a.Ended <= next).TakeLast(8).Select(a => $"{a.Started:HH:mm:ss.fff}-{a.Ended:HH:mm:ss.fff} {a.Status}"))}; " +
+                $"the nodes' slow requests:\n{SlowRequests()}");
         }
     }
+
+    /// <summary>What the nodes logged about requests to the ApiServer that took long: where the time went.</summary>
+    private string SlowRequests() => string.Join("\n", Directory.GetFiles(Path.Combine(_up.DataDir, "logs"), "*.log")
+        .SelectMany(f => File.ReadLines(f).Where(l => l.Contains("ApiServerClient", StringComparison.Ordinal)).Select(l => $"{Path.GetFileNameWithoutExtension(f)}: {l}")));
 
     private static async Task<Dictionary<string, long>> Services(HttpClient client)
     {
