@@ -137,6 +137,10 @@ check "a 3-node swarm" sh -c "[ \"\$(DOCKER_HOST=unix://$WORK/dn1/docker.sock do
 API_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s' "$API_TOKEN" | dk 1 secret create actorcluster_token - >/dev/null
 printf '%s' "Host=10.200.0.1;Port=$PG_PORT;Database=actorcluster;Username=actorcluster;Password=actorcluster" | dk 1 secret create actorcluster_postgres - >/dev/null
+# One cluster CA for every host (remoting is mutual TLS), made by the image's own `actorcluster ca`.
+mkdir -p "$WORK/pki"
+dk 1 run --rm --network none --entrypoint /app/actorcluster -v "$WORK/pki:/pki" "$IMAGE" ca --out /pki >/dev/null || { fail "actorcluster ca"; exit 1; }
+dk 1 secret create actorcluster_ca_crt "$WORK/pki/ca.crt" >/dev/null && dk 1 secret create actorcluster_ca_key "$WORK/pki/ca.key" >/dev/null || { fail "CA secrets"; exit 1; }
 export ACTORCLUSTER_IMAGE=$IMAGE ACTORCLUSTER_HOST_CIDR=10.200.0.0/24 ACTORCLUSTER_SEEDS=10.200.0.11:4053,10.200.0.12:4053,10.200.0.13:4053
 dk 1 stack deploy -c "$HERE/stack.yml" --resolve-image never actorcluster >/dev/null || { fail "stack deploy"; exit 1; }
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using ActorCluster.Cluster.Security;
 using ActorCluster.Core.Auth;
 using Microsoft.AspNetCore.Http;
 

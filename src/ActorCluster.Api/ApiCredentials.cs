@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using ActorCluster.Cluster.Security;
 
 namespace ActorCluster.Api;
 

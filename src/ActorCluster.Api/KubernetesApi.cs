@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Hosting;
+using ActorCluster.Cluster.Security;
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Auth;
 using ActorCluster.Core.Objects;
@@ -88,7 +89,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         Directory.CreateDirectory(options.DataDir);
         SecretFiles.EnsureOwnerOnly(Path.Combine(options.DataDir, "kubeconfig"));
         var token = options.Token ?? ApiCredentials.LoadOrCreateToken(options.DataDir);
-        var ca = ApiCertificates.LoadOrCreateCa(options.DataDir);
+        using var ca = ClusterCa.Load(nodeOptions.DataDir, nodeOptions.CaCertificateFile, nodeOptions.CaKeyFile);
         var serverCertificate = ApiCertificates.IssueServerCertificate(ca, options.Address);
         KubernetesApi? api = null;
         var node = await ActorClusterNode.StartAsync(nodeOptions, host => host.ConfigureWebHost(web => web

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ActorCluster.Api;
 using ActorCluster.Cluster.Hosting;
+using ActorCluster.Cluster.Security;
 using Microsoft.Extensions.Logging;
 
 namespace ActorCluster.Host;
@@ -17,6 +18,7 @@ internal static class Cli
         root.Subcommands.Add(UpCommand());
         root.Subcommands.Add(NodeCommand());
         root.Subcommands.Add(KubeconfigCommand());
+        root.Subcommands.Add(CaCommand());
         root.Subcommands.Add(VersionCommand());
         var result = root.Parse(args);
         if (result.Errors.Count > 0)
@@ -77,6 +79,32 @@ internal static class Cli
             return await RunNode(values, result.GetValue(pools) ?? []);
         });
         return node;
+    }
+
+    private static Command CaCommand()
+    {
+        var output = new Option<string>("--out") { Description = "directory to write ca.crt and ca.key (mode 0600) into", Required = true };
+        var command = new Command("ca", "Create a cluster CA for nodes that share no data directory (a Swarm): every node is given the same pair\n" +
+                                        "(--ca-cert/--ca-key, e.g. from Docker secrets) and trusts only peers with a certificate it issued.\n" +
+                                        "Example: actorcluster ca --out ./pki") { output };
+        command.SetAction(result =>
+        {
+            var dir = Path.GetFullPath(result.GetValue(output)!);
+            var cert = Path.Combine(dir, "ca.crt");
+            var key = Path.Combine(dir, "ca.key");
+            if (File.Exists(cert) || File.Exists(key))
+            {
+                Console.Error.WriteLine($"actorcluster ca: {dir} already holds a CA; a new one would lock out every node that uses it");
+                return 1;
+            }
+            Directory.CreateDirectory(dir);
+            var (certificatePem, keyPem) = ClusterCa.Create("actorcluster-ca");
+            SecretFiles.WriteAtomically(key, keyPem);
+            SecretFiles.WriteAtomically(cert, certificatePem);
+            Console.WriteLine($"actorcluster ca: wrote {cert} and {key}");
+            return 0;
+        });
+        return command;
     }
 
     private static Command VersionCommand()

@@ -25,6 +25,8 @@ public static class CommandLine
         ("postgres", "PostgreSQL connection string"),
         ("postgres-file", "read the PostgreSQL connection string from a file, e.g. a Docker secret"),
         ("token-file", "the API bearer token from a file, e.g. a Docker secret; default: generated once in <data-dir>/token"),
+        ("ca-cert", "the cluster CA certificate (PEM), e.g. a Docker secret shared by every node; default <data-dir>/ca.crt, created once"),
+        ("ca-key", "the cluster CA key (PEM, mode 0600), given with --ca-cert; default <data-dir>/ca.key"),
     ];
 
     /// <summary>The environment variable a flag falls back to: --data-dir -> ACTORCLUSTER_DATA_DIR.</summary>
@@ -62,6 +64,8 @@ public static class CommandLine
             Port = port,
             Seeds = (Get("seeds") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             DataDir = Get("data-dir") ?? "./.actorcluster",
+            CaCertificateFile = Get("ca-cert"),
+            CaKeyFile = Get("ca-key"),
             ConfigFile = Get("config"),
             Mode = Get("mode") ?? "local",
             Persistence = Get("persistence") ?? "sqlite",

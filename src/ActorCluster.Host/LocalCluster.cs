@@ -76,9 +76,9 @@ public sealed class LocalCluster
         {
             try
             {
-                Api.SecretFiles.EnsureOwnerOnly(Path.Combine(dataDir, secret));
+                Cluster.Security.SecretFiles.EnsureOwnerOnly(Path.Combine(dataDir, secret));
             }
-            catch (Api.UnprotectedSecretException e)
+            catch (Cluster.Security.UnprotectedSecretException e)
             {
                 Console.Error.WriteLine($"actorcluster up: {e.Message}");
                 return 2;
@@ -122,7 +122,7 @@ public sealed class LocalCluster
 
             // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
             Api.ApiCredentials.LoadOrCreateToken(dataDir);
-            Api.ApiCertificates.LoadOrCreateCa(dataDir).Dispose();
+            Cluster.Security.ClusterCa.LoadOrCreate(dataDir).Dispose();
             Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
             for (var i = 1; i <= _options.Nodes; i++)
             {

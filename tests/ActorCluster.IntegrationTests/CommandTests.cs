@@ -24,4 +24,33 @@ public sealed class CommandTests
         Assert.Equal((1, ""), (code, stdout));
         Assert.Equal($"actorcluster kubeconfig: no cluster in {dir} (no kubeconfig): start one with actorcluster up --data-dir {dir}\n", stderr);
     }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Ca_writes_a_CA_for_a_swarm_with_its_key_owner_only_and_never_overwrites_one()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "actorcluster-ca", Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (code, stdout, stderr) = await Run("ca", "--out", dir);
+            Assert.True(code == 0, stderr);
+            Assert.Equal($"actorcluster ca: wrote {dir}/ca.crt and {dir}/ca.key\n", stdout);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "ca.key")));
+            using var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(Path.Combine(dir, "ca.crt"), Path.Combine(dir, "ca.key"));
+            Assert.Equal("CN=actorcluster-ca", ca.Subject);
+            Assert.True(ca.HasPrivateKey);
+            Assert.Contains(ca.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension>(), b => b.CertificateAuthority);
+
+            // A second run would lock every node out: refused, and the first CA is untouched.
+            var before = File.ReadAllText(Path.Combine(dir, "ca.key"));
+            (code, stdout, stderr) = await Run("ca", "--out", dir);
+            Assert.Equal((1, ""), (code, stdout));
+            Assert.Equal($"actorcluster ca: {dir} already holds a CA; a new one would lock out every node that uses it\n", stderr);
+            Assert.Equal(before, File.ReadAllText(Path.Combine(dir, "ca.key")));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -58,7 +58,7 @@ public sealed class RefusalTests
         {
             // The secrets as a first start leaves them, then one opened to others (a copy, an unpacked backup).
             Api.ApiCredentials.LoadOrCreateToken(dir);
-            Api.ApiCertificates.LoadOrCreateCa(dir).Dispose();
+            Cluster.Security.ClusterCa.LoadOrCreate(dir).Dispose();
             Api.ApiCredentials.WriteKubeconfig(Path.Combine(dir, "kubeconfig"), "https://127.0.1.1:6443", "t", "");
             var path = Path.Combine(dir, secret);
             File.SetUnixFileMode(path, (UnixFileMode)Convert.ToInt32(mode, 8));

@@ -2,6 +2,7 @@ using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Node;
 using ActorCluster.Cluster.Proxy;
 using ActorCluster.Cluster.Replica;
+using ActorCluster.Cluster.Security;
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Tools.Singleton;
@@ -29,15 +30,22 @@ public static class NodeHosting
     {
         var node = NodeConfiguration.From(options);
         var seeds = options.Seeds.Select(SeedAddress).ToArray();
+        var metrics = new NodeMetrics(options.Name);
+        // Remoting speaks only mutual TLS, with a certificate for this node from the cluster CA.
+        using var ca = ClusterCa.Load(options.DataDir, options.CaCertificateFile, options.CaKeyFile);
+        var tls = RemotingTls.Setup(ClusterCa.PublicPart(ca), ClusterCa.IssueNodeCertificate(ca, options.Name, options.Address),
+            (_, _) => metrics.RemotingPeersRefused.Inc());
         services.AddSingleton(options);
         services.AddSingleton(node);
-        services.AddSingleton(new NodeMetrics(options.Name));
+        services.AddSingleton(metrics);
         services.AddAkka(SystemName, (akka, sp) =>
         {
             if (options.Persistence == "sqlite") PrepareSqlite(options.DataDir);
             // The layered HOCON is the base; what the builders below write (remoting address, seeds, journal
             // connection) goes above it, and a test's extra HOCON above everything.
             akka.AddHocon(node.Config, HoconAddMode.Append)
+                .AddHocon(RemotingTls.Hocon, HoconAddMode.Prepend)
+                .AddSetup(tls)
                 .ConfigureLoggers(loggers =>
                 {
                     loggers.LogLevel = Akka.Event.Logging.LogLevelFor(node.Config.GetString("akka.loglevel", "INFO"));
@@ -61,7 +69,6 @@ public static class NodeHosting
                 {
                     var apiServer = registry.Get<ApiServerActor>();
                     var cluster = Akka.Cluster.Cluster.Get(system);
-                    var metrics = sp.GetRequiredService<NodeMetrics>();
                     var replica = system.ActorOf(NodeReplica.Props(options.Name, apiServer, metrics.ReplicaApplyLatency), "replica");
                     registry.Register<NodeReplica>(replica);
                     registry.Register<NodeAgent>(system.ActorOf(NodeAgent.Props(
@@ -80,7 +87,7 @@ public static class NodeHosting
         var colon = seed.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(seed[(colon + 1)..], global::System.Globalization.NumberStyles.None, global::System.Globalization.CultureInfo.InvariantCulture, out var port))
             throw new ArgumentException($"bad seed \"{seed}\": expected host:port");
-        return new Address("akka.tcp", SystemName, seed[..colon], port).ToString();
+        return new Address(RemotingTls.Protocol, SystemName, seed[..colon], port).ToString();
     }
 
     /// <summary>Creates the data directory and puts the database in WAL mode (a file property, set once).</summary>

@@ -29,6 +29,7 @@ public sealed class NodeMetrics
         Active = factory.CreateGauge("actorcluster_proxy_active", "Connections (TCP) or client flows (UDP) a service listener has open now.", ListenerLabels);
         Refused = factory.CreateCounter("actorcluster_proxy_refused_total", "Connections reset (or datagrams dropped) at once, by kube-proxy's reason.", [.. ListenerLabels, "reason"]);
         Bytes = factory.CreateCounter("actorcluster_proxy_bytes_total", "Bytes relayed by a service listener, by direction (in: client to pod).", [.. ListenerLabels, "direction"]);
+        RemotingPeersRefused = factory.CreateCounter("actorcluster_remoting_peers_refused_total", "TLS handshakes on Akka remoting refused: the peer had no node certificate from the cluster CA.");
         TunnelConnections = factory.CreateCounter("actorcluster_tunnel_connections_total", "Connections from other nodes carried by this node's tunnel to its pods.");
         TunnelRejected = factory.CreateCounter("actorcluster_tunnel_rejected_total", "Tunnel connections turned away: not from a cluster member, or not to this node's pods.");
         TunnelDialFailures = factory.CreateCounter("actorcluster_tunnel_dial_failures_total", "Tunnel connections whose pod could not be dialed.");
@@ -50,6 +51,8 @@ public sealed class NodeMetrics
     public Gauge ApiServerHost { get; }
 
     public Counter ProxySyncs { get; }
+
+    public Counter RemotingPeersRefused { get; }
 
     public Counter Connections { get; }
 

@@ -20,6 +20,15 @@ public sealed record NodeOptions
 
     public string DataDir { get; init; } = "./.actorcluster";
 
+    /// <summary>
+    /// The cluster CA's certificate and key (PEM). Unset: the data directory's ca.crt/ca.key, created by the first
+    /// node of a local cluster. A Swarm hands every node the same pair from Docker secrets.
+    /// </summary>
+    public string? CaCertificateFile { get; init; }
+
+    /// <inheritdoc cref="CaCertificateFile"/>
+    public string? CaKeyFile { get; init; }
+
     /// <summary>local or swarm: which mode file is layered over the defaults.</summary>
     public string Mode { get; init; } = "local";
 

@@ -1,4 +1,4 @@
-namespace ActorCluster.Api;
+namespace ActorCluster.Cluster.Security;
 
 /// <summary>
 /// The data directory's shared secrets (token, CA, kubeconfig). Several nodes may start on one empty directory at
