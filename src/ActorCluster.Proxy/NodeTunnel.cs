@@ -1,11 +1,14 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 
 namespace ActorCluster.Proxy;
 
 /// <summary>Who may use a node's tunnel, and to which addresses: swapped as a whole when the cluster changes.</summary>
-/// <param name="Members">addresses of the cluster's nodes: only they may open a tunnel connection</param>
+/// <param name="Members">the addresses of the cluster's current members (Akka membership, itself mutual TLS): only
+/// they may open a tunnel connection, each from its own address, and the pod may be told only that address</param>
 /// <param name="IsLocalPod">whether an address is a pod address of this node: the only targets a tunnel dials</param>
 public sealed record TunnelPolicy(IReadOnlySet<IPAddress> Members, Func<IPAddress, bool> IsLocalPod)
 {
@@ -14,18 +17,21 @@ public sealed record TunnelPolicy(IReadOnlySet<IPAddress> Members, Func<IPAddres
 
 /// <summary>
 /// The node tunnel: one TCP port per node that carries connections from other nodes' proxies to this node's pods
-/// when pod addresses are not routable between hosts (pods live on each host's loopback). A connection starts with a
-/// 14-byte header (magic "ACT1", target pod IPv4 and port, the source address the pod should see); the tunnel answers
-/// one status byte once it has dialed the pod (0 connected, 1 not allowed, 2 dial failed), then relays. A UDP flow
-/// starts with the magic "ACU1" instead: the pod is reached with a connected datagram socket and each datagram travels
-/// as a frame (2-byte length, then the payload) both ways. Only cluster members may connect, and only this node's pod
-/// addresses are dialed, so it is not an open proxy.
+/// when pod addresses are not routable between hosts (pods live on each host's loopback). The tunnel speaks first
+/// with a challenge; the dialing node answers with a hello (<see cref="TunnelHandshake"/>): a 14-byte header (magic
+/// "ACT2", target pod IPv4 and port, the source address the pod should see) followed by its node certificate and a
+/// signature over the challenge and the header. The tunnel answers one status byte once it has dialed the pod (0
+/// connected, 1 not allowed, 2 dial failed), then relays. A UDP flow starts with the magic "ACU2" instead: the pod is
+/// reached with a connected datagram socket and each datagram travels as a frame (2-byte length, then the payload)
+/// both ways. Admitted: a current member (by its certificate from the cluster CA, from its own address), claiming
+/// only its own address as the source, to this node's pod addresses; so it is neither an open proxy nor a way to
+/// speak as someone else.
 /// </summary>
 public sealed class NodeTunnel : IAsyncDisposable
 {
     internal const int HeaderLength = 14;
-    private static readonly byte[] Magic = "ACT1"u8.ToArray();
-    private static readonly byte[] MagicUdp = "ACU1"u8.ToArray(); // a UDP flow: datagrams framed with a 2-byte length
+    private static readonly byte[] Magic = "ACT2"u8.ToArray();
+    private static readonly byte[] MagicUdp = "ACU2"u8.ToArray(); // a UDP flow: datagrams framed with a 2-byte length
     private static readonly TimeSpan HeaderTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan PodDialTimeout = TimeSpan.FromSeconds(2);
 
@@ -37,12 +43,15 @@ public sealed class NodeTunnel : IAsyncDisposable
     private readonly IPAddress _nodeAddress;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly Func<X509Certificate2, IPAddress?> _nodeAddressOf;
+    private readonly ConcurrentDictionary<string, IPAddress> _verified = new();
     private TunnelPolicy _policy = TunnelPolicy.Closed;
 
-    private NodeTunnel(Socket socket, IPAddress nodeAddress)
+    private NodeTunnel(Socket socket, IPAddress nodeAddress, Func<X509Certificate2, IPAddress?> nodeAddressOf)
     {
         _socket = socket;
         _nodeAddress = nodeAddress;
+        _nodeAddressOf = nodeAddressOf;
         _loop = Task.Run(() => AcceptLoop.RunAsync(_socket, Serve, _stop.Token));
     }
 
@@ -51,10 +60,11 @@ public sealed class NodeTunnel : IAsyncDisposable
     /// <summary>Connections carried, refusals (counted as no-endpoint), pod dial failures, bytes.</summary>
     public ListenerStats Stats { get; } = new();
 
-    /// <summary>Connections turned away: not from a member, or not to one of this node's pods.</summary>
+    /// <summary>Connections turned away: not from a member, not proven, a claim it may not make, or not to one of this node's pods.</summary>
     public long Rejected;
 
-    public static NodeTunnel Start(IPEndPoint endPoint)
+    /// <param name="nodeAddressOf">the node address a certificate names if it is a node certificate from the cluster CA, else null</param>
+    public static NodeTunnel Start(IPEndPoint endPoint, Func<X509Certificate2, IPAddress?> nodeAddressOf)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -67,7 +77,7 @@ public sealed class NodeTunnel : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        return new NodeTunnel(socket, endPoint.Address);
+        return new NodeTunnel(socket, endPoint.Address, nodeAddressOf);
     }
 
     public void SetPolicy(TunnelPolicy policy) => Volatile.Write(ref _policy, policy);
@@ -77,57 +87,107 @@ public sealed class NodeTunnel : IAsyncDisposable
         using (peer)
         {
             var policy = Volatile.Read(ref _policy);
-            if (!policy.Members.Contains(((IPEndPoint)peer.RemoteEndPoint!).Address))
+            var from = ((IPEndPoint)peer.RemoteEndPoint!).Address;
+            if (!policy.Members.Contains(from))
             {
                 Interlocked.Increment(ref Rejected);
                 TcpRelay.Refuse(peer);
                 return;
             }
-            var header = new byte[HeaderLength];
-            try
+            var challenge = TunnelHandshake.NewChallenge();
+            var hello = await ReadHello(peer, challenge).ConfigureAwait(false);
+            if (hello is not { } h) return;
+            var (header, certificate, signature) = h;
+            using (certificate)
             {
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                cts.CancelAfter(HeaderTimeout);
-                var read = 0;
-                while (read < HeaderLength)
+                var target = new IPEndPoint(new IPAddress(header.AsSpan(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(8, 2)));
+                var source = new IPAddress(header.AsSpan(10, 4));
+                var udp = header.AsSpan(0, 4).SequenceEqual(MagicUdp);
+                // A node certificate of this cluster, signed for this connection, naming the address the connection
+                // comes from, claiming that same address as the source, to one of this node's pods: anything else
+                // is refused.
+                var admitted = (udp || header.AsSpan(0, 4).SequenceEqual(Magic))
+                    && NodeAddressOf(certificate) is { } node
+                    && node.Equals(from) && node.Equals(source)
+                    && TunnelHandshake.SignatureValid(certificate, challenge, header, signature)
+                    && policy.IsLocalPod(target.Address);
+                if (!admitted)
                 {
-                    var n = await peer.ReceiveAsync(header.AsMemory(read), SocketFlags.None, cts.Token).ConfigureAwait(false);
-                    if (n == 0) return;
-                    read += n;
+                    Interlocked.Increment(ref Rejected);
+                    await TrySend(peer, NotAllowed).ConfigureAwait(false);
+                    return;
                 }
+                await Carry(peer, target, source, udp).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException)
-            {
-                return;
-            }
-            var target = new IPEndPoint(new IPAddress(header.AsSpan(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(8, 2)));
-            var source = new IPAddress(header.AsSpan(10, 4));
-            var udp = header.AsSpan(0, 4).SequenceEqual(MagicUdp);
-            if (!(udp || header.AsSpan(0, 4).SequenceEqual(Magic)) || !policy.IsLocalPod(target.Address))
+        }
+    }
+
+    /// <summary>
+    /// Sends the challenge and reads the hello (header, certificate, signature) within the header timeout; null when
+    /// the peer goes away, is too slow or sends something malformed.
+    /// </summary>
+    private async Task<(byte[] Header, X509Certificate2 Certificate, byte[] Signature)?> ReadHello(Socket peer, byte[] challenge)
+    {
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            cts.CancelAfter(HeaderTimeout);
+            await peer.SendAsync(challenge, SocketFlags.None, cts.Token).ConfigureAwait(false);
+            var head = new byte[HeaderLength + 2];
+            if (!await ReadExactlyAsync(peer, head, cts.Token).ConfigureAwait(false)) return null;
+            var certificateLength = BinaryPrimitives.ReadUInt16BigEndian(head.AsSpan(HeaderLength));
+            if (certificateLength is 0 or > TunnelHandshake.MaxCertificateLength) return null;
+            var body = new byte[2 + certificateLength + 1 + TunnelHandshake.MaxSignatureLength];
+            head.AsSpan(HeaderLength).CopyTo(body);
+            if (!await ReadExactlyAsync(peer, body.AsMemory(2, certificateLength + 1), cts.Token).ConfigureAwait(false)) return null;
+            var signatureLength = body[2 + certificateLength];
+            if (signatureLength is 0 or > TunnelHandshake.MaxSignatureLength) return null;
+            if (!await ReadExactlyAsync(peer, body.AsMemory(2 + certificateLength + 1, signatureLength), cts.Token).ConfigureAwait(false)) return null;
+            var parsed = TunnelHandshake.ParseCredentials(body.AsSpan(0, 2 + certificateLength + 1 + signatureLength));
+            if (parsed is not { } p)
             {
                 Interlocked.Increment(ref Rejected);
-                await TrySend(peer, NotAllowed).ConfigureAwait(false);
-                return;
+                return null;
             }
-            // The pod should see the address the proxy asked for (the client's, or the receiving node's); where that
-            // address is not this host's, it sees this node's address instead.
-            var pod = udp
-                ? DialUdp(target, source) ?? DialUdp(target, _nodeAddress)
-                : await TcpRelay.DialAsync(target, source, PodDialTimeout, _stop.Token).ConfigureAwait(false)
-                  ?? await TcpRelay.DialAsync(target, _nodeAddress, PodDialTimeout, _stop.Token).ConfigureAwait(false);
-            if (pod is null)
-            {
-                Interlocked.Increment(ref Stats.Failed);
-                await TrySend(peer, DialFailed).ConfigureAwait(false);
-                return;
-            }
-            using (pod)
-            {
-                Interlocked.Increment(ref Stats.Connections);
-                if (!await TrySend(peer, Connected).ConfigureAwait(false)) return;
-                if (udp) await RelayDatagrams(peer, pod).ConfigureAwait(false);
-                else await TcpRelay.RunAsync(peer, pod, Stats, _stop.Token).ConfigureAwait(false);
-            }
+            return (head[..HeaderLength], p.Certificate, p.Signature);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The node address a certificate names, verified once per certificate (chain building is the costly part).</summary>
+    private IPAddress? NodeAddressOf(X509Certificate2 certificate)
+    {
+        var key = certificate.Thumbprint;
+        if (_verified.TryGetValue(key, out var node)) return node;
+        node = _nodeAddressOf(certificate);
+        // Only good certificates are remembered (a node's, one per start): garbage cannot grow this map.
+        if (node is not null && _verified.Count < 4096) _verified[key] = node;
+        return node;
+    }
+
+    private async Task Carry(Socket peer, IPEndPoint target, IPAddress source, bool udp)
+    {
+        // The pod sees the dialing node's address (kube-proxy's SNAT under Cluster) where this host can dial from it
+        // (nodes sharing one machine), else this node's own.
+        var pod = udp
+            ? DialUdp(target, source) ?? DialUdp(target, _nodeAddress)
+            : await TcpRelay.DialAsync(target, source, PodDialTimeout, _stop.Token).ConfigureAwait(false)
+              ?? await TcpRelay.DialAsync(target, _nodeAddress, PodDialTimeout, _stop.Token).ConfigureAwait(false);
+        if (pod is null)
+        {
+            Interlocked.Increment(ref Stats.Failed);
+            await TrySend(peer, DialFailed).ConfigureAwait(false);
+            return;
+        }
+        using (pod)
+        {
+            Interlocked.Increment(ref Stats.Connections);
+            if (!await TrySend(peer, Connected).ConfigureAwait(false)) return;
+            if (udp) await RelayDatagrams(peer, pod).ConfigureAwait(false);
+            else await TcpRelay.RunAsync(peer, pod, Stats, _stop.Token).ConfigureAwait(false);
         }
     }
 
@@ -146,11 +206,12 @@ public sealed class NodeTunnel : IAsyncDisposable
 
     /// <summary>
     /// Opens a connection to <paramref name="target"/> (a pod on another node) through that node's tunnel, from this
-    /// node's address (the tunnel admits members only). Null when the tunnel or the pod cannot be reached within
-    /// <paramref name="timeout"/>, so the caller retries another endpoint as with a direct dial.
+    /// node's address, proving this node with <paramref name="credentials"/>. Null when the tunnel or the pod cannot
+    /// be reached within <paramref name="timeout"/>, or the tunnel refuses, so the caller retries another endpoint as
+    /// with a direct dial.
     /// </summary>
     /// <param name="udp">a UDP flow: afterwards each datagram travels as a frame (<see cref="WriteFrameAsync"/>)</param>
-    public static async Task<Socket?> DialAsync(IPEndPoint tunnel, IPEndPoint target, IPAddress podSeesSource, IPAddress nodeAddress, TimeSpan timeout, CancellationToken token, bool udp = false)
+    public static async Task<Socket?> DialAsync(IPEndPoint tunnel, IPEndPoint target, IPAddress nodeAddress, TunnelCredentials credentials, TimeSpan timeout, CancellationToken token, bool udp = false)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
         cts.CancelAfter(timeout);
@@ -158,12 +219,16 @@ public sealed class NodeTunnel : IAsyncDisposable
         if (socket is null) return null;
         try
         {
-            var header = new byte[HeaderLength];
-            WriteHeader(header, target, podSeesSource, udp);
-            await socket.SendAsync(header, SocketFlags.None, cts.Token).ConfigureAwait(false);
-            var status = new byte[1];
-            var n = await socket.ReceiveAsync(status, SocketFlags.None, cts.Token).ConfigureAwait(false);
-            if (n == 1 && status[0] == Connected) return socket;
+            var challenge = new byte[TunnelHandshake.ChallengeLength];
+            if (await ReadExactlyAsync(socket, challenge, cts.Token).ConfigureAwait(false) && TunnelHandshake.IsChallenge(challenge))
+            {
+                var header = new byte[HeaderLength];
+                WriteHeader(header, target, nodeAddress, udp);
+                await socket.SendAsync(credentials.Hello(challenge, header), SocketFlags.None, cts.Token).ConfigureAwait(false);
+                var status = new byte[1];
+                var n = await socket.ReceiveAsync(status, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                if (n == 1 && status[0] == Connected) return socket;
+            }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {

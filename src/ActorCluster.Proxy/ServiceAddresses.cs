@@ -18,7 +18,8 @@ public sealed record BindFailure(string Namespace, string Service, IPEndPoint En
 /// ICMP port-unreachable: the refusal kube-proxy's REJECT rule gives. Used by one actor (the Service's); the
 /// listeners run on their own and read the routing tables it publishes.
 /// </summary>
-public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLimits, ListenerRegistry registry, AddressAnnouncer? announcer = null) : IAsyncDisposable
+/// <param name="tunnel">this node's proof for other nodes' tunnels (endpoints behind one cannot be dialed without it)</param>
+public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLimits, ListenerRegistry registry, AddressAnnouncer? announcer = null, TunnelCredentials? tunnel = null) : IAsyncDisposable
 {
     /// <param name="LoadBalancer">a LoadBalancer IP this node announces (added to the host when it is not already there)</param>
     private sealed record Wanted(IPEndPoint EndPoint, string Protocol, RoutingTable Table, TrafficSource Source, bool ReusePort, bool LoadBalancer = false)
@@ -136,8 +137,8 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
             if (w.LoadBalancer && !_announced.Contains(w.EndPoint.Address) && announcer?.Announce(w.EndPoint.Address) != false) _announced.Add(w.EndPoint.Address);
             var affinity = AffinityOf(w.Table);
             IServiceListener listener = w.Protocol == ServiceTypes.UDP
-                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpLimits, affinity)
-                : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, affinity);
+                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpLimits, affinity, tunnel)
+                : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, affinity, tunnel);
             if (w.ReusePort) Steer(listener);
             _listeners[w.Key] = listener;
             _failed.Remove(w.Key);

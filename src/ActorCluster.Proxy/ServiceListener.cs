@@ -23,8 +23,9 @@ public sealed class ServiceListener : IServiceListener
     private RoutingTable _table;
     private int _disposed;
 
-    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, AffinityMemory affinity)
+    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, AffinityMemory affinity, TunnelCredentials? tunnel)
     {
+        Tunnel = tunnel;
         _socket = socket;
         Affinity = affinity;
         _table = table;
@@ -47,6 +48,9 @@ public sealed class ServiceListener : IServiceListener
 
     internal IPAddress NodeAddress { get; }
 
+    /// <summary>This node's proof for other nodes' tunnels; without it, endpoints behind a tunnel cannot be dialed.</summary>
+    internal TunnelCredentials? Tunnel { get; }
+
     internal int Fd { get; }
 
     internal int Id { get; }
@@ -58,7 +62,8 @@ public sealed class ServiceListener : IServiceListener
     internal AffinityMemory Affinity { get; }
 
     /// <summary>Binds; ClusterIPs are shared by every node (SO_REUSEPORT) so the kernel spreads connections over them.</summary>
-    public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, AffinityMemory? affinity = null)
+    public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort,
+        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the service proxy's relay runs on Linux (epoll)");
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -68,7 +73,7 @@ public sealed class ServiceListener : IServiceListener
             socket.Bind(endPoint);
             socket.Listen(1024);
             socket.Blocking = false; // the loops accept until "would block"
-            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory());
+            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory(), tunnel);
             RelayLoop.Attach(listener);
             return listener;
         }

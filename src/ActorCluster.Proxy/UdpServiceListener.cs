@@ -18,6 +18,7 @@ public sealed class UdpServiceListener : IServiceListener
 {
     private readonly Socket _socket;
     private readonly IPAddress _nodeAddress;
+    private readonly TunnelCredentials? _tunnelCredentials; // this node's proof for other nodes' tunnels
     private readonly TimeSpan _idleTimeout;
     private readonly int _maxFlows;
     private readonly CancellationTokenSource _stop = new();
@@ -50,9 +51,10 @@ public sealed class UdpServiceListener : IServiceListener
     private const int TunnelQueue = 256;
     private static readonly TimeSpan TunnelDialTimeout = TimeSpan.FromSeconds(2);
 
-    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits, AffinityMemory affinity)
+    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits, AffinityMemory affinity, TunnelCredentials? tunnel)
     {
         _socket = socket;
+        _tunnelCredentials = tunnel;
         _affinity = affinity;
         _table = table;
         Source = source;
@@ -74,7 +76,8 @@ public sealed class UdpServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
-    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits, AffinityMemory? affinity = null)
+    public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits,
+        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -87,7 +90,7 @@ public sealed class UdpServiceListener : IServiceListener
             socket.Dispose();
             throw;
         }
-        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory());
+        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory(), tunnel);
     }
 
     /// <summary>Makes the ClusterIP's reuseport group pick a node by client address, so a client's flows stay on one.</summary>
@@ -200,15 +203,16 @@ public sealed class UdpServiceListener : IServiceListener
         Interlocked.Increment(ref Stats.Connections);
         Interlocked.Increment(ref Stats.Active);
         _ = endpoint.Via is { } via
-            ? Task.Run(() => ThroughTunnel(client, flow, via, endpoint.EndPoint!, sourceAddress))
+            ? Task.Run(() => ThroughTunnel(client, flow, via, endpoint.EndPoint!))
             : Task.Run(() => Replies(client, flow));
         return flow;
     }
 
     /// <summary>Opens the flow's tunnel connection, then sends its queued datagrams as frames and relays the replies.</summary>
-    private async Task ThroughTunnel(IPEndPoint client, Flow flow, IPEndPoint via, IPEndPoint pod, IPAddress podSees)
+    private async Task ThroughTunnel(IPEndPoint client, Flow flow, IPEndPoint via, IPEndPoint pod)
     {
-        var tunnel = await NodeTunnel.DialAsync(via, pod, podSees, _nodeAddress, TunnelDialTimeout, _stop.Token, udp: true).ConfigureAwait(false);
+        var tunnel = _tunnelCredentials is null ? null
+            : await NodeTunnel.DialAsync(via, pod, _nodeAddress, _tunnelCredentials, TunnelDialTimeout, _stop.Token, udp: true).ConfigureAwait(false);
         if (tunnel is null)
         {
             Interlocked.Increment(ref Stats.Failed);

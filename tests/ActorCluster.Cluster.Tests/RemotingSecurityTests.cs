@@ -66,13 +66,17 @@ public sealed class RemotingSecurityTests : IAsyncLifetime
         var name = "rogue-" + outsider.ToString().ToLowerInvariant();
         var service = $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"{{{name}}}","namespace":"default"},"spec":{"ports":[{"port":80}]}}""";
         apiServer.Tell(new CreateObject("services", "default", service));
+        // And through the path every node's API uses: the node's proxy to the singleton.
+        var proxy = rogue.System.ActorSelection(new RootActorPath(target) / "user" / "apiserver-proxy");
+        proxy.Tell(new CreateObject("services", "default", service.Replace(name, name + "-via-proxy", StringComparison.Ordinal)));
 
         if (outsider == Outsider.NodeCertificateFromTheClusterCa)
         {
             await TestCluster.Eventually(() => IsMember(node, rogueAddress), TimeSpan.FromSeconds(20), "the process with a node certificate a member");
             Assert.NotNull(await apiServer.ResolveOne(TimeSpan.FromSeconds(5)));
-            await TestCluster.Eventually(async () => await _cluster.TryGet<k8s.Models.V1Service>(ResourceKind.Service, "default", name) is not null,
-                TimeSpan.FromSeconds(10), "its Service created");
+            await TestCluster.Eventually(async () => await _cluster.TryGet<k8s.Models.V1Service>(ResourceKind.Service, "default", name) is not null
+                                                     && await _cluster.TryGet<k8s.Models.V1Service>(ResourceKind.Service, "default", name + "-via-proxy") is not null,
+                TimeSpan.FromSeconds(10), "its Services created, directly and through the proxy");
             return;
         }
 
@@ -81,6 +85,7 @@ public sealed class RemotingSecurityTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<Exception>(() => apiServer.ResolveOne(TimeSpan.FromSeconds(5)));
         Assert.False(IsMember(node, rogueAddress), "the outsider became a member");
         Assert.Null(await _cluster.TryGet<k8s.Models.V1Service>(ResourceKind.Service, "default", name));
+        Assert.Null(await _cluster.TryGet<k8s.Models.V1Service>(ResourceKind.Service, "default", name + "-via-proxy"));
         if (outsider is Outsider.NodeCertificateFromAnotherCa or Outsider.ApiServingCertificateFromTheClusterCa)
             Assert.True(node.Metrics.RemotingPeersRefused.Value > refusedBefore, "the node counted no refused handshake");
     }

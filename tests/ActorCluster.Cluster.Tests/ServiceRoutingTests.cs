@@ -67,10 +67,12 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(Node(1), 4054));
         var tunnel1 = new IPEndPoint(IPAddress.Parse(Node(1)), 4054);
         var node2 = IPAddress.Parse(Node(2));
+        using var ca = Security.ClusterCa.LoadOrCreate(_cluster.DataDir);
+        using var credentials = new TunnelCredentials(Security.ClusterCa.IssueNodeCertificate(ca, "k8s-worker2", Node(2)));
         // A member, but the target is not one of node 1's pods (its API port): refused, not an open proxy.
-        Assert.Null(await NodeTunnel.DialAsync(tunnel1, new IPEndPoint(IPAddress.Parse(Node(1)), 6443), node2, node2, TimeSpan.FromSeconds(2), default));
+        Assert.Null(await NodeTunnel.DialAsync(tunnel1, new IPEndPoint(IPAddress.Parse(Node(1)), 6443), node2, credentials, TimeSpan.FromSeconds(2), default));
         // A member, to node 1's pod: carried.
-        using (var ok = await NodeTunnel.DialAsync(tunnel1, new IPEndPoint(IPAddress.Parse(pod1.Status.PodIP), 8080), node2, node2, TimeSpan.FromSeconds(2), default))
+        using (var ok = await NodeTunnel.DialAsync(tunnel1, new IPEndPoint(IPAddress.Parse(pod1.Status.PodIP), 8080), node2, credentials, TimeSpan.FromSeconds(2), default))
             Assert.NotNull(ok);
         Assert.True((await Counters(1)).Tunnel!.Rejected >= 2);
     }

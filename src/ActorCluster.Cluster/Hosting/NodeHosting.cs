@@ -33,8 +33,15 @@ public static class NodeHosting
         var metrics = new NodeMetrics(options.Name);
         // Remoting speaks only mutual TLS, with a certificate for this node from the cluster CA.
         using var ca = ClusterCa.Load(options.DataDir, options.CaCertificateFile, options.CaKeyFile);
-        var tls = RemotingTls.Setup(ClusterCa.PublicPart(ca), ClusterCa.IssueNodeCertificate(ca, options.Name, options.Address),
-            (_, _) => metrics.RemotingPeersRefused.Inc());
+        var trusted = ClusterCa.PublicPart(ca);
+        var certificate = ClusterCa.IssueNodeCertificate(ca, options.Name, options.Address);
+        var tls = RemotingTls.Setup(trusted, certificate, (_, _) => metrics.RemotingPeersRefused.Inc());
+        // The node tunnel proves nodes with the same certificates.
+        var proxy = node.Proxy with
+        {
+            TunnelCredentials = new ActorCluster.Proxy.TunnelCredentials(certificate),
+            TunnelPeer = peer => RemotingTls.NodeAddress(trusted, peer),
+        };
         services.AddSingleton(options);
         services.AddSingleton(node);
         services.AddSingleton(metrics);
@@ -73,7 +80,7 @@ public static class NodeHosting
                     registry.Register<NodeReplica>(replica);
                     registry.Register<NodeAgent>(system.ActorOf(NodeAgent.Props(
                         new NodeAgentSettings(options.Name, options.Address, cluster.SelfAddress.ToString()), apiServer, replica), "node-agent"));
-                    registry.Register<ServiceProxyActor>(system.ActorOf(ServiceProxyActor.Props(node.Proxy, apiServer, replica), "service-proxy"));
+                    registry.Register<ServiceProxyActor>(system.ActorOf(ServiceProxyActor.Props(proxy, apiServer, replica), "service-proxy"));
                     // Without seeds this node starts the cluster (its port may have been picked by the OS just now).
                     if (options.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
                 });

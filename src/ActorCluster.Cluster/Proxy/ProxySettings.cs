@@ -23,6 +23,12 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
     /// <summary>kube-proxy's --min-sync-period: changes arriving within it of the last sync are applied together.</summary>
     public TimeSpan MinSyncPeriod { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>This node's proof for other nodes' tunnels: its node certificate and key (none: it cannot use them).</summary>
+    public TunnelCredentials? TunnelCredentials { get; init; }
+
+    /// <summary>The node address a tunnel peer's certificate names, if it is a node certificate of this cluster's CA.</summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, IPAddress?>? TunnelPeer { get; init; }
+
     /// <summary>How often an address another program holds (or the node tunnel's port) is tried again.</summary>
     public TimeSpan BindRetryInterval { get; init; } = TimeSpan.FromSeconds(2);
 

@@ -45,7 +45,7 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
     {
         _settings = settings;
         _apiServer = apiServer;
-        _addresses = new ServiceAddresses(settings.NodeAddress, settings.Udp, registry, announcer);
+        _addresses = new ServiceAddresses(settings.NodeAddress, settings.Udp, registry, announcer, settings.TunnelCredentials);
 
         ReceiveAsync<ServiceChanged>(OnChanged);
         Receive<RetryBinds>(_ =>

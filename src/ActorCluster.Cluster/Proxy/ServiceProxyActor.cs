@@ -36,6 +36,8 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private readonly EndpointSliceIndex _slices = new();
     private NodeTunnel? _tunnel;
     private bool _tunnelFailureReported;
+    // The cluster's members by address (Akka membership, itself mutual TLS): the nodes that may use the tunnel.
+    private readonly Dictionary<Address, IPAddress> _members = new();
     private ObjectStore _store = ObjectStore.Empty;
     private NodeDirectory _nodes = NodeDirectory.Empty;
     private DateTime _lastSync = DateTime.MinValue;
@@ -63,6 +65,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             _registry.FailedEndPoints.ToList(),
             _tunnel?.EndPoint.ToString())));
         Receive<GetProxyCounters>(_ => Sender.Tell(Counters()));
+        Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(OnMember);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -82,12 +85,16 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        // In a cluster (not in an actor's own specs), the tunnel admits the members Akka knows.
+        if (Context.System is ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider })
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.InitialStateAsEvents, typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
         StartTunnel();
         Timers.StartPeriodicTimer("retry-tunnel", RetryTunnel.Instance, _settings.BindRetryInterval);
     }
 
     protected override void PostStop()
     {
+        if (Context.System is ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider }) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         // The Service actors (children) close their own addresses as they stop.
         _tunnel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
     }
@@ -103,7 +110,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         if (nodesChanged)
         {
             var nodes = NodeDirectory.Of(_store);
-            _tunnel?.SetPolicy(TunnelPolicyOf(nodes));
+            _tunnel?.SetPolicy(CurrentTunnelPolicy());
             // Routes depend on which nodes are Ready, where they are and their tunnels: every Service is touched.
             if (update.Relisted || !nodes.Equals(_nodes))
             {
@@ -211,8 +218,8 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         var endPoint = new IPEndPoint(_settings.NodeAddress, _settings.TunnelPort);
         try
         {
-            _tunnel = NodeTunnel.Start(endPoint);
-            _tunnel.SetPolicy(TunnelPolicyOf(_nodes));
+            _tunnel = NodeTunnel.Start(endPoint, _settings.TunnelPeer ?? (_ => null));
+            _tunnel.SetPolicy(CurrentTunnelPolicy());
             _log.Info("node tunnel listening on {0}", endPoint);
         }
         catch (System.Net.Sockets.SocketException e)
@@ -223,10 +230,18 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>Members are the cluster's nodes (by address); targets are this node's pod range.</summary>
-    private TunnelPolicy TunnelPolicyOf(NodeDirectory nodes)
+    private void OnMember(Akka.Cluster.ClusterEvent.IMemberEvent e)
     {
-        var members = nodes.All.Select(n => n.InternalIP).OfType<IPAddress>().ToHashSet();
+        var member = e.Member;
+        if (e is Akka.Cluster.ClusterEvent.MemberRemoved or Akka.Cluster.ClusterEvent.MemberDowned) _members.Remove(member.Address);
+        else if (IPAddress.TryParse(member.Address.Host, out var address)) _members[member.Address] = address;
+        _tunnel?.SetPolicy(CurrentTunnelPolicy());
+    }
+
+    /// <summary>Members are the cluster's current members (by address); targets are this node's pod range.</summary>
+    private TunnelPolicy CurrentTunnelPolicy()
+    {
+        var members = _members.Values.ToHashSet();
         var cidr = _store.Get<V1Node>(ResourceKind.Node, "", _settings.NodeName)?.Spec?.PodCIDR;
         if (cidr is null) return new TunnelPolicy(members, _ => false);
         var (network, prefix) = IPAllocator.ParseCidr(cidr);

@@ -45,6 +45,13 @@ public static class RemotingTls
         return true;
     }
 
+    /// <summary>The node address (its IP SAN) a node certificate of this cluster names; null for any other certificate.</summary>
+    public static System.Net.IPAddress? NodeAddress(X509Certificate2 ca, X509Certificate2 certificate) =>
+        IsNodeCertificate(ca, certificate, out _)
+        && certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault()?.EnumerateIPAddresses().FirstOrDefault() is { } address
+            ? address
+            : null;
+
     private static bool Accept(X509Certificate2 ca, X509Certificate2? certificate, string peer, ILoggingAdapter log, Action<string, string>? refused)
     {
         if (IsNodeCertificate(ca, certificate, out var problem)) return true;

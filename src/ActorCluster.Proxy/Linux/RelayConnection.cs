@@ -15,6 +15,7 @@ internal sealed unsafe class RelayConnection
     private enum Phase
     {
         Dialing,
+        TunnelChallenge,
         TunnelStatus,
         Relaying,
         Closed,
@@ -43,7 +44,7 @@ internal sealed unsafe class RelayConnection
     private readonly int _clientPort;
     private readonly RoutingTable _table;
     private readonly string? _affinityKey;
-    private readonly IPAddress _podSees; // the source address the pod should see, whichever endpoint is dialed
+    private readonly IPAddress _podSees; // the source address the pod should see when dialed directly (through a tunnel: this node)
     private int _upstream = -1;
     private Phase _phase = Phase.Dialing;
     private int _attempt;
@@ -53,6 +54,8 @@ internal sealed unsafe class RelayConnection
     private ServiceEndpoint? _endpoint;
     private Flow _up; // client -> endpoint
     private Flow _down; // endpoint -> client
+    private byte[]? _challenge; // the tunnel's challenge, as far as it has arrived
+    private int _challengeRead;
 
     public RelayConnection(RelayLoop loop, ServiceListener listener, int client, IPAddress clientAddress, int clientPort)
     {
@@ -162,12 +165,18 @@ internal sealed unsafe class RelayConnection
                 }
                 else if (_endpoint!.Via is not null)
                 {
-                    SendTunnelHeader();
+                    _phase = Phase.TunnelChallenge;
+                    _challenge = new byte[TunnelHandshake.ChallengeLength];
+                    _challengeRead = 0;
+                    ReadTunnelChallenge();
                 }
                 else
                 {
                     StartRelaying();
                 }
+                break;
+            case Phase.TunnelChallenge when upstream:
+                ReadTunnelChallenge();
                 break;
             case Phase.TunnelStatus when upstream:
                 ReadTunnelStatus();
@@ -190,17 +199,46 @@ internal sealed unsafe class RelayConnection
         Dial();
     }
 
-    private void SendTunnelHeader()
+    /// <summary>The tunnel speaks first: its challenge (<see cref="TunnelHandshake"/>), read as it arrives.</summary>
+    private void ReadTunnelChallenge()
     {
-        // The 14-byte header of NodeTunnel: magic, target pod IPv4 and port, the address the pod should see.
-        var header = stackalloc byte[NodeTunnel.HeaderLength];
-        var target = _endpoint!.EndPoint!;
-        NodeTunnel.WriteHeader(new Span<byte>(header, NodeTunnel.HeaderLength), target, _podSees);
-        // A fresh connection's send buffer is empty: 14 bytes go at once or the connection is broken.
-        if (Native.send(_upstream, header, NodeTunnel.HeaderLength, Native.MSG_NOSIGNAL) != NodeTunnel.HeaderLength)
+        fixed (byte* into = &_challenge![_challengeRead])
+        {
+            var n = Native.recv(_upstream, into, (nuint)(_challenge.Length - _challengeRead), 0);
+            if (n < 0 && Native.Errno == Native.EAGAIN) return;
+            if (n <= 0)
+            {
+                DialFailed();
+                return;
+            }
+            _challengeRead += (int)n;
+        }
+        if (_challengeRead < _challenge.Length) return;
+        if (!TunnelHandshake.IsChallenge(_challenge) || Listener.Tunnel is not { } credentials)
         {
             DialFailed();
             return;
+        }
+        SendTunnelHello(credentials);
+    }
+
+    private void SendTunnelHello(TunnelCredentials credentials)
+    {
+        // The 14-byte header of NodeTunnel (magic, target pod IPv4 and port, this node as the source the pod sees),
+        // then this node's certificate and its signature over the challenge and the header.
+        var header = new byte[NodeTunnel.HeaderLength];
+        NodeTunnel.WriteHeader(header, _endpoint!.EndPoint!, Listener.NodeAddress);
+        var hello = credentials.Hello(_challenge!, header);
+        _challenge = null;
+        // A fresh connection's send buffer is empty: the hello (well under a kilobyte) goes at once or the
+        // connection is broken.
+        fixed (byte* bytes = hello)
+        {
+            if (Native.send(_upstream, bytes, (nuint)hello.Length, Native.MSG_NOSIGNAL) != hello.Length)
+            {
+                DialFailed();
+                return;
+            }
         }
         _phase = Phase.TunnelStatus;
         ReadTunnelStatus();
