@@ -134,15 +134,15 @@ public sealed class NodeTunnel : IAsyncDisposable
             cts.CancelAfter(HeaderTimeout);
             await peer.SendAsync(challenge, SocketFlags.None, cts.Token).ConfigureAwait(false);
             var head = new byte[HeaderLength + 2];
-            if (!await ReadExactlyAsync(peer, head, cts.Token).ConfigureAwait(false)) return null;
+            if (!await TunnelFrames.ReadExactlyAsync(peer, head, cts.Token).ConfigureAwait(false)) return null;
             var certificateLength = BinaryPrimitives.ReadUInt16BigEndian(head.AsSpan(HeaderLength));
             if (certificateLength is 0 or > TunnelHandshake.MaxCertificateLength) return null;
             var body = new byte[2 + certificateLength + 1 + TunnelHandshake.MaxSignatureLength];
             head.AsSpan(HeaderLength).CopyTo(body);
-            if (!await ReadExactlyAsync(peer, body.AsMemory(2, certificateLength + 1), cts.Token).ConfigureAwait(false)) return null;
+            if (!await TunnelFrames.ReadExactlyAsync(peer, body.AsMemory(2, certificateLength + 1), cts.Token).ConfigureAwait(false)) return null;
             var signatureLength = body[2 + certificateLength];
             if (signatureLength is 0 or > TunnelHandshake.MaxSignatureLength) return null;
-            if (!await ReadExactlyAsync(peer, body.AsMemory(2 + certificateLength + 1, signatureLength), cts.Token).ConfigureAwait(false)) return null;
+            if (!await TunnelFrames.ReadExactlyAsync(peer, body.AsMemory(2 + certificateLength + 1, signatureLength), cts.Token).ConfigureAwait(false)) return null;
             var parsed = TunnelHandshake.ParseCredentials(body.AsSpan(0, 2 + certificateLength + 1 + signatureLength));
             if (parsed is not { } p)
             {
@@ -210,7 +210,7 @@ public sealed class NodeTunnel : IAsyncDisposable
     /// be reached within <paramref name="timeout"/>, or the tunnel refuses, so the caller retries another endpoint as
     /// with a direct dial.
     /// </summary>
-    /// <param name="udp">a UDP flow: afterwards each datagram travels as a frame (<see cref="WriteFrameAsync"/>)</param>
+    /// <param name="udp">a UDP flow: afterwards each datagram travels as a frame (<see cref="TunnelFrames"/>)</param>
     public static async Task<Socket?> DialAsync(IPEndPoint tunnel, IPEndPoint target, IPAddress nodeAddress, TunnelCredentials credentials, TimeSpan timeout, CancellationToken token, bool udp = false)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -220,7 +220,7 @@ public sealed class NodeTunnel : IAsyncDisposable
         try
         {
             var challenge = new byte[TunnelHandshake.ChallengeLength];
-            if (await ReadExactlyAsync(socket, challenge, cts.Token).ConfigureAwait(false) && TunnelHandshake.IsChallenge(challenge))
+            if (await TunnelFrames.ReadExactlyAsync(socket, challenge, cts.Token).ConfigureAwait(false) && TunnelHandshake.IsChallenge(challenge))
             {
                 var header = new byte[HeaderLength];
                 WriteHeader(header, target, nodeAddress, udp);
@@ -273,11 +273,11 @@ public sealed class NodeTunnel : IAsyncDisposable
         {
             var toPod = Task.Run(async () =>
             {
-                var buffer = new byte[MaxDatagram];
+                var buffer = new byte[TunnelFrames.MaxDatagram];
                 try
                 {
                     int n;
-                    while ((n = await ReadFrameAsync(peer, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
+                    while ((n = await TunnelFrames.ReadFrameAsync(peer, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
                     {
                         Interlocked.Add(ref Stats.BytesIn, n);
                         await pod.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, _stop.Token).ConfigureAwait(false);
@@ -289,14 +289,14 @@ public sealed class NodeTunnel : IAsyncDisposable
             });
             var fromPod = Task.Run(async () =>
             {
-                var buffer = new byte[MaxDatagram + 2];
+                var buffer = new byte[TunnelFrames.MaxDatagram + 2];
                 try
                 {
                     while (true)
                     {
                         var n = await pod.ReceiveAsync(buffer.AsMemory(2), SocketFlags.None, _stop.Token).ConfigureAwait(false);
                         Interlocked.Add(ref Stats.BytesOut, n);
-                        await WriteFrameAsync(peer, buffer, n, _stop.Token).ConfigureAwait(false);
+                        await TunnelFrames.WriteFrameAsync(peer, buffer, n, _stop.Token).ConfigureAwait(false);
                     }
                 }
                 catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
@@ -313,47 +313,6 @@ public sealed class NodeTunnel : IAsyncDisposable
         {
             Interlocked.Decrement(ref Stats.Active);
         }
-    }
-
-    /// <summary>The largest UDP payload over IPv4.</summary>
-    internal const int MaxDatagram = 65507;
-
-    /// <summary>
-    /// Reads one frame (2-byte big-endian length, then the datagram) into <paramref name="buffer"/>; its length, or
-    /// -1 at end of stream or on an error.
-    /// </summary>
-    internal static async Task<int> ReadFrameAsync(Socket socket, byte[] buffer, CancellationToken token)
-    {
-        try
-        {
-            if (!await ReadExactlyAsync(socket, buffer.AsMemory(0, 2), token).ConfigureAwait(false)) return -1;
-            var length = BinaryPrimitives.ReadUInt16BigEndian(buffer);
-            return length <= buffer.Length && await ReadExactlyAsync(socket, buffer.AsMemory(0, length), token).ConfigureAwait(false) ? length : -1;
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            return -1;
-        }
-    }
-
-    /// <summary>Sends the datagram at <c>frame[2..2+length]</c> as one frame (the first two bytes get its length).</summary>
-    internal static async Task WriteFrameAsync(Socket socket, byte[] frame, int length, CancellationToken token)
-    {
-        BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)length);
-        var sent = 0;
-        while (sent < length + 2) sent += await socket.SendAsync(frame.AsMemory(sent, length + 2 - sent), SocketFlags.None, token).ConfigureAwait(false);
-    }
-
-    private static async Task<bool> ReadExactlyAsync(Socket socket, Memory<byte> into, CancellationToken token)
-    {
-        var read = 0;
-        while (read < into.Length)
-        {
-            var n = await socket.ReceiveAsync(into[read..], SocketFlags.None, token).ConfigureAwait(false);
-            if (n == 0) return false;
-            read += n;
-        }
-        return true;
     }
 
     public async ValueTask DisposeAsync()

@@ -228,9 +228,9 @@ public sealed class UdpServiceListener : IServiceListener
         }
         var replies = Task.Run(async () =>
         {
-            var buffer = new byte[NodeTunnel.MaxDatagram];
+            var buffer = new byte[TunnelFrames.MaxDatagram];
             int n;
-            while ((n = await NodeTunnel.ReadFrameAsync(tunnel, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
+            while ((n = await TunnelFrames.ReadFrameAsync(tunnel, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
             {
                 flow.LastActive = Environment.TickCount64;
                 Interlocked.Add(ref Stats.BytesOut, n);
@@ -245,13 +245,13 @@ public sealed class UdpServiceListener : IServiceListener
             }
             Close(client, flow); // the far end closed: the pod refused, or its node went away
         });
-        var frame = new byte[NodeTunnel.MaxDatagram + 2];
+        var frame = new byte[TunnelFrames.MaxDatagram + 2];
         try
         {
             await foreach (var datagram in flow.Outbound!.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
                 datagram.CopyTo(frame, 2);
-                await NodeTunnel.WriteFrameAsync(tunnel, frame, datagram.Length, _stop.Token).ConfigureAwait(false);
+                await TunnelFrames.WriteFrameAsync(tunnel, frame, datagram.Length, _stop.Token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
