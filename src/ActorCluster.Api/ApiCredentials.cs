@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using ActorCluster.Cluster.Security;
+using k8s.KubeConfigModels;
 
 namespace ActorCluster.Api;
 
@@ -74,5 +75,32 @@ public static class ApiCredentials
                 token: {token}
 
             """;
+    }
+
+    /// <summary>
+    /// <paramref name="kubeconfig"/> (one of this cluster's) merged into <paramref name="existing"/> (a user's
+    /// kubeconfig, or null) as kind and k3d do: its cluster, user and context renamed to <paramref name="context"/>,
+    /// replacing entries of that name and keeping every other, and made the current context.
+    /// </summary>
+    public static string MergeKubeconfig(string? existing, string kubeconfig, string context)
+    {
+        if (context.Length == 0 || context.Any(char.IsWhiteSpace)) throw new ArgumentException($"invalid context name {Core.Api.GoFormat.Quote(context)}");
+        var into = string.IsNullOrWhiteSpace(existing) ? new K8SConfiguration() : k8s.KubernetesYaml.Deserialize<K8SConfiguration>(existing);
+        var ours = k8s.KubernetesYaml.Deserialize<K8SConfiguration>(kubeconfig);
+        var cluster = ours.Clusters.Single();
+        var user = ours.Users.Single();
+        var ctx = ours.Contexts.Single();
+        cluster.Name = context;
+        user.Name = context;
+        ctx.Name = context;
+        ctx.ContextDetails.Cluster = context;
+        ctx.ContextDetails.User = context;
+        into.ApiVersion ??= "v1";
+        into.Kind ??= "Config";
+        into.Clusters = [.. (into.Clusters ?? []).Where(c => c.Name != context), cluster];
+        into.Users = [.. (into.Users ?? []).Where(u => u.Name != context), user];
+        into.Contexts = [.. (into.Contexts ?? []).Where(c => c.Name != context), ctx];
+        into.CurrentContext = context;
+        return k8s.KubernetesYaml.Serialize(into);
     }
 }

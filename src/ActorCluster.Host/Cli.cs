@@ -16,6 +16,9 @@ internal static class Cli
     {
         var root = new RootCommand("ActorCluster: Kubernetes Services (ClusterIP, NodePort, LoadBalancer) on an Akka.NET cluster, driven by kubectl.");
         root.Subcommands.Add(UpCommand());
+        root.Subcommands.Add(StatusCommand());
+        root.Subcommands.Add(DownCommand());
+        root.Subcommands.Add(ResetCommand());
         root.Subcommands.Add(NodeCommand());
         root.Subcommands.Add(KubeconfigCommand());
         root.Subcommands.Add(CaCommand());
@@ -40,7 +43,11 @@ internal static class Cli
         var dataDir = new Option<string?>("--data-dir") { Description = "data directory of the cluster (database, logs, token, kubeconfig); default ./.actorcluster" };
         var pools = new Option<string[]>("--lb-pool") { Description = "LoadBalancer address pool, a CIDR or first-last; repeatable" };
         var config = new Option<string?>("--config") { Description = "a HOCON file layered over the shipped defaults, for every node" };
-        var up = new Command("up", "Start a local cluster of node processes, supervised until Ctrl-C.") { nodes, dataDir, pools, config };
+        var detach = new Option<bool>("--detach", "-d") { Description = "run in the background: return once every node is Ready (stop it with actorcluster down)" };
+        var up = new Command("up", "Start a local cluster of node processes (k8s-worker1..N at 127.0.1.1..N), supervised until Ctrl-C,\n" +
+                                   "or in the background with --detach.\n" +
+                                   "Examples: actorcluster up\n" +
+                                   "          actorcluster up --detach --lb-pool 127.0.1.240-127.0.1.250") { nodes, dataDir, pools, config, detach };
         up.SetAction(async (result, _) =>
         {
             UpOptions options;
@@ -53,7 +60,12 @@ internal static class Cli
                 Console.Error.WriteLine($"actorcluster up: {e.Message}");
                 return 2;
             }
-            return await new LocalCluster(options).RunAsync();
+            if (!result.GetValue(detach)) return await new LocalCluster(options).RunAsync();
+            // The same up, in the background: every other flag passed on as given.
+            var arguments = new List<string> { "--nodes", options.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data-dir", Path.GetFullPath(options.DataDir) };
+            foreach (var pool in options.LoadBalancerPools) arguments.AddRange(["--lb-pool", pool]);
+            if (options.ConfigFile is { } file) arguments.AddRange(["--config", Path.GetFullPath(file)]);
+            return await ClusterControl.Detach(Path.GetFullPath(options.DataDir), arguments);
         });
         return up;
     }
@@ -79,6 +91,41 @@ internal static class Cli
             return await RunNode(values, result.GetValue(pools) ?? []);
         });
         return node;
+    }
+
+    private static Option<string?> DataDirOption() => new("--data-dir") { Description = "data directory of the cluster; default ./.actorcluster" };
+
+    private static string DataDir(ParseResult result, Option<string?> option) => Path.GetFullPath(result.GetValue(option) ?? "./.actorcluster");
+
+    private static Command StatusCommand()
+    {
+        var dataDir = DataDirOption();
+        var command = new Command("status", "Show whether the local cluster runs: its nodes (pid, address, API, Ready, which hosts the ApiServer),\n" +
+                                            "the kubeconfig and uptime. Exit code 0: every node Ready; 3: running, not all Ready; 1: not running.\n" +
+                                            "Example: actorcluster status") { dataDir };
+        command.SetAction(async (result, _) => await ClusterControl.Status(DataDir(result, dataDir)));
+        return command;
+    }
+
+    private static Command DownCommand()
+    {
+        var dataDir = DataDirOption();
+        var command = new Command("down", "Stop the local cluster (started with up --detach, or up in another terminal): every node leaves\n" +
+                                          "gracefully; its objects stay in the data directory for the next up.\n" +
+                                          "Example: actorcluster down") { dataDir };
+        command.SetAction(async (result, _) => await ClusterControl.Down(DataDir(result, dataDir)));
+        return command;
+    }
+
+    private static Command ResetCommand()
+    {
+        var dataDir = DataDirOption();
+        var yes = new Option<bool>("--yes", "-y") { Description = "do not ask for confirmation" };
+        var command = new Command("reset", "Remove the data directory (the cluster's objects, CA, token, kubeconfig, logs) after a confirmation,\n" +
+                                           "so the next up starts empty. Refused while the cluster runs.\n" +
+                                           "Example: actorcluster down && actorcluster reset --yes") { dataDir, yes };
+        command.SetAction(result => ClusterControl.Reset(DataDir(result, dataDir), result.GetValue(yes), Console.In, !Console.IsInputRedirected));
+        return command;
     }
 
     private static Command CaCommand()
@@ -130,8 +177,12 @@ internal static class Cli
         var user = new Option<string?>("--user") { Description = "a user of the cluster's token file (<data-dir>/tokens.csv): created on first use, its token reused after" };
         var groups = new Option<string[]>("--group") { Description = "a group of a new user: view (get, list, watch) or system:masters (everything); repeatable" };
         var output = new Option<string?>("--output", "-o") { Description = "write the kubeconfig to this file (mode 0600) instead of printing it" };
-        var command = new Command("kubeconfig", "Print a kubeconfig for this cluster: the admin's, or with --user a user's of the token file.\n" +
-                                                "Example: actorcluster kubeconfig --user alice --group view -o alice.kubeconfig") { dataDir, user, groups, output };
+        var merge = new Option<bool>("--merge") { Description = "merge it into your kubeconfig ($KUBECONFIG's first file, or ~/.kube/config) and make it the current context" };
+        var context = new Option<string?>("--context") { Description = "the name of the merged cluster, user and context; default actorcluster" };
+        var command = new Command("kubeconfig", "Print a kubeconfig for this cluster: the admin's, or with --user a user's of the token file;\n" +
+                                                "or merge it into your own kubeconfig, as kind and k3d do.\n" +
+                                                "Examples: actorcluster kubeconfig --merge\n" +
+                                                "          actorcluster kubeconfig --user alice --group view -o alice.kubeconfig") { dataDir, user, groups, output, merge, context };
         command.SetAction(result =>
         {
             var dir = Path.GetFullPath(result.GetValue(dataDir) ?? "./.actorcluster");
@@ -152,6 +203,18 @@ internal static class Cli
                     if (result.GetValue(groups) is { Length: > 0 }) throw new ArgumentException("--group needs --user");
                     text = File.ReadAllText(admin);
                 }
+                if (result.GetValue(merge))
+                {
+                    if (result.GetValue(output) is not null) throw new ArgumentException("--merge and --output: choose one");
+                    var target = (Environment.GetEnvironmentVariable("KUBECONFIG") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
+                                 ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
+                    var contextName = result.GetValue(context) ?? "actorcluster";
+                    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
+                    SecretFiles.WriteAtomically(target, ApiCredentials.MergeKubeconfig(File.Exists(target) ? File.ReadAllText(target) : null, text, contextName));
+                    Console.WriteLine($"actorcluster kubeconfig: merged into {target} as context \"{contextName}\" (now current): kubectl get nodes");
+                    return 0;
+                }
+                if (result.GetValue(context) is not null) throw new ArgumentException("--context needs --merge");
                 if (result.GetValue(output) is { } file) SecretFiles.WriteAtomically(file, text);
                 else Console.Write(text);
                 return 0;

@@ -3,10 +3,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Cryptography.X509Certificates;
-using System.Text.Json.Nodes;
 using ActorCluster.Cluster.Hosting;
 
 namespace ActorCluster.Host;
@@ -149,7 +146,8 @@ public sealed class LocalCluster
                 {
                     Console.WriteLine($"actorcluster up: cannot write the kubeconfig: {e.Message}");
                 }
-                Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   (Ctrl-C stops the cluster)");
+                var stop = Environment.GetEnvironmentVariable(ClusterControl.DetachedVariable) == "1" ? "actorcluster down stops it" : "Ctrl-C stops the cluster";
+                Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   ({stop})");
                 Console.WriteLine($"  a read-only user: actorcluster kubeconfig --data-dir {dataDir} --user alice --group view -o alice.kubeconfig");
                 try
                 {
@@ -326,45 +324,11 @@ public sealed class LocalCluster
                 Console.WriteLine($"actorcluster up: only {reported.Count}/{_options.Nodes} nodes Ready after 3 minutes; see {Path.Combine(dataDir, "logs")}");
                 return;
             }
-            foreach (var name in await ReadyNodes(dataDir))
+            foreach (var name in await LocalApi.ReadyNodes(dataDir, Address(1), ApiPort))
             {
                 if (reported.Add(name)) Console.WriteLine($"  {name} Ready ({reported.Count}/{_options.Nodes})");
             }
             await Task.Delay(250, _stopping.Token);
-        }
-    }
-
-    private static async Task<IReadOnlyList<string>> ReadyNodes(string dataDir)
-    {
-        var tokenPath = Path.Combine(dataDir, "token");
-        var caPath = Path.Combine(dataDir, "ca.crt");
-        if (!File.Exists(tokenPath) || !File.Exists(caPath)) return [];
-        try
-        {
-            using var ca = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(caPath));
-            using var handler = new HttpClientHandler
-            {
-                ServerCertificateCustomValidationCallback = (_, cert, _, errors) =>
-                {
-                    if (cert is null) return false;
-                    if (errors == SslPolicyErrors.None) return true;
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(ca);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(cert);
-                },
-            };
-            using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(tokenPath)).Trim());
-            var json = JsonNode.Parse(await http.GetStringAsync($"https://{Address(1)}:{ApiPort}/api/v1/nodes"));
-            return json?["items"]?.AsArray()
-                .Where(n => n?["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c?["status"]?.GetValue<string>() == "True") == true)
-                .Select(n => n!["metadata"]!["name"]!.GetValue<string>()).ToList() ?? [];
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or System.Security.Cryptography.CryptographicException)
-        {
-            return [];
         }
     }
 
@@ -389,14 +353,5 @@ public sealed class LocalCluster
             }
             File.Delete(Path.Combine(Path.GetFullPath(_options.DataDir), "nodes", Name(i) + ".pid"));
         }
-    }
-
-    /// <summary>SIGTERM through libc: a graceful stop (Process.Kill would be SIGKILL).</summary>
-    private static class Posix
-    {
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-        private static extern int Kill(int pid, int signal);
-
-        public static void Terminate(int pid) => Kill(pid, 15);
     }
 }

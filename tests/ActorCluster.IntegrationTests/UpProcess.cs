@@ -35,14 +35,18 @@ public sealed class UpProcess : IAsyncDisposable
     public static string Binary => Path.Combine(AppContext.BaseDirectory, "actorcluster");
 
     /// <summary>Runs one <c>actorcluster</c> command to its end (bounded: past 30 s it is killed and the test fails with what it printed).</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
+    public static Task<(int Code, string Stdout, string Stderr)> Run(params string[] args) => Exec(Binary, TimeSpan.FromSeconds(30), null, args);
+
+    /// <summary>Runs a program to its end within <paramref name="bound"/> (past it, it is killed and the test fails with what it printed).</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> Exec(string file, TimeSpan bound, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var info = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(bound);
         try
         {
             await p.WaitForExitAsync(cts.Token);
@@ -50,9 +54,21 @@ public sealed class UpProcess : IAsyncDisposable
         catch (OperationCanceledException)
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"actorcluster {string.Join(' ', args)} did not finish in 30 s; it printed: {await stdout}{await stderr}");
+            throw new TimeoutException($"{Path.GetFileName(file)} {string.Join(' ', args)} did not finish in {bound.TotalSeconds:0} s; it printed: {await stdout}{await stderr}");
         }
         return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>The real kubectl on the PATH (required under CI; elsewhere the test is skipped without it).</summary>
+    public static string Kubectl()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
+        if (path is null)
+        {
+            if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) throw new InvalidOperationException("kubectl is required under CI");
+            Skip.If(true, "kubectl not installed");
+        }
+        return path!;
     }
 
     public string Output

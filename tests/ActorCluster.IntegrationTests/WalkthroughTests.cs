@@ -23,16 +23,7 @@ public sealed class WalkthroughTests : IAsyncLifetime
 
     private static Task<(int Code, string Stdout, string Stderr)> Run(params string[] args) => UpProcess.Run(args);
 
-    private static string Kubectl()
-    {
-        var path = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
-        if (path is null)
-        {
-            if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) throw new InvalidOperationException("kubectl is required under CI");
-            Skip.If(true, "kubectl not installed");
-        }
-        return path!;
-    }
+    private static string Kubectl() => UpProcess.Kubectl();
 
     private static string Seed(string file)
     {
