@@ -149,6 +149,9 @@ public sealed class LocalCluster
                 var stop = Environment.GetEnvironmentVariable(ClusterControl.DetachedVariable) == "1" ? "actorcluster down stops it" : "Ctrl-C stops the cluster";
                 Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   ({stop})");
                 Console.WriteLine($"  a read-only user: actorcluster kubeconfig --data-dir {dataDir} --user alice --group view -o alice.kubeconfig");
+                // The cluster is driven with kubectl: say how to get it rather than let the first command fail.
+                if (!OnPath("kubectl"))
+                    Console.WriteLine("  kubectl is not installed: apt-get install kubectl (Debian/Ubuntu with the Kubernetes apt repository), or see https://kubernetes.io/docs/tasks/tools/");
                 try
                 {
                     await Task.Delay(Timeout.Infinite, _stopping.Token);
@@ -310,6 +313,9 @@ public sealed class LocalCluster
             }
         }
     }
+
+    private static bool OnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, program)));
 
     /// <summary>Polls the API (as a client would) and reports nodes as they become Ready.</summary>
     private async Task WaitReady(string dataDir)

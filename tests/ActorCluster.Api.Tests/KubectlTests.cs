@@ -136,7 +136,7 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         // No pool: the LoadBalancer controller says why, as MetalLB does.
         var events = await c.Ok("-n", "team-a", "get", "events");
         Assert.Matches(@"(?m)^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$", events);
-        Assert.Matches(@"(?m)^\S+\s+Warning\s+AllocationFailed\s+service/svc-4\s+Failed to allocate IP for ""team-a/svc-4"": no available IPs$", events);
+        Assert.Matches(@"(?m)^\S+\s+Warning\s+AllocationFailed\s+service/svc-4\s+Failed to allocate IP for ""team-a/svc-4"": no available IPs \(this cluster has no LoadBalancer address pool: start it with --lb-pool, e\.g\. --lb-pool 127\.0\.1\.240-127\.0\.1\.250, or set actorcluster\.load-balancer-pools\)$", events);
         var slices = await c.Ok("-n", "team-a", "get", "endpointslices");
         Assert.Matches(@"(?m)^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$", slices);
         Assert.Matches(@"(?m)^svc-4-\w{5}\s+IPv4\s+8080\s+<unset>\s+", slices);

@@ -135,7 +135,7 @@ public class ControlPlaneTests
         var pending = Commit(none, none.Create(ResourceKind.Service, "default", Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"))))!.As<V1Service>();
         Assert.Empty(pending.Status.LoadBalancer.Ingress ?? []);
         Assert.Contains(none.Store.All<Corev1Event>(ResourceKind.Event),
-            e => e.Reason == "AllocationFailed" && e.Message == "Failed to allocate IP for \"default/svc-4\": no available IPs" && e.Type == "Warning");
+            e => e.Reason == "AllocationFailed" && e.Message == "Failed to allocate IP for \"default/svc-4\": no available IPs" + LoadBalancerController.NoPoolHint && e.Type == "Warning");
 
         var cp = NewControlPlane(new IPAddressPool("local", ["127.0.2.1-127.0.2.1"]));
         var a = Commit(cp, cp.Create(ResourceKind.Service, "default", Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"))))!.As<V1Service>();
@@ -145,6 +145,8 @@ public class ControlPlaneTests
         var second = Yaml.Service(Yaml.SeedManifest("svc-4-loadbalancer.yaml"));
         second.Metadata.Name = "svc-5";
         Assert.Empty(Commit(cp, cp.Create(ResourceKind.Service, "default", second))!.As<V1Service>().Status.LoadBalancer.Ingress ?? []);
+        // A pool that is full is MetalLB's words alone: the hint is for a cluster without any pool.
+        Assert.Contains(cp.Store.All<Corev1Event>(ResourceKind.Event), e => e.Reason == "AllocationFailed" && e.Message == "Failed to allocate IP for \"default/svc-5\": no available IPs");
         Commit(cp, cp.Delete(ResourceKind.Service, "default", "svc-4"));
         Assert.Equal("127.0.2.1", cp.Store.Get<V1Service>(ResourceKind.Service, "default", "svc-5")!.Status.LoadBalancer.Ingress.Single().Ip);
 

@@ -22,6 +22,9 @@ internal sealed class LoadBalancerController(ControllerContext context, LoadBala
                 .SelectMany(s => (s.Status?.LoadBalancer?.Ingress ?? []).Where(i => i.Ip is not null)
                     .Select(i => (ObjectKey.Of(s.Metadata).ToString(), i.Ip))));
 
+    /// <summary>MetalLB's words, then how to give this cluster a pool (a Service stays &lt;pending&gt; without one).</summary>
+    public const string NoPoolHint = " (this cluster has no LoadBalancer address pool: start it with --lb-pool, e.g. --lb-pool 127.0.1.240-127.0.1.250, or set actorcluster.load-balancer-pools)";
+
     /// <param name="announce">whether a failure is worth an Event (not on every retry)</param>
     public void Reconcile(DecisionBatch batch, ObjectKey key, bool announce)
     {
@@ -34,7 +37,7 @@ internal sealed class LoadBalancerController(ControllerContext context, LoadBala
         {
             if (announce)
                 batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.Service, svc.Metadata, "Warning", "AllocationFailed",
-                    $"Failed to allocate IP for \"{key}\": {error}", "metallb-controller"));
+                    $"Failed to allocate IP for \"{key}\": {error}" + (pools.HasPools ? "" : NoPoolHint), "metallb-controller"));
             return;
         }
         batch.Transaction.OnRevert(() => pools.Release(key.ToString(), ip));
