@@ -54,10 +54,8 @@ internal static class ClusterControl
         var log = Path.Combine(dataDir, "logs", "up.log");
         File.WriteAllText(log, "");
         // `setsid` puts it in a session of its own: closing this terminal (SIGHUP) does not stop the cluster.
-        var self = Environment.ProcessPath!;
-        var command = new List<string>();
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") command.Add(typeof(ClusterControl).Assembly.Location);
-        command.Add("up");
+        var self = Self.Program;
+        var command = new List<string>(Self.Prefix) { "up" };
         command.AddRange(upArguments);
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");

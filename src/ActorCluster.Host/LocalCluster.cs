@@ -187,8 +187,8 @@ public sealed class LocalCluster
     private void Start(int i, bool firstStart)
     {
         var dataDir = Path.GetFullPath(_options.DataDir);
-        var info = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") info.ArgumentList.Add(typeof(LocalCluster).Assembly.Location);
+        var info = new ProcessStartInfo(Self.Program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in Self.Prefix) info.ArgumentList.Add(a);
         foreach (var a in new[] { "node", "--name", Name(i), "--address", Address(i), "--data-dir", dataDir }) info.ArgumentList.Add(a);
         // The first node forms the cluster on a fresh start; afterwards every node joins through all the others.
         if (!(firstStart && i == 1))
