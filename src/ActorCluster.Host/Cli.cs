@@ -194,9 +194,13 @@ internal static class Cli
                 string text;
                 if (result.GetValue(user) is { } name)
                 {
-                    var server = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(admin), @"server: (\S+)").Groups[1].Value;
+                    // The server and the CA come from the admin's kubeconfig: in a Swarm the CA is a secret, not a file of the data directory.
+                    var adminText = File.ReadAllText(admin);
+                    var server = System.Text.RegularExpressions.Regex.Match(adminText, @"server: (\S+)").Groups[1].Value;
+                    var caPem = System.Text.Encoding.ASCII.GetString(Convert.FromBase64String(
+                        System.Text.RegularExpressions.Regex.Match(adminText, @"certificate-authority-data: (\S+)").Groups[1].Value));
                     var token = ApiCredentials.LoadOrCreateUserToken(dir, name, result.GetValue(groups) ?? []);
-                    text = ApiCredentials.Kubeconfig(server, token, File.ReadAllText(Path.Combine(dir, "ca.crt")), name);
+                    text = ApiCredentials.Kubeconfig(server, token, caPem, name);
                 }
                 else
                 {

@@ -84,6 +84,15 @@ public sealed class ToolTests : IAsyncLifetime
         Assert.True(code == 0, stderr);
         await UpProcess.Eventually(async () => await Traffic.Get("127.0.1.3", 30000, "/hostname") == "pod-1", "the NodePort on node 3 answering from pod-1", TimeSpan.FromSeconds(90));
 
+        // A read-only user, as `up` suggests: its kubeconfig names the same server and CA, and kubectl is held to view.
+        var alice = Path.Combine(_work, "alice.kubeconfig");
+        (code, stdout, stderr) = await Actorcluster(TimeSpan.FromSeconds(30), "kubeconfig", "--data-dir", DataDir, "--user", "alice", "--group", "view", "-o", alice);
+        Assert.True(code == 0, stdout + stderr);
+        var asAlice = new Dictionary<string, string> { ["KUBECONFIG"] = alice };
+        Assert.Equal("alice\n", (await UpProcess.Exec(kubectl, TimeSpan.FromSeconds(60), asAlice, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}\n")).Stdout);
+        Assert.Equal("no\n", (await UpProcess.Exec(kubectl, TimeSpan.FromSeconds(60), asAlice, "auth", "can-i", "create", "services")).Stdout);
+        Assert.Contains("pod-1", (await UpProcess.Exec(kubectl, TimeSpan.FromSeconds(60), asAlice, "get", "pods")).Stdout, StringComparison.Ordinal);
+
         // down stops it (status says so, exit code 1); the objects stay until reset.
         (code, stdout, stderr) = await Actorcluster(TimeSpan.FromMinutes(2), "down", "--data-dir", DataDir);
         Assert.True(code == 0, stdout + stderr);
