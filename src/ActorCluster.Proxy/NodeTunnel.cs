@@ -133,23 +133,23 @@ public sealed class NodeTunnel : IAsyncDisposable
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             cts.CancelAfter(HeaderTimeout);
             await peer.SendAsync(challenge, SocketFlags.None, cts.Token).ConfigureAwait(false);
+            // As TunnelCredentials.Hello frames it: header, certificate length (2 bytes), certificate, signature
+            // length (1 byte), signature; each length bounded before anything is read for it.
             var head = new byte[HeaderLength + 2];
             if (!await TunnelFrames.ReadExactlyAsync(peer, head, cts.Token).ConfigureAwait(false)) return null;
             var certificateLength = BinaryPrimitives.ReadUInt16BigEndian(head.AsSpan(HeaderLength));
             if (certificateLength is 0 or > TunnelHandshake.MaxCertificateLength) return null;
-            var body = new byte[2 + certificateLength + 1 + TunnelHandshake.MaxSignatureLength];
-            head.AsSpan(HeaderLength).CopyTo(body);
-            if (!await TunnelFrames.ReadExactlyAsync(peer, body.AsMemory(2, certificateLength + 1), cts.Token).ConfigureAwait(false)) return null;
-            var signatureLength = body[2 + certificateLength];
-            if (signatureLength is 0 or > TunnelHandshake.MaxSignatureLength) return null;
-            if (!await TunnelFrames.ReadExactlyAsync(peer, body.AsMemory(2 + certificateLength + 1, signatureLength), cts.Token).ConfigureAwait(false)) return null;
-            var parsed = TunnelHandshake.ParseCredentials(body.AsSpan(0, 2 + certificateLength + 1 + signatureLength));
-            if (parsed is not { } p)
+            var certificateThenLength = new byte[certificateLength + 1]; // the certificate, then the signature's length
+            if (!await TunnelFrames.ReadExactlyAsync(peer, certificateThenLength, cts.Token).ConfigureAwait(false)) return null;
+            var signature = new byte[certificateThenLength[^1]];
+            if (signature.Length is 0 or > TunnelHandshake.MaxSignatureLength) return null;
+            if (!await TunnelFrames.ReadExactlyAsync(peer, signature, cts.Token).ConfigureAwait(false)) return null;
+            if (TunnelHandshake.LoadCertificate(certificateThenLength.AsSpan(0, certificateLength)) is not { } certificate)
             {
                 Interlocked.Increment(ref Rejected);
                 return null;
             }
-            return (head[..HeaderLength], p.Certificate, p.Signature);
+            return (head[..HeaderLength], certificate, signature);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
         {

@@ -34,7 +34,7 @@ public static class TunnelHandshake
         received.Length == ChallengeLength && received[..4].SequenceEqual(ChallengeMagic);
 
     /// <summary>What is signed: the challenge, then the header.</summary>
-    private static byte[] Signed(ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> header) => [.. challenge, .. header];
+    internal static byte[] Signed(ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> header) => [.. challenge, .. header];
 
     /// <summary>
     /// Checks a hello's signature against the certificate it carries: the certificate's own key signed this
@@ -46,18 +46,12 @@ public static class TunnelHandshake
         return key is not null && key.VerifyData(Signed(challenge, header), signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
     }
 
-    /// <summary>Parses a hello that follows a header: its certificate and signature; null when malformed.</summary>
-    internal static (X509Certificate2 Certificate, byte[] Signature)? ParseCredentials(ReadOnlySpan<byte> body)
+    /// <summary>The certificate a hello carries (DER); null when it is not one.</summary>
+    internal static X509Certificate2? LoadCertificate(ReadOnlySpan<byte> der)
     {
-        if (body.Length < 3) return null;
-        var certificateLength = BinaryPrimitives.ReadUInt16BigEndian(body);
-        if (certificateLength is 0 or > MaxCertificateLength || body.Length < 2 + certificateLength + 1) return null;
-        var signatureLength = body[2 + certificateLength];
-        if (signatureLength is 0 or > MaxSignatureLength || body.Length != 2 + certificateLength + 1 + signatureLength) return null;
         try
         {
-            var certificate = X509CertificateLoader.LoadCertificate(body.Slice(2, certificateLength));
-            return (certificate, body.Slice(2 + certificateLength + 1, signatureLength).ToArray());
+            return X509CertificateLoader.LoadCertificate(der);
         }
         catch (CryptographicException)
         {
@@ -86,7 +80,7 @@ public sealed class TunnelCredentials : IDisposable
     public byte[] Hello(ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> header)
     {
         byte[] signature;
-        lock (_key) signature = _key.SignData([.. challenge, .. header], HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        lock (_key) signature = _key.SignData(TunnelHandshake.Signed(challenge, header), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
         var hello = new byte[header.Length + 2 + _certificate.Length + 1 + signature.Length];
         header.CopyTo(hello);
         BinaryPrimitives.WriteUInt16BigEndian(hello.AsSpan(header.Length), (ushort)_certificate.Length);
