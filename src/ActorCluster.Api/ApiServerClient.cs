@@ -33,7 +33,11 @@ internal sealed class ApiServerClient(ActorSystem system, ILogger log)
         var outcome = "answered";
         try
         {
-            return await AskTimed(message, t => target = t, () => lookup = DateTime.UtcNow - started);
+            return await AskTimed(message, t =>
+            {
+                target = t;
+                lookup = DateTime.UtcNow - started;
+            });
         }
         catch (Exception e)
         {
@@ -49,7 +53,8 @@ internal sealed class ApiServerClient(ActorSystem system, ILogger log)
         }
     }
 
-    private async Task<object> AskTimed(object message, Action<ApiServerLink.Target> sentTo, Action found)
+    /// <param name="found">told which ApiServer incarnation the request goes to, once it is known</param>
+    private async Task<object> AskTimed(object message, Action<ApiServerLink.Target> found)
     {
         if (ApiServerHostUnreachable())
             throw new ApiErrorException(ApiError.ServiceUnavailable("the node hosting the ApiServer is unreachable; a new ApiServer is being started, try again"));
@@ -57,8 +62,7 @@ internal sealed class ApiServerClient(ActorSystem system, ILogger log)
             throw new ApiErrorException(ApiError.ServiceUnavailable("this node cannot reach a majority of the cluster; the majority side serves requests, try another node or again later"));
         var target = await Link.Current(TimeSpan.FromSeconds(10))
             ?? throw new ApiErrorException(ApiError.ServiceUnavailable("no ApiServer is running yet; the cluster is starting or electing a new one, try again"));
-        found();
-        sentTo(target);
+        found(target);
         var ask = target.Ref.Ask<object>(message, AskTimeout);
         while (true)
         {
