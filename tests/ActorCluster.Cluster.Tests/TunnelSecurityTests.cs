@@ -142,6 +142,30 @@ public sealed class TunnelSecurityTests : IAsyncLifetime
         Assert.Equal(before.Connections + 1, after.Connections);
     }
 
+    [Fact]
+    public async Task Fifty_connections_at_once_through_the_relay_are_each_carried_while_hostile_ones_between_them_are_refused()
+    {
+        // Node 2 has no pod: every connection to its NodePort crosses to pod-1 through node 1's tunnel, each one
+        // answering its own challenge on node 2's relay loops (one signing key shared by them).
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
+        var node2 = _cluster.NodeAddress(2);
+        await TestCluster.Eventually(async () => await Traffic.Get(node2, 30000, "/hostname") == "pod-1", TimeSpan.FromSeconds(30), "node 2's NodePort answering through the tunnel");
+        var before = await Counters();
+
+        using var ca = ClusterCaWithKey();
+        using var member = new TunnelCredentials(ClusterCa.IssueNodeCertificate(ca, "k8s-worker2", node2));
+        byte[]? recorded = null;
+        Assert.Equal(NodeTunnel.Connected, (await Attempt(node2, c => recorded = member.Hello(c, Header(Pod, node2)))).Status);
+        var honest = Enumerable.Range(0, 50).Select(_ => Traffic.Get(node2, 30000, "/hostname")).ToList();
+        var hostile = Enumerable.Range(0, 20).Select(i => Attempt(node2, c => i % 2 == 0 ? recorded! : member.Hello(c, Header(Pod, "127.0.0.77")))).ToList();
+        Assert.All(await Task.WhenAll(honest), answer => Assert.Equal("pod-1", answer));
+        Assert.All(await Task.WhenAll(hostile), outcome => Assert.Equal(NodeTunnel.NotAllowed, outcome.Status));
+
+        var after = await Counters();
+        Assert.Equal(before.Connections + 51, after.Connections);
+        Assert.True(after.Rejected >= before.Rejected + 20, "the tunnel counted fewer refusals than it made");
+    }
+
     private Task<TunnelCounters> Counters() =>
         TestCluster.Ask<ProxyCounters>(_cluster[0].ServiceProxy, GetProxyCounters.Instance).ContinueWith(t => t.Result.Tunnel!, TaskScheduler.Default);
 
