@@ -22,28 +22,46 @@ public sealed class DataPlaneTests : IAsyncLifetime
     }
 
 
-    [Fact]
-    public async Task ClusterIP_and_NodePort_spread_over_the_pods_and_Local_keeps_traffic_on_the_node()
+    /// <summary>The walkthrough's pod-1 (node 1) and pod-2 (node 2) Running, and svc-2 (NodePort 30000, Cluster) created.</summary>
+    private async Task<V1Service> SeedPodsAndNodePort()
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
-        var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
         var svc2 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
         await _cluster.Running("pod-1");
         await _cluster.Running("pod-2");
+        return svc2;
+    }
 
-        // The ClusterIP answers from both pods; the NodePort does on every node.
+    [Fact]
+    public async Task A_ClusterIP_spreads_its_connections_over_every_pod_of_its_selector()
+    {
+        await SeedPodsAndNodePort();
+        var svc1 = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml"));
         await TestCluster.Eventually(async () => (await Traffic.Responders(svc1.Spec.ClusterIP, 9000, 10)).Count == 2, Wait, "ClusterIP spreading over both pods");
+    }
+
+    [Fact]
+    public async Task A_NodePort_answers_on_every_node_from_every_pod_and_under_Cluster_the_pod_sees_the_node()
+    {
+        await SeedPodsAndNodePort();
+        // Node 3 has no pod of its own and still answers from both.
         for (var n = 1; n <= 3; n++)
         {
             var address = _cluster.NodeAddress(n);
             await TestCluster.Eventually(async () => (await Traffic.Responders(address, 30000, 10)).SetEquals(["pod-1", "pod-2"]), Wait, $"NodePort on node {n} spreading");
         }
-
         // Under Cluster the pod sees the receiving node as the client (SNAT).
         Assert.StartsWith(_cluster.NodeAddress(1) + ":", await Traffic.Get(_cluster.NodeAddress(1), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
+    }
 
-        // externalTrafficPolicy: Local on 30002: each node answers only from its own pod, node 3 refuses at once.
+    [Fact]
+    public async Task Switched_to_Local_each_node_answers_only_from_its_own_pod_with_the_clients_address_and_a_node_without_one_resets()
+    {
+        await SeedPodsAndNodePort();
+        await TestCluster.Eventually(async () => await Traffic.Get(_cluster.NodeAddress(1), 30000, "/hostname") is not null, Wait, "30000 open on node 1");
+
+        // The walkthrough's update: externalTrafficPolicy: Local, on NodePort 30002 instead of 30000.
         var local = KubeObjects.LoadAll(TestCluster.Seed("svc-2-nodeport-local.yaml")).Cast<V1Service>().Single();
         local.Metadata.ResourceVersion = null;
         var updated = await TestCluster.Ask<object>(_cluster[0].ApiServer, new ApiServer.UpdateObject("services", "default", "svc-2", KubeObjects.ToJson(local), false));
@@ -57,7 +75,6 @@ public sealed class DataPlaneTests : IAsyncLifetime
         Assert.StartsWith("127.0.0.9:", await Traffic.Get(_cluster.NodeAddress(1), 30002, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
         // The old NodePort is closed.
         await TestCluster.Eventually(async () => await Traffic.Get(_cluster.NodeAddress(1), 30000, "/hostname") is null, Wait, "30000 closed");
-        _ = svc2;
     }
 
     private static async Task<(int Status, string Body)> HealthCheck(string host, int port)
@@ -68,8 +85,11 @@ public sealed class DataPlaneTests : IAsyncLifetime
         return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    [Fact]
-    public async Task LoadBalancer_IPs_are_bound_by_one_elected_node_with_health_checks_and_move_when_it_leaves()
+    /// <summary>
+    /// pod-1 and pod-2 Running and svc-4 as LoadBalancer with externalTrafficPolicy Local; returns its address, its
+    /// healthCheckNodePort and the one node (1 or 2: a node with a pod) that binds the address.
+    /// </summary>
+    private async Task<(string Ip, int HealthCheckPort, int Binding)> LocalLoadBalancer()
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-1.yaml"));
         await _cluster.Create<V1Pod>(ResourceKind.Pod, TestCluster.Seed("pod-2.yaml"));
@@ -85,13 +105,19 @@ public sealed class DataPlaneTests : IAsyncLifetime
         }, Wait, "svc-4 to get an address");
         var lb = svc!.Status.LoadBalancer.Ingress[0].Ip;
         Assert.Equal("127.0.3.1", lb);
-        var hc = svc.Spec.HealthCheckNodePort!.Value;
 
         // Exactly one node announces it, and under Local it is a node with a pod (worker1 or worker2).
         List<int> binding = [];
         await TestCluster.Eventually(async () => (binding = await _cluster.NodesBinding($"{lb}:9000")).Count == 1, Wait, "one node to bind the LoadBalancer IP");
         Assert.Contains(binding[0], new[] { 1, 2 });
-        Assert.Equal([$"pod-{binding[0]}"], await Traffic.Responders(lb, 9000, 10));
+        return (lb, svc.Spec.HealthCheckNodePort!.Value, binding[0]);
+    }
+
+    [Fact]
+    public async Task A_LoadBalancer_IP_is_bound_by_one_node_with_a_pod_and_its_health_check_says_which_nodes_have_one()
+    {
+        var (lb, hc, binding) = await LocalLoadBalancer();
+        Assert.Equal([$"pod-{binding}"], await Traffic.Responders(lb, 9000, 10));
 
         // healthCheckNodePort: 200 with one local endpoint where a pod runs, 503 where none does.
         await TestCluster.Eventually(async () =>
@@ -109,9 +135,12 @@ public sealed class DataPlaneTests : IAsyncLifetime
         Assert.Equal(200, status1);
         Assert.Equal("{\n\t\"service\": {\n\t\t\"namespace\": \"default\",\n\t\t\"name\": \"svc-4\"\n\t},\n\t\"localEndpoints\": 1,\n\t\"serviceProxyHealthy\": true\n}\n", body1);
         Assert.Equal(503, (await HealthCheck(_cluster.NodeAddress(3), hc)).Status);
+    }
 
-        // The announcing node leaves: the other node with a pod takes the address.
-        var leaving = binding[0];
+    [Fact]
+    public async Task A_LoadBalancer_IP_moves_to_the_other_node_with_a_pod_when_its_node_leaves()
+    {
+        var (lb, _, leaving) = await LocalLoadBalancer();
         await _cluster[leaving - 1].StopAsync();
         var other = leaving == 1 ? 2 : 1;
         await TestCluster.Eventually(async () =>

@@ -50,9 +50,9 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     private Task<ProxyCounters> Counters(int i) => TestCluster.Ask<ProxyCounters>(_cluster[i - 1].ServiceProxy, GetProxyCounters.Instance);
 
     [Fact]
-    public async Task Cross_node_connections_go_through_the_node_tunnel_which_admits_only_members_and_only_to_their_pods()
+    public async Task A_node_without_a_pod_carries_its_connections_to_the_pods_nodes_through_their_tunnels()
     {
-        var (pod1, _) = await SeedPods();
+        await SeedPods();
         await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
 
         // Node 3 has no pod: every connection it receives crosses to node 1 or 2 through their tunnels.
@@ -62,6 +62,12 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         Assert.True((await Counters(1)).Tunnel!.Connections > 0);
         Assert.True((await Counters(2)).Tunnel!.Connections > 0);
         Assert.True((await Counters(3)).Listeners.Single(l => l.Kind == "NodePort").BytesOut > 0);
+    }
+
+    [Fact]
+    public async Task The_node_tunnel_admits_only_members_and_only_to_their_own_pods()
+    {
+        var (pod1, _) = await SeedPods();
 
         // Not a member: reset before a byte is read.
         Assert.Equal(SocketError.ConnectionReset, await Traffic.Refusal(Node(1), 4054));
@@ -207,16 +213,24 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             nodePort: {nodePort}
         """;
 
-    [Fact]
-    public async Task UDP_is_forwarded_per_client_flow_refused_without_endpoints_and_forgotten_when_idle()
+    /// <summary>udp-1 on node 1 and udp-2 on node 2, Running.</summary>
+    private async Task UdpPodsRunning()
     {
         await _cluster.Create<V1Pod>(ResourceKind.Pod, UdpPods.Replace("{0}", "1", StringComparison.Ordinal));
         await _cluster.Create<V1Pod>(ResourceKind.Pod, UdpPods.Replace("{0}", "2", StringComparison.Ordinal));
         await _cluster.Running("udp-1");
         await _cluster.Running("udp-2");
+    }
+
+    /// <summary>Node 3's UDP NodePort listener of <paramref name="nodePort"/>.</summary>
+    private async Task<ListenerCounters> UdpNodePort(int nodePort) =>
+        (await Counters(3)).Listeners.Single(l => l.Protocol == "UDP" && l.Address == $"{Node(3)}:{nodePort}");
+
+    [Fact]
+    public async Task UDP_flows_spread_over_the_pods_through_the_tunnels_while_one_flow_stays_on_its_pod()
+    {
+        await UdpPodsRunning();
         await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns", 30053));
-        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-none", 30054, selector: "nothing"));
-        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-local", 30055, policy: "Local"));
 
         // Node 3 has no pod: in this cluster its flows travel through the tunnels of nodes 1 and 2.
         async Task<long> Tunneled() => (await Counters(1)).Tunnel!.Connections + (await Counters(2)).Tunnel!.Connections;
@@ -231,27 +245,58 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         }, Wait, "UDP flows over both pods");
         Assert.True(await Tunneled() >= tunneledBefore + 2, "node 3's UDP flows went through the node tunnels");
         // ...while one flow stays on its pod, and the pod sees the receiving node (Cluster).
-        using (var flow = Traffic.UdpClient(Node(3), 30053))
+        using var flow = Traffic.UdpClient(Node(3), 30053);
+        var first = (await Traffic.Exchange(flow, "hostname")).Reply;
+        Assert.NotNull(first);
+        for (var i = 0; i < 5; i++) Assert.Equal(first, (await Traffic.Exchange(flow, "hostname")).Reply);
+        Assert.StartsWith(Node(3) + ":", (await Traffic.Exchange(flow, "client")).Reply, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_UDP_flow_idle_past_the_timeout_is_forgotten_and_its_next_datagram_opens_a_new_one()
+    {
+        await UdpPodsRunning();
+        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns", 30053));
+        using var flow = Traffic.UdpClient(Node(3), 30053);
+        await TestCluster.Eventually(async () => (await Traffic.Exchange(flow, "hostname")).Reply is not null, Wait, "the UDP NodePort answering on node 3");
+
+        // Idle for longer than udp-idle-timeout (1s here): the flow is forgotten; the next datagram opens a new one.
+        var opened = (await UdpNodePort(30053)).Connections;
+        await TestCluster.Eventually(async () => (await UdpNodePort(30053)).Active == 0, Wait, "idle flows to be forgotten");
+        Assert.Equal(opened, (await UdpNodePort(30053)).Connections);
+        Assert.NotNull((await Traffic.Exchange(flow, "hostname")).Reply);
+        Assert.Equal(opened + 1, (await UdpNodePort(30053)).Connections);
+    }
+
+    [Fact]
+    public async Task A_UDP_Service_without_endpoints_is_answered_port_unreachable_at_once()
+    {
+        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-none", 30054, selector: "nothing"));
+        var service = (await _cluster.TryGet<V1Service>(ResourceKind.Service, "default", "dns-none"))!;
+        Assert.Equal(30054, service.Spec.Ports.Single().NodePort);
+        // Once node 1 knows the Service, its port stays unbound (no endpoints), so the kernel answers port-unreachable.
+        var actor = _cluster[0].ServiceProxy.Path / ServiceActor.NameOf(service);
+        await TestCluster.Eventually(async () =>
         {
-            var first = (await Traffic.Exchange(flow, "hostname")).Reply;
-            Assert.NotNull(first);
-            for (var i = 0; i < 5; i++) Assert.Equal(first, (await Traffic.Exchange(flow, "hostname")).Reply);
-            Assert.StartsWith(Node(3) + ":", (await Traffic.Exchange(flow, "client")).Reply, StringComparison.Ordinal);
+            try
+            {
+                await _cluster[0].System.ActorSelection(actor).ResolveOne(TimeSpan.FromSeconds(1));
+                return true;
+            }
+            catch (ActorNotFoundException)
+            {
+                return false;
+            }
+        }, Wait, "node 1's Service actor for dns-none");
+        using var none = Traffic.UdpClient(Node(1), 30054);
+        Assert.Equal(SocketError.ConnectionRefused, (await Traffic.Exchange(none, "hostname")).Error);
+    }
 
-            // Idle for longer than udp-idle-timeout (1s here): the flow is forgotten; the next datagram opens a new one.
-            async Task<ListenerCounters> NodePort() => (await Counters(3)).Listeners.Single(l => l.Protocol == "UDP" && l.Address == $"{Node(3)}:30053");
-            var opened = (await NodePort()).Connections;
-            await TestCluster.Eventually(async () => (await NodePort()).Active == 0, Wait, "idle flows to be forgotten");
-            Assert.Equal(opened, (await NodePort()).Connections);
-            Assert.NotNull((await Traffic.Exchange(flow, "hostname")).Reply);
-            Assert.Equal(opened + 1, (await NodePort()).Connections);
-        }
-
-        // No endpoints: the port is not bound, so the kernel answers port-unreachable at once.
-        using (var none = Traffic.UdpClient(Node(1), 30054))
-            Assert.Equal(SocketError.ConnectionRefused, (await Traffic.Exchange(none, "hostname")).Error);
-
-        // Local: node 1 answers from its own pod and the pod sees the client; node 3 has none and refuses.
+    [Fact]
+    public async Task A_Local_UDP_port_answers_from_the_nodes_own_pod_with_the_clients_address_and_a_node_without_one_refuses()
+    {
+        await UdpPodsRunning();
+        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-local", 30055, policy: "Local"));
         await TestCluster.Eventually(async () =>
         {
             using var local = Traffic.UdpClient(Node(1), 30055);
@@ -259,8 +304,8 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         }, Wait, "the Local UDP port on node 1");
         using (var local = Traffic.UdpClient(Node(1), 30055, from: "127.0.0.9"))
             Assert.StartsWith("127.0.0.9:", (await Traffic.Exchange(local, "client")).Reply, StringComparison.Ordinal);
-        using (var refused = Traffic.UdpClient(Node(3), 30055))
-            Assert.Equal(SocketError.ConnectionRefused, (await Traffic.Exchange(refused, "hostname")).Error);
+        using var refused = Traffic.UdpClient(Node(3), 30055);
+        Assert.Equal(SocketError.ConnectionRefused, (await Traffic.Exchange(refused, "hostname")).Error);
     }
 
     [Fact]
