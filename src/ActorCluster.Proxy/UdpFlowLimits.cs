@@ -8,4 +8,7 @@ namespace ActorCluster.Proxy;
 public sealed record UdpFlowLimits(TimeSpan IdleTimeout, int MaxFlows)
 {
     public static readonly UdpFlowLimits Default = new(TimeSpan.FromSeconds(30), 4096);
+
+    /// <summary>The clock idleness is measured on (the system's; a test's own to decide when time passes).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

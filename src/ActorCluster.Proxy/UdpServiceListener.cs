@@ -20,6 +20,7 @@ public sealed class UdpServiceListener : IServiceListener
     private readonly IPAddress _nodeAddress;
     private readonly TunnelCredentials? _tunnelCredentials; // this node's proof for other nodes' tunnels
     private readonly TimeSpan _idleTimeout;
+    private readonly TimeProvider _clock;
     private readonly int _maxFlows;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<IPEndPoint, Flow> _flows = new();
@@ -32,7 +33,7 @@ public sealed class UdpServiceListener : IServiceListener
     /// One client's flow: a connected socket to the pod, or (through a tunnel) a queue of datagrams that the flow's
     /// tunnel connection sends once it is open.
     /// </summary>
-    private sealed class Flow(string endpoint)
+    private sealed class Flow(string endpoint, long now)
     {
         public string Endpoint { get; } = endpoint;
 
@@ -44,7 +45,7 @@ public sealed class UdpServiceListener : IServiceListener
 
         public volatile bool Closed;
 
-        public long LastActive = Environment.TickCount64;
+        public long LastActive = now;
     }
 
     // Datagrams waiting for a flow's tunnel to open (or for it to catch up); beyond that they are dropped, as UDP may.
@@ -60,6 +61,7 @@ public sealed class UdpServiceListener : IServiceListener
         Source = source;
         _nodeAddress = nodeAddress;
         _idleTimeout = limits.IdleTimeout;
+        _clock = limits.Clock;
         _maxFlows = limits.MaxFlows;
         _loop = Task.Run(ReceiveLoop);
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_idleTimeout.TotalMilliseconds / 4, 100, 5000));
@@ -136,7 +138,7 @@ public sealed class UdpServiceListener : IServiceListener
                 flow = Open(client);
                 if (flow is null) continue;
             }
-            flow.LastActive = Environment.TickCount64;
+            flow.LastActive = _clock.GetTimestamp();
             Interlocked.Add(ref Stats.BytesIn, received.ReceivedBytes);
             if (flow.Outbound is { } queue)
             {
@@ -177,7 +179,7 @@ public sealed class UdpServiceListener : IServiceListener
         if (endpoint.Via is not null)
         {
             // Through the pod's node tunnel: datagrams queue until ThroughTunnel has opened it.
-            flow = new Flow(endpoint.Address)
+            flow = new Flow(endpoint.Address, _clock.GetTimestamp())
             {
                 Outbound = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(TunnelQueue) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true, SingleWriter = true }),
             };
@@ -196,7 +198,7 @@ public sealed class UdpServiceListener : IServiceListener
                 Interlocked.Increment(ref Stats.Failed);
                 return null;
             }
-            flow = new Flow(endpoint.Address) { Upstream = upstream };
+            flow = new Flow(endpoint.Address, _clock.GetTimestamp()) { Upstream = upstream };
         }
         if (decision.Affinity is not null) _affinity.Remember(key, decision.Affinity, table.AffinitySeconds);
         _flows[client] = flow;
@@ -232,7 +234,7 @@ public sealed class UdpServiceListener : IServiceListener
             int n;
             while ((n = await TunnelFrames.ReadFrameAsync(tunnel, buffer, _stop.Token).ConfigureAwait(false)) >= 0)
             {
-                flow.LastActive = Environment.TickCount64;
+                flow.LastActive = _clock.GetTimestamp();
                 Interlocked.Add(ref Stats.BytesOut, n);
                 try
                 {
@@ -270,7 +272,7 @@ public sealed class UdpServiceListener : IServiceListener
             while (true)
             {
                 var n = await flow.Upstream!.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
-                flow.LastActive = Environment.TickCount64;
+                flow.LastActive = _clock.GetTimestamp();
                 Interlocked.Add(ref Stats.BytesOut, n);
                 await _socket.SendToAsync(buffer.AsMemory(0, n), SocketFlags.None, client, _stop.Token).ConfigureAwait(false);
             }
@@ -284,11 +286,10 @@ public sealed class UdpServiceListener : IServiceListener
 
     private void Sweep()
     {
-        var idleMs = (long)_idleTimeout.TotalMilliseconds;
-        var now = Environment.TickCount64;
+        var now = _clock.GetTimestamp();
         foreach (var (client, flow) in _flows)
         {
-            if (now - Interlocked.Read(ref flow.LastActive) > idleMs) Close(client, flow);
+            if (_clock.GetElapsedTime(Interlocked.Read(ref flow.LastActive), now) > _idleTimeout) Close(client, flow);
         }
     }
 

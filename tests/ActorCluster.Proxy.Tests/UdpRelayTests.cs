@@ -20,8 +20,11 @@ public sealed class UdpRelayTests
     {
         using var pod = UdpEcho(new IPEndPoint(IPAddress.Parse("127.0.13.2"), 5300));
         var at = new IPEndPoint(IPAddress.Parse("127.0.13.1"), 5300);
+        // Idleness on a clock of the test's own: the two flows cannot expire while the third is being refused,
+        // however slowly a busy machine runs this (on the system clock, 1 s could pass and let it in).
+        var clock = new ManualClock();
         await using var listener = UdpServiceListener.Start(at, Table(at, (IPEndPoint)pod.Client.LocalEndPoint!), TrafficSource.Internal, at.Address,
-            reusePort: false, new UdpFlowLimits(IdleTimeout: TimeSpan.FromSeconds(1), MaxFlows: 2));
+            reusePort: false, new UdpFlowLimits(IdleTimeout: TimeSpan.FromSeconds(1), MaxFlows: 2) { Clock = clock });
 
         using var first = Client();
         using var second = Client();
@@ -37,8 +40,23 @@ public sealed class UdpRelayTests
         // The open flows keep working meanwhile.
         Assert.Equal("a2", await Ask(first, at, "a2"));
 
-        // Once the two flows have been idle for the timeout, the third client gets a flow of its own.
+        // Once the two flows have been idle for the timeout, the next sweep forgets them and the third client gets a
+        // flow of its own.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await Poll.Until(() => Interlocked.Read(ref listener.Stats.Active) == 0, Bound, "the idle flows forgotten");
         Assert.Equal("c", await Ask(third, at, "c", retryFor: TimeSpan.FromSeconds(10)));
+    }
+
+    /// <summary>A clock that moves only when told to.</summary>
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Interlocked.Read(ref _ticks);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
     }
 
     private static RoutingTable Table(IPEndPoint at, IPEndPoint pod)
