@@ -12,6 +12,7 @@ using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace ActorCluster.Cluster.Hosting;
 
@@ -45,6 +46,9 @@ public static class NodeHosting
         services.AddSingleton(options);
         services.AddSingleton(node);
         services.AddSingleton(metrics);
+        // Akka filters its own lines by akka.loglevel; with DEBUG, the host's minimum (Information) must not hide them.
+        if (Akka.Event.Logging.LogLevelFor(node.Config.GetString("akka.loglevel", "INFO")) == Akka.Event.LogLevel.DebugLevel)
+            services.AddLogging(log => log.AddFilter("Akka", LogLevel.Debug).AddFilter("DotNetty", LogLevel.Debug).AddFilter("ActorCluster.Cluster", LogLevel.Debug));
         services.AddAkka(SystemName, (akka, sp) =>
         {
             if (options.Persistence == "sqlite") PrepareSqlite(options.DataDir);
