@@ -107,10 +107,11 @@ internal static class ClusterControl
                 .Select(n => (Name: n, Index: int.TryParse(n.Replace("k8s-worker", "", StringComparison.Ordinal), NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : 0))
                 .Where(n => n.Index > 0).OrderBy(n => n.Index).ToList()
             : [];
+        using var api = new LocalApi(dataDir);
         var ready = new HashSet<string>();
         foreach (var (_, index) in nodes)
         {
-            ready.UnionWith(await LocalApi.ReadyNodes(dataDir, LocalCluster.Address(index), DefaultPorts.Api));
+            ready.UnionWith(await api.ReadyNodes(LocalCluster.Address(index), DefaultPorts.Api));
             if (ready.Count > 0) break;
         }
         Console.WriteLine($"cluster:    running (up pid {upPid}, up {Uptime(DateTime.UtcNow - started)})");
@@ -123,7 +124,7 @@ internal static class ClusterControl
             var pidText = File.ReadAllText(Path.Combine(dataDir, "nodes", name + ".pid")).Trim();
             var alive = int.TryParse(pidText, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Posix.Alive(pid);
             var address = LocalCluster.Address(index);
-            var hosts = alive ? await LocalApi.HostsApiServer(dataDir, address, DefaultPorts.Api) : null;
+            var hosts = alive ? await api.HostsApiServer(address, DefaultPorts.Api) : null;
             var state = !alive ? "down" : ready.Contains(name) ? "Ready" : "NotReady";
             Console.WriteLine($"{name,-14}{(alive ? pidText : "-"),-9}{address,-12}{$"https://{address}:{DefaultPorts.Api}",-24}{state,-10}{(hosts == true ? "yes" : "")}");
         }

@@ -6,35 +6,56 @@ namespace ActorCluster.Host;
 
 /// <summary>
 /// A local cluster's API as its own commands (<c>up</c>, <c>status</c>) reach it: HTTPS with the data directory's CA
-/// and the admin token, short timeouts, and "no answer" instead of an exception when a node is down.
+/// and the admin token, short timeouts, and "no answer" instead of an exception when a node is down. One instance
+/// keeps its connections, so polling does not cost the nodes a TLS handshake per request.
 /// </summary>
-internal static class LocalApi
+internal sealed class LocalApi : IDisposable
 {
-    /// <summary>GETs <paramref name="path"/> from the node at <paramref name="address"/>; null when it does not answer.</summary>
-    public static async Task<string?> Get(string dataDir, string address, int port, string path)
+    private readonly HttpClient? _http;
+    private readonly X509Certificate2? _ca;
+
+    public LocalApi(string dataDir)
     {
         var tokenPath = Path.Combine(dataDir, "token");
         var caPath = Path.Combine(dataDir, "ca.crt");
-        if (!File.Exists(tokenPath) || !File.Exists(caPath)) return null;
+        if (!File.Exists(tokenPath) || !File.Exists(caPath)) return;
         try
         {
-            using var ca = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(caPath));
-            using var handler = new HttpClientHandler
+            _ca = X509Certificate2.CreateFromPem(File.ReadAllText(caPath));
+            var ca = _ca;
+            var handler = new SocketsHttpHandler
             {
-                ServerCertificateCustomValidationCallback = (_, cert, _, errors) =>
+                ConnectTimeout = TimeSpan.FromSeconds(2),
+                SslOptions =
                 {
-                    if (cert is null) return false;
-                    if (errors == SslPolicyErrors.None) return true;
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(ca);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(cert);
+                    RemoteCertificateValidationCallback = (_, cert, _, errors) =>
+                    {
+                        if (cert is null) return false;
+                        if (errors == SslPolicyErrors.None) return true;
+                        using var chain = new X509Chain();
+                        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                        chain.ChainPolicy.CustomTrustStore.Add(ca);
+                        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                        return chain.Build(new X509Certificate2(cert));
+                    },
                 },
             };
-            using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(tokenPath)).Trim());
-            return await http.GetStringAsync($"https://{address}:{port}{path}");
+            _http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
+            _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(tokenPath).Trim());
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
+        {
+            _http = null;
+        }
+    }
+
+    /// <summary>GETs <paramref name="path"/> from the node at <paramref name="address"/>; null when it does not answer.</summary>
+    public async Task<string?> Get(string address, int port, string path)
+    {
+        if (_http is null) return null;
+        try
+        {
+            return await _http.GetStringAsync($"https://{address}:{port}{path}");
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or System.Security.Cryptography.CryptographicException)
         {
@@ -42,28 +63,42 @@ internal static class LocalApi
         }
     }
 
-    /// <summary>The names of the nodes the API at <paramref name="address"/> reports Ready (empty when it does not answer).</summary>
-    public static async Task<IReadOnlyList<string>> ReadyNodes(string dataDir, string address, int port)
+    /// <summary>
+    /// The nodes the API at <paramref name="address"/> knows (registered), each with whether it is Ready; null when it
+    /// does not answer.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, bool>?> Nodes(string address, int port)
     {
-        var text = await Get(dataDir, address, port, "/api/v1/nodes");
-        if (text is null) return [];
+        var text = await Get(address, port, "/api/v1/nodes");
+        if (text is null) return null;
         try
         {
-            return JsonNode.Parse(text)?["items"]?.AsArray()
-                .Where(n => n?["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c?["status"]?.GetValue<string>() == "True") == true)
-                .Select(n => n!["metadata"]!["name"]!.GetValue<string>()).ToList() ?? [];
+            return JsonNode.Parse(text)?["items"]?.AsArray().ToDictionary(
+                n => n!["metadata"]!["name"]!.GetValue<string>(),
+                n => n?["status"]?["conditions"]?.AsArray().Any(c => c?["type"]?.GetValue<string>() == "Ready" && c?["status"]?.GetValue<string>() == "True") == true)
+                ?? new Dictionary<string, bool>();
         }
-        catch (System.Text.Json.JsonException)
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
         {
-            return [];
+            return null;
         }
     }
 
+    /// <summary>The names of the nodes the API at <paramref name="address"/> reports Ready (empty when it does not answer).</summary>
+    public async Task<IReadOnlyList<string>> ReadyNodes(string address, int port) =>
+        (await Nodes(address, port))?.Where(n => n.Value).Select(n => n.Key).ToList() ?? [];
+
     /// <summary>Whether the node at <paramref name="address"/> says (in /metrics) that it hosts the ApiServer; null when it does not answer.</summary>
-    public static async Task<bool?> HostsApiServer(string dataDir, string address, int port)
+    public async Task<bool?> HostsApiServer(string address, int port)
     {
-        var metrics = await Get(dataDir, address, port, "/metrics");
+        var metrics = await Get(address, port, "/metrics");
         if (metrics is null) return null;
         return metrics.Split('\n').Any(l => l.StartsWith("actorcluster_apiserver_host{", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+    }
+
+    public void Dispose()
+    {
+        _http?.Dispose();
+        _ca?.Dispose();
     }
 }

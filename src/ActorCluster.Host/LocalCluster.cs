@@ -120,16 +120,24 @@ public sealed class LocalCluster
             // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
             Api.ApiCredentials.LoadOrCreateToken(dataDir);
             Cluster.Security.ClusterCa.LoadOrCreate(dataDir).Dispose();
-            Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir}");
-            for (var i = 1; i <= _options.Nodes; i++)
+            Console.WriteLine($"actorcluster up: starting {_options.Nodes} node(s) in {dataDir} (logs: {Path.Combine(dataDir, "logs")})");
+            var progress = UpProgress.ForConsole(Enumerable.Range(1, _options.Nodes).Select(Name).ToList());
+            // Node 1 forms the cluster; the others start once it listens. Started together, a node that dialed node 1
+            // before it listened had node 1's address gated for 5 s (Akka's retry-gate-closed-for) and joined late.
+            Start(1, firstStart: true);
+            progress.Reached(0, NodePhase.Started);
+            await WaitListening(1, progress);
+            for (var i = 2; i <= _options.Nodes && !_stopping.IsCancellationRequested; i++)
             {
                 Start(i, firstStart: true);
-                Console.WriteLine($"  {Name(i)} starting at {Address(i)} (log: {Path.Combine(dataDir, "logs", Name(i) + ".log")})");
+                progress.Reached(i - 1, NodePhase.Started);
             }
-            var supervisors = Enumerable.Range(1, _options.Nodes).Select(Supervise).ToList();
+            List<int> started;
+            lock (_processes) started = _processes.Keys.ToList();
+            var supervisors = started.Select(Supervise).ToList();
             try
             {
-                await WaitReady(dataDir);
+                await WaitReady(dataDir, progress);
             }
             catch (OperationCanceledException)
             {
@@ -317,24 +325,57 @@ public sealed class LocalCluster
     private static bool OnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, program)));
 
-    /// <summary>Polls the API (as a client would) and reports nodes as they become Ready.</summary>
-    private async Task WaitReady(string dataDir)
+    private static bool Listening(int i) =>
+        ListeningPorts.IsListening(IPAddress.Parse(Address(i)), RemotingPort) && ListeningPorts.IsListening(IPAddress.Parse(Address(i)), ApiPort);
+
+    /// <summary>Waits (up to 60 s, or until it exits) for node <paramref name="i"/> to listen.</summary>
+    private async Task WaitListening(int i, UpProgress progress)
     {
-        var reported = new HashSet<string>();
+        Process process;
+        lock (_processes) process = _processes[i];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!Listening(i) && !process.HasExited && DateTime.UtcNow < deadline && !_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(20, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+        if (Listening(i)) progress.Reached(i - 1, NodePhase.Listening);
+    }
+
+    /// <summary>Watches the nodes come up (ports in /proc/net, then the API as a client sees it) and shows each phase.</summary>
+    private async Task WaitReady(string dataDir, UpProgress progress)
+    {
+        using var api = new LocalApi(dataDir);
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-        while (reported.Count < _options.Nodes)
+        while (progress.ReadyCount < _options.Nodes)
         {
             _stopping.Token.ThrowIfCancellationRequested();
             if (DateTime.UtcNow > deadline)
             {
-                Console.WriteLine($"actorcluster up: only {reported.Count}/{_options.Nodes} nodes Ready after 3 minutes; see {Path.Combine(dataDir, "logs")}");
+                Console.WriteLine($"actorcluster up: only {progress.ReadyCount}/{_options.Nodes} nodes Ready after 3 minutes; see {Path.Combine(dataDir, "logs")}");
                 return;
             }
-            foreach (var name in await LocalApi.ReadyNodes(dataDir, Address(1), ApiPort))
+            for (var i = 1; i <= _options.Nodes; i++)
             {
-                if (reported.Add(name)) Console.WriteLine($"  {name} Ready ({reported.Count}/{_options.Nodes})");
+                if (Listening(i)) progress.Reached(i - 1, NodePhase.Listening);
             }
-            await Task.Delay(250, _stopping.Token);
+            // Any listening node's API answers for the whole cluster.
+            IReadOnlyDictionary<string, bool>? nodes = null;
+            for (var i = 1; i <= _options.Nodes && nodes is null; i++)
+            {
+                if (Listening(i)) nodes = await api.Nodes(Address(i), ApiPort);
+            }
+            for (var i = 1; i <= _options.Nodes; i++)
+            {
+                if (nodes is not null && nodes.TryGetValue(Name(i), out var ready)) progress.Reached(i - 1, ready ? NodePhase.Ready : NodePhase.Joined);
+            }
+            await Task.Delay(100, _stopping.Token);
         }
     }
 
