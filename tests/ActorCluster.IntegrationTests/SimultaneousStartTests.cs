@@ -14,12 +14,14 @@ namespace ActorCluster.IntegrationTests;
 /// CA and the kubeconfig agree, and every node accepts the kubeconfig's credentials. Repeated, because a race
 /// between three creators shows itself only some of the time (one in six fresh starts did before). Eight rounds: with
 /// the secrets lock taken out, the first round already fails; at one in six, eight rounds miss it 23% of the time,
-/// and every CI run repeats them.
+/// and every CI run repeats them. The nodes take 127.0.5.1-3, not <c>up</c>'s addresses, so this runs beside the
+/// tests that run <c>up</c>.
 /// </summary>
-[Collection(UpProcess.Collection)]
 public sealed partial class SimultaneousStartTests
 {
     private const int Rounds = 8;
+
+    private static string NodeAddress(int i) => $"127.0.5.{i}";
 
     [Fact]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -82,11 +84,11 @@ public sealed partial class SimultaneousStartTests
     private static ProcessStartInfo NodeStart(int i, string dataDir)
     {
         var info = new ProcessStartInfo(UpProcess.Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "node", "--name", $"k8s-worker{i}", "--address", UpProcess.NodeAddress(i), "--data-dir", dataDir }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { "node", "--name", $"k8s-worker{i}", "--address", NodeAddress(i), "--data-dir", dataDir }) info.ArgumentList.Add(a);
         if (i > 1)
         {
             info.ArgumentList.Add("--seeds");
-            info.ArgumentList.Add($"{UpProcess.NodeAddress(1)}:4053");
+            info.ArgumentList.Add($"{NodeAddress(1)}:4053");
         }
         return info;
     }
@@ -98,7 +100,7 @@ public sealed partial class SimultaneousStartTests
             ConnectTimeout = TimeSpan.FromSeconds(5),
             SslOptions = { RemoteCertificateValidationCallback = (_, cert, _, _) => ActorCluster.Cluster.Tests.Traffic.SignedBy(ca, cert) },
         };
-        var client = new HttpClient(handler) { BaseAddress = new Uri($"https://{UpProcess.NodeAddress(node)}:6443"), Timeout = TimeSpan.FromSeconds(10) };
+        var client = new HttpClient(handler) { BaseAddress = new Uri($"https://{NodeAddress(node)}:6443"), Timeout = TimeSpan.FromSeconds(10) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }

@@ -24,13 +24,6 @@ public sealed class ToolTests : IAsyncLifetime
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
     }
 
-    private static string RepositoryRoot()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
-        return dir;
-    }
-
     private static string Kubectl() => UpProcess.Kubectl();
 
     private Task<(int Code, string Stdout, string Stderr)> Actorcluster(TimeSpan bound, params string[] args) =>
@@ -40,7 +33,7 @@ public sealed class ToolTests : IAsyncLifetime
     public async Task The_packed_tool_installs_and_runs_a_cluster_in_the_background_from_up_to_reset()
     {
         var kubectl = Kubectl();
-        var root = RepositoryRoot();
+        var root = UpProcess.RepositoryRoot();
         // The package, from the build the tests already made, and installed as `dotnet tool install` does.
         var (code, stdout, stderr) = await UpProcess.Exec("dotnet", TimeSpan.FromMinutes(3), null,
             "pack", Path.Combine(root, "src", "ActorCluster.Host"), "--no-build", "-c", Configuration, "-o", Path.Combine(_work, "feed"));

@@ -17,7 +17,11 @@ public sealed class UpProcess : IAsyncDisposable
 
     private readonly StringBuilder _output = new();
 
-    public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "actorcluster-e2e", Guid.NewGuid().ToString("N"));
+    /// <param name="dataDir">the data directory (default: a new one under the temp directory)</param>
+    public UpProcess(string? dataDir = null) =>
+        DataDir = dataDir ?? Path.Combine(Path.GetTempPath(), "actorcluster-e2e", Guid.NewGuid().ToString("N"));
+
+    public string DataDir { get; }
 
     /// <summary>Runs a command (mount, umount) as part of a test's setup, failing the test with its output if it fails.</summary>
     public static void Command(string file, params string[] args)
@@ -33,6 +37,14 @@ public sealed class UpProcess : IAsyncDisposable
     public Process? Process { get; private set; }
 
     public static string Binary => Path.Combine(AppContext.BaseDirectory, "actorcluster");
+
+    /// <summary>The repository this test binary was built from (where ActorCluster.sln is).</summary>
+    public static string RepositoryRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
+        return dir;
+    }
 
     /// <summary>Runs one <c>actorcluster</c> command to its end (bounded: past 30 s it is killed and the test fails with what it printed).</summary>
     public static Task<(int Code, string Stdout, string Stderr)> Run(params string[] args) => Exec(Binary, TimeSpan.FromSeconds(30), null, args);

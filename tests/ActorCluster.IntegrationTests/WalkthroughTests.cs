@@ -6,31 +6,72 @@ using System.Text;
 namespace ActorCluster.IntegrationTests;
 
 /// <summary>
-/// The seed walkthrough as a user runs it: `actorcluster up` (three real node processes at 127.0.1.1-3), the real
-/// kubectl, and plain TCP clients against the ClusterIP and the NodePorts; then a full restart on the same data.
+/// The seed walkthrough as a user runs it: `actorcluster up` (three real node processes at 127.0.1.1-3), then the
+/// README's walkthrough block run as written in bash with the real kubectl and curl, each output compared with the
+/// README's; then a node killed and restarted, and a full restart on the same data with a LoadBalancer pool.
 /// </summary>
 [Collection(UpProcess.Collection)]
 public sealed class WalkthroughTests : IAsyncLifetime
 {
-    private readonly UpProcess _up = new();
+    // A clone's root as the README's reader has it: deploy/ (a link to this repository's) and .actorcluster/.
+    private readonly string _work = Path.Combine(Path.GetTempPath(), "actorcluster-readme", Guid.NewGuid().ToString("N"));
+    private readonly UpProcess _up;
     private string DataDir => _up.DataDir;
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public WalkthroughTests() => _up = new UpProcess(Path.Combine(_work, ".actorcluster"));
 
-    public async Task DisposeAsync() => await _up.DisposeAsync();
+    public Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_work);
+        Directory.CreateSymbolicLink(Path.Combine(_work, "deploy"), Path.Combine(UpProcess.RepositoryRoot(), "deploy"));
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _up.DisposeAsync();
+        if (Environment.GetEnvironmentVariable("ACTORCLUSTER_KEEP_E2E") == "1") return;
+        File.Delete(Path.Combine(_work, "deploy"));
+        Directory.Delete(_work, recursive: true);
+    }
+
+    /// <summary>
+    /// Runs the README's walkthrough block in <see cref="_work"/>. A command that only reads is run again (bounded)
+    /// while its output differs, as a reader would after a change that nodes apply a moment later; any other command
+    /// must match the first time.
+    /// </summary>
+    private async Task<IReadOnlyList<ReadmeConsole.Step>> RunReadmeWalkthrough()
+    {
+        var steps = ReadmeConsole.Steps(await File.ReadAllTextAsync(Path.Combine(UpProcess.RepositoryRoot(), "README.md")), "## The walkthrough");
+        Assert.True(steps.Count >= 10, $"the README's walkthrough has {steps.Count} commands");
+        var state = new List<string>();
+        foreach (var step in steps)
+        {
+            var script = "exec 2>&1\ncd " + _work + "\n" + string.Join("\n", state.Append(step.Command));
+            var expected = ReadmeConsole.Normalize(step.Expected);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                var (code, output, _) = await UpProcess.Exec("bash", TimeSpan.FromSeconds(60), null, "-c", script);
+                var actual = ReadmeConsole.Normalize(output.Split('\n'));
+                if (actual.SequenceEqual(expected)) break;
+                if (!ReadmeConsole.ReadsOnly(step.Command) || DateTime.UtcNow > deadline)
+                {
+                    Assert.Fail($"README walkthrough: `$ {step.Command}` (exit {code}) printed, normalized:\n{string.Join('\n', actual)}\n" +
+                                $"the README shows, normalized:\n{string.Join('\n', expected)}");
+                }
+                await Task.Delay(250);
+            }
+            if (ReadmeConsole.SetsState(step.Command)) state.Add(step.Command);
+        }
+        return steps;
+    }
 
     private bool UpSaid(string text) => _up.Said(text);
 
     private static Task<(int Code, string Stdout, string Stderr)> Run(params string[] args) => UpProcess.Run(args);
 
     private static string Kubectl() => UpProcess.Kubectl();
-
-    private static string Seed(string file)
-    {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "ActorCluster.sln"))) dir = Path.GetDirectoryName(dir)!;
-        return Path.Combine(dir, "deploy", "examples", "seed", file);
-    }
 
     private Task StartUp(params string[] extra) => _up.Start(extra);
 
@@ -85,37 +126,18 @@ public sealed class WalkthroughTests : IAsyncLifetime
         await Eventually(async () => (await Kubectl("get", "node", "k8s-worker3")).Contains(" Ready ", StringComparison.Ordinal)
                                      && int.Parse(await File.ReadAllTextAsync(Path.Combine(DataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture) != pid,
             "k8s-worker3 Ready again");
-        await Kubectl("apply", "-f", Seed("pod-1.yaml"), "-f", Seed("pod-2.yaml"), "-f", Seed("svc-1-clusterip.yaml"), "-f", Seed("svc-2-nodeport.yaml"), "-f", Seed("svc-4-loadbalancer.yaml"));
-        await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "pod/pod-2", "--timeout=60s");
-        var wide = await Kubectl("get", "pods", "-o", "wide");
-        Assert.Matches(@"(?m)^pod-1\s+1/1\s+Running\s+0\s+\S+\s+127\.244\.1\.\d+\s+k8s-worker1\s", wide);
-        Assert.Matches(@"(?m)^pod-2\s+1/1\s+Running\s+0\s+\S+\s+127\.244\.2\.\d+\s+k8s-worker2\s", wide);
-        var clusterIP = await Kubectl("get", "svc", "svc-1", "-o", "jsonpath={.spec.clusterIP}");
-        var pod1IP = await Kubectl("get", "pod", "pod-1", "-o", "jsonpath={.status.podIP}");
+        // The README's walkthrough, as written: apply, the ClusterIP and NodePorts spreading, svc-4 pending with the
+        // reason, Local on 30002 (k8s-worker3 resetting), the client's address under Local, pod-1 recreated.
+        var steps = await RunReadmeWalkthrough();
 
-        // ClusterIP from the machine, spread over both pods; NodePort 30000 on every node, spread too.
-        await Eventually(async () => (await Spread(clusterIP, 9000)).SetEquals(["pod-1", "pod-2"]), "the ClusterIP to spread");
-        for (var n = 1; n <= 3; n++)
-        {
-            var node = $"127.0.1.{n}";
-            await Eventually(async () => (await Spread(node, 30000)).SetEquals(["pod-1", "pod-2"]), $"NodePort 30000 on {node} to spread");
-        }
-        Assert.Matches(@"(?m)^svc-4\s+LoadBalancer\s+\S+\s+<pending>\s", await Kubectl("get", "svc", "svc-4"));
-
-        // The Local variant on 30002: each node answers from its own pod only; k8s-worker3 refuses at once.
-        await Kubectl("apply", "-f", Seed("svc-2-nodeport-local.yaml"));
-        // Each node applies the change from its own replica, so each is waited for (until then 30002 is not bound there).
-        await Eventually(async () => (await Spread("127.0.1.1", 30002)).SetEquals(["pod-1"]), "Local on k8s-worker1");
-        await Eventually(async () => (await Spread("127.0.1.2", 30002)).SetEquals(["pod-2"]), "Local on k8s-worker2");
-        // Never a hang: the connection is reset, not left to time out (nor refused by the kernel, as before the bind).
-        await Eventually(async () => await Traffic.Refusal("127.0.1.3", 30002) == SocketError.ConnectionReset, "k8s-worker3 resetting");
-
-        // Deleting and recreating pod-1 gives it a new IP; the service follows.
-        await Kubectl("delete", "pod", "pod-1");
-        await Kubectl("apply", "-f", Seed("pod-1.yaml"));
+        // The recreated pod-1 has a new IP (not the one `get pods -o wide` showed), and the Service follows it.
+        var firstIP = steps.Single(s => s.Command == "kubectl get pods -o wide").Expected.Single(l => l.StartsWith("pod-1 ", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[5];
         await Kubectl("wait", "--for=condition=Ready", "pod/pod-1", "--timeout=60s");
-        var newPod1IP = await Kubectl("get", "pod", "pod-1", "-o", "jsonpath={.status.podIP}");
-        Assert.NotEqual(pod1IP, newPod1IP);
+        var newIP = await Kubectl("get", "pod", "pod-1", "-o", "jsonpath={.status.podIP}");
+        Assert.Matches(@"^127\.244\.1\.\d+$", newIP);
+        Assert.NotEqual(firstIP, newIP);
+        var clusterIP = await Kubectl("get", "svc", "svc-1", "-o", "jsonpath={.spec.clusterIP}");
         await Eventually(async () => (await Spread(clusterIP, 9000)).Contains("pod-1"), "the ClusterIP to reach the new pod-1");
 
         // A full restart keeps ClusterIP and NodePort, and the bare pods run again.
