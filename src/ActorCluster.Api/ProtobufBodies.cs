@@ -6,9 +6,10 @@ using ActorCluster.Core.Objects;
 namespace ActorCluster.Api;
 
 /// <summary>
-/// Some kubectl commands (create namespace, ...) send Kubernetes protobuf ("k8s\0" + runtime.Unknown). We read the
-/// envelope and the object's metadata (name, generateName, namespace, labels, annotations), which is all a
-/// Namespace carries; other kinds in protobuf are refused with 415 so the client can use JSON.
+/// Some kubectl commands send Kubernetes protobuf ("k8s\0" + runtime.Unknown): <c>create namespace</c>, <c>create
+/// service clusterip|nodeport|loadbalancer|externalname</c>, <c>auth can-i</c>. We decode what those carry, with the
+/// field numbers of Kubernetes' own generated.proto (k8s.io/api core/v1, apimachinery meta/v1 and intstr), into the
+/// JSON the API reads; other kinds in protobuf are refused with 415 so the client can send JSON.
 /// </summary>
 public static class ProtobufBodies
 {
@@ -16,42 +17,131 @@ public static class ProtobufBodies
 
     public static string ToJson(byte[] body, ResourceKind kind)
     {
-        if (kind != ResourceKind.Namespace)
+        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service)
             throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
                 $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
+        var raw = Envelope(body);
+        var obj = new JsonObject { ["apiVersion"] = kind.ApiVersion, ["kind"] = kind.Kind, ["metadata"] = new JsonObject() };
+        foreach (var field in Fields(raw))
+        {
+            // Object: metadata 1, spec 2 (a Namespace's spec and the status of either carry nothing a client sets).
+            if (field.Number == 1 && field.Bytes is { } meta) obj["metadata"] = ObjectMeta(meta);
+            if (field.Number == 2 && field.Bytes is { } spec && kind == ResourceKind.Service) obj["spec"] = ServiceSpec(spec);
+        }
+        return obj.ToJsonString();
+    }
+
+    /// <summary>The object inside runtime.Unknown (raw, field 2) after the "k8s\0" magic.</summary>
+    private static byte[] Envelope(byte[] body)
+    {
         if (body.Length < 4 || body[0] != 'k' || body[1] != '8' || body[2] != 's' || body[3] != 0)
             throw new ApiErrorException(ApiError.BadRequest("protobuf body without the k8s envelope"));
-        byte[]? raw = null;
-        foreach (var (field, value) in Fields(body.AsSpan(4).ToArray()))
-        {
-            if (field == 2) raw = value;
-        }
-        if (raw is null) throw new ApiErrorException(ApiError.BadRequest("protobuf body without an object"));
+        return Fields(body.AsSpan(4).ToArray()).Where(f => f.Number == 2).Select(f => f.Bytes).FirstOrDefault()
+               ?? throw new ApiErrorException(ApiError.BadRequest("protobuf body without an object"));
+    }
+
+    /// <summary>meta/v1 ObjectMeta: name 1, generateName 2, namespace 3, labels 11, annotations 12.</summary>
+    private static JsonObject ObjectMeta(byte[] message)
+    {
         var metadata = new JsonObject();
-        foreach (var (field, value) in Fields(raw))
+        foreach (var f in Fields(message))
         {
-            if (field != 1) continue; // spec and status of a Namespace carry nothing a client sets on create
-            foreach (var (f, v) in Fields(value))
+            switch (f.Number)
             {
-                switch (f)
-                {
-                    case 1: metadata["name"] = Encoding.UTF8.GetString(v); break;
-                    case 2: metadata["generateName"] = Encoding.UTF8.GetString(v); break;
-                    case 3: metadata["namespace"] = Encoding.UTF8.GetString(v); break;
-                    case 11 or 12:
-                        var map = (metadata[f == 11 ? "labels" : "annotations"] ??= new JsonObject()).AsObject();
-                        string? key = null, val = null;
-                        foreach (var (ef, ev) in Fields(v))
-                        {
-                            if (ef == 1) key = Encoding.UTF8.GetString(ev);
-                            if (ef == 2) val = Encoding.UTF8.GetString(ev);
-                        }
-                        if (key is not null) map[key] = val ?? "";
-                        break;
-                }
+                case 1: metadata["name"] = f.Text; break;
+                case 2: metadata["generateName"] = f.Text; break;
+                case 3: metadata["namespace"] = f.Text; break;
+                case 11 or 12: MapEntry((metadata[f.Number == 11 ? "labels" : "annotations"] ??= new JsonObject()).AsObject(), f); break;
             }
         }
-        return new JsonObject { ["apiVersion"] = kind.ApiVersion, ["kind"] = kind.Kind, ["metadata"] = metadata }.ToJsonString();
+        return metadata;
+    }
+
+    /// <summary>
+    /// core/v1 ServiceSpec: ports 1, selector 2, clusterIP 3, type 4, externalIPs 5, sessionAffinity 7,
+    /// loadBalancerIP 8, loadBalancerSourceRanges 9, externalName 10, externalTrafficPolicy 11, healthCheckNodePort 12,
+    /// publishNotReadyAddresses 13, sessionAffinityConfig 14, ipFamilyPolicy 17, clusterIPs 18, ipFamilies 19,
+    /// allocateLoadBalancerNodePorts 20, loadBalancerClass 21, internalTrafficPolicy 22, trafficDistribution 23.
+    /// </summary>
+    private static JsonObject ServiceSpec(byte[] message)
+    {
+        var spec = new JsonObject();
+        void Add(string name, JsonNode? value) => (spec[name] ??= new JsonArray()).AsArray().Add(value);
+        foreach (var f in Fields(message))
+        {
+            switch (f.Number)
+            {
+                case 1: Add("ports", ServicePort(f.Bytes ?? [])); break;
+                case 2: MapEntry((spec["selector"] ??= new JsonObject()).AsObject(), f); break;
+                case 3: spec["clusterIP"] = f.Text; break;
+                case 4: spec["type"] = f.Text; break;
+                case 5: Add("externalIPs", f.Text); break;
+                case 7: spec["sessionAffinity"] = f.Text; break;
+                case 8: spec["loadBalancerIP"] = f.Text; break;
+                case 9: Add("loadBalancerSourceRanges", f.Text); break;
+                case 10: spec["externalName"] = f.Text; break;
+                case 11: spec["externalTrafficPolicy"] = f.Text; break;
+                case 12: spec["healthCheckNodePort"] = f.Int32; break;
+                case 13: spec["publishNotReadyAddresses"] = f.Value != 0; break;
+                case 14:
+                    // SessionAffinityConfig.clientIP 1 -> ClientIPConfig.timeoutSeconds 1.
+                    var clientIP = new JsonObject();
+                    foreach (var c in Fields(f.Bytes ?? []).Where(c => c.Number == 1))
+                        foreach (var t in Fields(c.Bytes ?? []).Where(t => t.Number == 1)) clientIP["timeoutSeconds"] = t.Int32;
+                    spec["sessionAffinityConfig"] = new JsonObject { ["clientIP"] = clientIP };
+                    break;
+                case 17: spec["ipFamilyPolicy"] = f.Text; break;
+                case 18: Add("clusterIPs", f.Text); break;
+                case 19: Add("ipFamilies", f.Text); break;
+                case 20: spec["allocateLoadBalancerNodePorts"] = f.Value != 0; break;
+                case 21: spec["loadBalancerClass"] = f.Text; break;
+                case 22: spec["internalTrafficPolicy"] = f.Text; break;
+                case 23: spec["trafficDistribution"] = f.Text; break;
+            }
+        }
+        return spec;
+    }
+
+    /// <summary>core/v1 ServicePort: name 1, protocol 2, port 3, targetPort 4 (intstr: type 1, intVal 2, strVal 3), nodePort 5, appProtocol 6.</summary>
+    private static JsonObject ServicePort(byte[] message)
+    {
+        var port = new JsonObject();
+        foreach (var f in Fields(message))
+        {
+            switch (f.Number)
+            {
+                case 1: port["name"] = f.Text; break;
+                case 2: port["protocol"] = f.Text; break;
+                case 3: port["port"] = f.Int32; break;
+                case 4:
+                    long type = 0;
+                    int? intVal = null;
+                    string? strVal = null;
+                    foreach (var t in Fields(f.Bytes ?? []))
+                    {
+                        if (t.Number == 1) type = (long)t.Value;
+                        if (t.Number == 2) intVal = t.Int32;
+                        if (t.Number == 3) strVal = t.Text;
+                    }
+                    port["targetPort"] = type == 1 ? JsonValue.Create(strVal ?? "") : JsonValue.Create(intVal ?? 0);
+                    break;
+                case 5: port["nodePort"] = f.Int32; break;
+                case 6: port["appProtocol"] = f.Text; break;
+            }
+        }
+        return port;
+    }
+
+    /// <summary>A map&lt;string, string&gt; entry (key 1, value 2) added to <paramref name="map"/>.</summary>
+    private static void MapEntry(JsonObject map, ProtoField entry)
+    {
+        string? key = null, value = null;
+        foreach (var f in Fields(entry.Bytes ?? []))
+        {
+            if (f.Number == 1) key = f.Text;
+            if (f.Number == 2) value = f.Text;
+        }
+        if (key is not null) map[key] = value ?? "";
     }
 
     /// <summary>
@@ -61,30 +151,36 @@ public static class ProtobufBodies
     /// </summary>
     public static string SelfSubjectAccessReviewToJson(byte[] body)
     {
-        if (body.Length < 4 || body[0] != 'k' || body[1] != '8' || body[2] != 's' || body[3] != 0)
-            throw new ApiErrorException(ApiError.BadRequest("protobuf body without the k8s envelope"));
-        var raw = Fields(body.AsSpan(4).ToArray()).Where(f => f.Field == 2).Select(f => f.Value).FirstOrDefault()
-                  ?? throw new ApiErrorException(ApiError.BadRequest("protobuf body without an object"));
+        var raw = Envelope(body);
         var spec = new JsonObject();
-        foreach (var (field, value) in Fields(raw).Where(f => f.Field == 2).SelectMany(f => Fields(f.Value)))
+        foreach (var attr in Fields(raw).Where(f => f.Number == 2).SelectMany(f => Fields(f.Bytes ?? [])))
         {
-            string[] names = field == 1
+            string[] names = attr.Number == 1
                 ? ["namespace", "verb", "group", "version", "resource", "subresource", "name"]
-                : field == 2 ? ["path", "verb"] : [];
+                : attr.Number == 2 ? ["path", "verb"] : [];
             var attributes = new JsonObject();
-            foreach (var (f, v) in Fields(value))
+            foreach (var f in Fields(attr.Bytes ?? []))
             {
-                if (f >= 1 && f <= names.Length) attributes[names[f - 1]] = Encoding.UTF8.GetString(v);
+                if (f.Number >= 1 && f.Number <= names.Length) attributes[names[f.Number - 1]] = f.Text;
             }
-            if (names.Length > 0) spec[field == 1 ? "resourceAttributes" : "nonResourceAttributes"] = attributes;
+            if (names.Length > 0) spec[attr.Number == 1 ? "resourceAttributes" : "nonResourceAttributes"] = attributes;
         }
         return new JsonObject { ["apiVersion"] = "authorization.k8s.io/v1", ["kind"] = "SelfSubjectAccessReview", ["spec"] = spec }.ToJsonString();
     }
 
-    /// <summary>The length-delimited fields of a protobuf message (varints and fixed fields are skipped).</summary>
-    private static IEnumerable<(int Field, byte[] Value)> Fields(byte[] message)
+    /// <summary>One field of a protobuf message: the bytes of a length-delimited one, the number of a varint.</summary>
+    private readonly record struct ProtoField(int Number, byte[]? Bytes, ulong Value)
     {
-        var fields = new List<(int, byte[])>();
+        public string Text => Encoding.UTF8.GetString(Bytes ?? []);
+
+        /// <summary>An int32 varint (a negative one is sent as ten bytes of two's complement).</summary>
+        public int Int32 => unchecked((int)(long)Value);
+    }
+
+    /// <summary>The fields of a protobuf message (fixed 32/64-bit fields are skipped: none of ours has one).</summary>
+    private static List<ProtoField> Fields(byte[] message)
+    {
+        var fields = new List<ProtoField>();
         var i = 0;
         while (i < message.Length)
         {
@@ -92,19 +188,20 @@ public static class ProtobufBodies
             var field = (int)(tag >> 3);
             switch (tag & 7)
             {
-                case 0: ReadVarint(message, ref i); break;
+                case 0: fields.Add(new ProtoField(field, null, ReadVarint(message, ref i))); break;
                 case 1: i += 8; break;
                 case 5: i += 4; break;
                 case 2:
-                    var length = (int)ReadVarint(message, ref i);
-                    if (length < 0 || i + length > message.Length) throw new ApiErrorException(ApiError.BadRequest("truncated protobuf body"));
-                    fields.Add((field, message[i..(i + length)]));
-                    i += length;
+                    var length = ReadVarint(message, ref i);
+                    if (length > (ulong)(message.Length - i)) throw new ApiErrorException(ApiError.BadRequest("truncated protobuf body"));
+                    fields.Add(new ProtoField(field, message[i..(i + (int)length)], 0));
+                    i += (int)length;
                     break;
                 default:
                     throw new ApiErrorException(ApiError.BadRequest("unsupported protobuf wire type"));
             }
         }
+        if (i > message.Length) throw new ApiErrorException(ApiError.BadRequest("truncated protobuf body"));
         return fields;
     }
 

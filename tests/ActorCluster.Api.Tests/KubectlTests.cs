@@ -108,6 +108,39 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Kubectl_create_service_sends_protobuf_and_every_generator_is_understood()
+    {
+        // kubectl's generators send the Service as protobuf (k8s\0 + runtime.Unknown), not JSON.
+        Assert.Equal("service/gen-np created\n", await c.Ok("create", "service", "nodeport", "gen-np", "--tcp=9200:8080", "--node-port=30620"));
+        var np = System.Text.Json.Nodes.JsonNode.Parse(await c.Ok("get", "svc", "gen-np", "-o", "json"))!;
+        Assert.Equal("NodePort", np["spec"]!["type"]!.GetValue<string>());
+        Assert.Equal("gen-np", np["spec"]!["selector"]!["app"]!.GetValue<string>());
+        Assert.Equal("gen-np", np["metadata"]!["labels"]!["app"]!.GetValue<string>());
+        var port = np["spec"]!["ports"]![0]!;
+        Assert.Equal(("9200-8080", "TCP", 9200, 8080, 30620),
+            (port["name"]!.GetValue<string>(), port["protocol"]!.GetValue<string>(), port["port"]!.GetValue<int>(), port["targetPort"]!.GetValue<int>(), port["nodePort"]!.GetValue<int>()));
+
+        Assert.Equal("service/gen-ip created\n", await c.Ok("create", "service", "clusterip", "gen-ip", "--tcp=80:http,443:8443"));
+        Assert.Matches(@"(?m)^gen-ip\s+ClusterIP\s+127\.\S+\s+<none>\s+80/TCP,443/TCP\s", await c.Ok("get", "svc", "gen-ip"));
+        Assert.Equal("http", await c.Ok("get", "svc", "gen-ip", "-o", "jsonpath={.spec.ports[0].targetPort}"));
+
+        Assert.Equal("service/gen-headless created\n", await c.Ok("create", "service", "clusterip", "gen-headless", "--clusterip=None"));
+        Assert.Equal("None", await c.Ok("get", "svc", "gen-headless", "-o", "jsonpath={.spec.clusterIP}"));
+
+        Assert.Equal("service/gen-lb created\n", await c.Ok("create", "service", "loadbalancer", "gen-lb", "--tcp=5678:8080"));
+        Assert.Matches(@"(?m)^gen-lb\s+LoadBalancer\s+\S+\s+<pending>\s+5678:\d+/TCP\s", await c.Ok("get", "svc", "gen-lb"));
+
+        // Server-side dry run in protobuf: the would-be object comes back, nothing is created.
+        var dry = await c.Ok("create", "service", "clusterip", "gen-dry", "--tcp=80", "--dry-run=server", "-o", "jsonpath={.spec.ports[0].port}");
+        Assert.Equal("80", dry);
+        Assert.Contains("NotFound", (await c.Run("get", "svc", "gen-dry")).Stderr, StringComparison.Ordinal);
+
+        // Validation answers protobuf bodies in the same words as JSON ones.
+        var clash = await c.Run("create", "service", "nodeport", "gen-np2", "--tcp=9200:8080", "--node-port=30620");
+        Assert.Equal("error: failed to create NodePort service: Service \"gen-np2\" is invalid: spec.ports[0].nodePort: Invalid value: 30620: provided port is already allocated\n", clash.Stderr);
+    }
+
+    [SkippableFact]
     public async Task Allocated_node_ports_existing_objects_and_missing_ones_are_refused_in_kubernetes_words()
     {
         await c.Ok("create", "-f", ApiCluster.File("apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-np\nspec:\n  type: NodePort\n  ports:\n  - port: 9000\n    nodePort: 30500"));
