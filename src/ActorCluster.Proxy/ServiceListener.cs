@@ -17,6 +17,13 @@ public sealed class ServiceListener : IServiceListener
     /// <summary>kube-proxy's userspace dial timeouts: a dial that has not completed in time is retried elsewhere.</summary>
     internal static readonly TimeSpan[] DialTimeouts = [TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)];
 
+    /// <summary>
+    /// Once a node tunnel has accepted the TCP connection (the node is there), the handshake (a challenge, our signed
+    /// hello, the far node's check and its dial to the pod) has this long. It is work on two busy processes, not a
+    /// packet in flight: under the dial timeouts above, a loaded machine re-routed healthy connections.
+    /// </summary>
+    internal static readonly TimeSpan TunnelHandshakeTimeout = TimeSpan.FromSeconds(3);
+
     private static int _nextId;
 
     private readonly Socket _socket;

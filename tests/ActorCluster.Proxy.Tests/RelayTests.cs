@@ -52,6 +52,65 @@ public sealed class RelayTests
     }
 
     [Fact]
+    public async Task A_tunnel_that_answers_slowly_is_waited_for_not_left_for_another_endpoint()
+    {
+        // A node tunnel that accepts at once (the node is there) but takes 700 ms to send its challenge, as a busy
+        // node may: well past the first dial timeout (250 ms), within the handshake's own bound.
+        using var tunnel = new TcpListener(IPAddress.Parse("127.0.12.20"), 4054);
+        tunnel.Start();
+        var served = Task.Run(async () =>
+        {
+            using var conn = await tunnel.AcceptTcpClientAsync();
+            var stream = conn.GetStream();
+            await Task.Delay(700);
+            await stream.WriteAsync(TunnelHandshake.NewChallenge());
+            // The hello arrives in one send; then the status byte, and the "pod" answers what it gets, reversed.
+            var hello = new byte[8192];
+            Assert.True(await stream.ReadAsync(hello) > 0);
+            stream.WriteByte(NodeTunnel.Connected);
+            var request = new byte[4];
+            await stream.ReadExactlyAsync(request);
+            Array.Reverse(request);
+            await stream.WriteAsync(request);
+        });
+
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=system:node:node", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
+        using var credentials = new TunnelCredentials(certificate);
+        var service = new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "slow", NamespaceProperty = "default" },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8003, Protocol = "TCP" }] },
+        };
+        // The pod is on another node, reached through its tunnel; given up on, the connection would be refused.
+        var slice = new V1EndpointSlice
+        {
+            AddressType = "IPv4",
+            Metadata = new V1ObjectMeta { Name = "slow-0" },
+            Ports = [new Discoveryv1EndpointPort { Port = 7000, Protocol = "TCP" }],
+            Endpoints =
+            [
+                new V1Endpoint { Addresses = ["127.0.12.22"], NodeName = "far", Conditions = new V1EndpointConditions { Ready = true } },
+            ],
+        };
+        var table = RoutingTable.Build(service, [slice], "node", node => node == "far" ? new IPEndPoint(IPAddress.Parse("127.0.12.20"), 4054) : null).Single();
+        var at = new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8003);
+        await using var listener = ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort: false, tunnel: credentials);
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var cts = new CancellationTokenSource(Bound);
+        await client.ConnectAsync(at, cts.Token);
+        await client.SendAsync("abcd"u8.ToArray(), SocketFlags.None, cts.Token);
+        var answer = new byte[4];
+        for (var read = 0; read < 4;) read += await client.ReceiveAsync(answer.AsMemory(read), SocketFlags.None, cts.Token);
+        Assert.Equal("dcba", System.Text.Encoding.ASCII.GetString(answer));
+        await served.WaitAsync(Bound);
+        Assert.Equal(0, listener.Stats.DialRetries);
+        tunnel.Stop();
+    }
+
+    [Fact]
     public async Task Stopping_a_listener_closes_its_connections_and_frees_the_port_at_once()
     {
         await using var echo = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.5"), 7000));

@@ -79,7 +79,7 @@ internal sealed unsafe class RelayConnection
     /// <summary>Changes with every dial, so a deadline set for an earlier dial is recognised as stale.</summary>
     public uint Serial { get; private set; }
 
-    public bool IsDialing => _phase is Phase.Dialing or Phase.TunnelStatus;
+    public bool IsDialing => _phase is Phase.Dialing or Phase.TunnelChallenge or Phase.TunnelStatus;
 
     public void Start()
     {
@@ -165,6 +165,9 @@ internal sealed unsafe class RelayConnection
                 }
                 else if (_endpoint!.Via is not null)
                 {
+                    // The tunnel answered: its handshake gets its own, longer deadline (the dial's is void now).
+                    Serial++;
+                    _loop.AddTunnelHandshakeDeadline(this, Serial);
                     _phase = Phase.TunnelChallenge;
                     _challenge = new byte[TunnelHandshake.ChallengeLength];
                     _challengeRead = 0;

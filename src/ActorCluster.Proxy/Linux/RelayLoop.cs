@@ -36,7 +36,8 @@ internal sealed class RelayLoop
     private readonly List<uint> _generations = [];
     private readonly Stack<int> _freeSlots = new();
     private readonly Stack<byte[]> _buffers = new();
-    // Pending dial deadlines, one queue per dial timeout: within a queue deadlines only grow, so the head is the next.
+    // Pending dial deadlines, one queue per dial timeout and one for tunnel handshakes: within a queue deadlines only
+    // grow, so the head is the next.
     private readonly Queue<Deadline>[] _deadlines;
     private int _wakePending;
     private int _connections; // open on this loop, or handed to it and not yet adopted
@@ -50,7 +51,7 @@ internal sealed class RelayLoop
         _wake = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
         if (Epoll < 0 || _wake < 0 || Native.EpollAdd(Epoll, _wake, Native.EPOLLIN, KindWake << 62) != 0)
             throw new InvalidOperationException($"relay loop: epoll setup failed (errno {Native.Errno})");
-        _deadlines = ServiceListener.DialTimeouts.Select(_ => new Queue<Deadline>()).ToArray();
+        _deadlines = ServiceListener.DialTimeouts.Append(ServiceListener.TunnelHandshakeTimeout).Select(_ => new Queue<Deadline>()).ToArray();
         new Thread(Run) { IsBackground = true, Name = $"relay-loop-{index}" }.Start();
     }
 
@@ -261,6 +262,9 @@ internal sealed class RelayLoop
 
     internal void AddDeadline(RelayConnection connection, int attempt, uint serial) =>
         _deadlines[attempt].Enqueue(new Deadline(connection.Slot, connection.Generation, serial, Environment.TickCount64 + (long)ServiceListener.DialTimeouts[attempt].TotalMilliseconds));
+
+    internal void AddTunnelHandshakeDeadline(RelayConnection connection, uint serial) =>
+        _deadlines[^1].Enqueue(new Deadline(connection.Slot, connection.Generation, serial, Environment.TickCount64 + (long)ServiceListener.TunnelHandshakeTimeout.TotalMilliseconds));
 
     private void ExpireDeadlines()
     {
