@@ -130,6 +130,9 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Equal("service/gen-lb created\n", await c.Ok("create", "service", "loadbalancer", "gen-lb", "--tcp=5678:8080"));
         Assert.Matches(@"(?m)^gen-lb\s+LoadBalancer\s+\S+\s+<pending>\s+5678:\d+/TCP\s", await c.Ok("get", "svc", "gen-lb"));
 
+        Assert.Equal("service/gen-ext created\n", await c.Ok("create", "service", "externalname", "gen-ext", "--external-name", "db.example.com"));
+        Assert.Matches(@"(?m)^gen-ext\s+ExternalName\s+<none>\s+db\.example\.com\s+<none>\s", await c.Ok("get", "svc", "gen-ext"));
+
         // Server-side dry run in protobuf: the would-be object comes back, nothing is created.
         var dry = await c.Ok("create", "service", "clusterip", "gen-dry", "--tcp=80", "--dry-run=server", "-o", "jsonpath={.spec.ports[0].port}");
         Assert.Equal("80", dry);
