@@ -35,9 +35,17 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
 
     private readonly Prometheus.Histogram? _latency;
 
-    public NodeReplica(string nodeName, IActorRef apiServer, Prometheus.Histogram? latency = null)
+    // A watch the ApiServer dropped without this replica knowing (its death watch on this node's address fired for
+    // an earlier incarnation of the same node: Akka ends watches per address) would leave it silently stale. After
+    // this long without a word from the ApiServer, the replica resumes its watch at its version: a confirmation when
+    // nothing was lost, a repair when it was.
+    private readonly TimeSpan _confirmAfter;
+    private DateTime _lastHeard = DateTime.UtcNow;
+
+    public NodeReplica(string nodeName, IActorRef apiServer, Prometheus.Histogram? latency = null, TimeSpan? confirmAfter = null)
     {
         _latency = latency;
+        _confirmAfter = confirmAfter ?? TimeSpan.FromSeconds(5);
         _nodeName = nodeName;
         _apiServer = apiServer;
 
@@ -52,6 +60,7 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
                 Relist($"gap: resumed at {r.ResourceVersion}, have {_store.ResourceVersion}");
                 return;
             }
+            _lastHeard = DateTime.UtcNow;
             Follow(Sender);
         });
         Receive<Retry>(_ =>
@@ -61,7 +70,11 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
             // was lost while the ApiServer moved, or its sender died mid-way).
             if (_requestId != 0 && DateTime.UtcNow - _requestedAt < StalledAfter) return;
             if (!_synced) Request(0);
-            else if (_source is null) Request(_store.ResourceVersion);
+            else if (_source is null || DateTime.UtcNow - _lastHeard >= _confirmAfter)
+            {
+                _lastHeard = DateTime.UtcNow;
+                Request(_store.ResourceVersion);
+            }
         });
         Receive<Terminated>(t =>
         {
@@ -89,8 +102,9 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="latency">where commit -> applied is recorded for /metrics (null: kept only for <see cref="GetReplicaStats"/>)</param>
-    public static Props Props(string nodeName, IActorRef apiServer, Prometheus.Histogram? latency = null) =>
-        Akka.Actor.Props.Create(() => new NodeReplica(nodeName, apiServer, latency));
+    /// <param name="confirmAfter">quiet time after which the watch is resumed to confirm it (default 5 s)</param>
+    public static Props Props(string nodeName, IActorRef apiServer, Prometheus.Histogram? latency = null, TimeSpan? confirmAfter = null) =>
+        Akka.Actor.Props.Create(() => new NodeReplica(nodeName, apiServer, latency, confirmAfter));
 
     private sealed record Retry
     {
@@ -147,6 +161,7 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
         _snapshotParts.AddRange(part.Objects);
         if (!part.Last) return;
         _requestId = 0;
+        _lastHeard = DateTime.UtcNow;
         Follow(Sender);
         var store = ObjectStore.Empty;
         foreach (var o in _snapshotParts) store = store.Put(StoredObject.FromJson(o.Resource, o.Json), part.ResourceVersion);
@@ -164,6 +179,7 @@ public sealed class NodeReplica : ReceiveActor, IWithTimers
             Relist($"gap: expected a change after {_store.ResourceVersion}, got one after {c.PreviousResourceVersion}");
             return;
         }
+        _lastHeard = DateTime.UtcNow;
         Follow(Sender);
         var change = new StoreChange(Enum.Parse<ChangeType>(c.Type), StoredObject.FromJson(c.Resource, c.Json));
         _store = change.Type == ChangeType.Deleted ? _store.Remove(change.Object.Ref, c.ResourceVersion) : _store.Put(change.Object, c.ResourceVersion);

@@ -30,6 +30,22 @@ public sealed class NodeReplicaSpecs(Xunit.Abstractions.ITestOutputHelper output
     }
 
     [Fact]
+    public async Task A_watch_the_ApiServer_dropped_silently_is_resumed_after_a_quiet_spell_and_catches_up()
+    {
+        var apiServer = Sys.ActorOf(ApiServerSupervisor.Props(new ApiServerSettings(ControlPlaneConfig.Default)));
+        var replica = Sys.ActorOf(NodeReplica.Props("k8s-worker3", apiServer, confirmAfter: TimeSpan.FromMilliseconds(300)));
+        AwaitCondition(() => Stats(replica).Synced, Wait);
+        // The ApiServer forgets this watcher without the replica knowing, as when its death watch on the node's address
+        // fires for an earlier incarnation of the node.
+        apiServer.Tell(new StopWatch(replica));
+        Assert.IsType<ObjectReply>(await apiServer.Ask<object>(Service("after-drop"), Wait));
+        var target = ((ObjectReply)await apiServer.Ask<object>(Service("after-drop-2"), Wait)).ResourceVersion;
+        // Within a few quiet periods the replica resumes its watch and has both Services.
+        AwaitCondition(() => Stats(replica).ResourceVersion == target, Wait);
+        Assert.Equal(0, Stats(replica).Relists);
+    }
+
+    [Fact]
     public async Task Relists_under_steady_writes_converge_without_looping()
     {
         // A short watch history, so resuming after a gap is rarely possible and relisting is the rule.
