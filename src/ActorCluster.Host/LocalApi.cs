@@ -36,7 +36,8 @@ internal sealed class LocalApi : IDisposable
                         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
                         chain.ChainPolicy.CustomTrustStore.Add(ca);
                         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                        return chain.Build(new X509Certificate2(cert));
+                        using var presented = new X509Certificate2(cert);
+                        return chain.Build(presented);
                     },
                 },
             };

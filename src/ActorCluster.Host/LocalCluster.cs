@@ -325,8 +325,8 @@ public sealed class LocalCluster
     private static bool OnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, program)));
 
-    private static bool Listening(int i) =>
-        ListeningPorts.IsListening(IPAddress.Parse(Address(i)), RemotingPort) && ListeningPorts.IsListening(IPAddress.Parse(Address(i)), ApiPort);
+    private static bool Listening(ListeningPorts ports, int i) =>
+        ports.IsListening(IPAddress.Parse(Address(i)), RemotingPort) && ports.IsListening(IPAddress.Parse(Address(i)), ApiPort);
 
     /// <summary>Waits (up to 60 s, or until it exits) for node <paramref name="i"/> to listen.</summary>
     private async Task WaitListening(int i, UpProgress progress)
@@ -334,7 +334,7 @@ public sealed class LocalCluster
         Process process;
         lock (_processes) process = _processes[i];
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!Listening(i) && !process.HasExited && DateTime.UtcNow < deadline && !_stopping.IsCancellationRequested)
+        while (!Listening(ListeningPorts.Read(), i) && !process.HasExited && DateTime.UtcNow < deadline && !_stopping.IsCancellationRequested)
         {
             try
             {
@@ -345,7 +345,7 @@ public sealed class LocalCluster
                 return;
             }
         }
-        if (Listening(i)) progress.Reached(i - 1, NodePhase.Listening);
+        if (Listening(ListeningPorts.Read(), i)) progress.Reached(i - 1, NodePhase.Listening);
     }
 
     /// <summary>Watches the nodes come up (ports in /proc/net, then the API as a client sees it) and shows each phase.</summary>
@@ -361,15 +361,16 @@ public sealed class LocalCluster
                 Console.WriteLine($"actorcluster up: only {progress.ReadyCount}/{_options.Nodes} nodes Ready after 3 minutes; see {Path.Combine(dataDir, "logs")}");
                 return;
             }
+            var ports = ListeningPorts.Read();
             for (var i = 1; i <= _options.Nodes; i++)
             {
-                if (Listening(i)) progress.Reached(i - 1, NodePhase.Listening);
+                if (Listening(ports, i)) progress.Reached(i - 1, NodePhase.Listening);
             }
             // Any listening node's API answers for the whole cluster.
             IReadOnlyDictionary<string, bool>? nodes = null;
             for (var i = 1; i <= _options.Nodes && nodes is null; i++)
             {
-                if (Listening(i)) nodes = await api.Nodes(Address(i), ApiPort);
+                if (Listening(ports, i)) nodes = await api.Nodes(Address(i), ApiPort);
             }
             for (var i = 1; i <= _options.Nodes; i++)
             {

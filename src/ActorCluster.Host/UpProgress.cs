@@ -102,11 +102,15 @@ internal sealed class UpProgress
     }
 }
 
-/// <summary>Whether a TCP port is bound for listening, read from /proc/net/tcp and tcp6 (Linux): no connection is made.</summary>
-internal static class ListeningPorts
+/// <summary>The TCP ports bound for listening, read from /proc/net/tcp and tcp6 (Linux): no connection is made.</summary>
+internal sealed class ListeningPorts
 {
-    public static bool IsListening(IPAddress address, int port)
+    private readonly HashSet<IPEndPoint> _bound = [];
+
+    /// <summary>One reading of both files: ask it about every node and port of one poll.</summary>
+    public static ListeningPorts Read()
     {
+        var ports = new ListeningPorts();
         foreach (var file in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
         {
             string[] lines;
@@ -124,15 +128,17 @@ internal static class ListeningPorts
                 // "sl local_address rem_address st ...": st 0A is LISTEN.
                 if (fields.Length < 4 || fields[3] != "0A") continue;
                 var local = fields[1].Split(':');
-                if (local.Length != 2 || int.Parse(local[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) != port) continue;
-                var bound = Parse(local[0]);
-                if (bound is null) continue;
+                if (local.Length != 2 || Parse(local[0]) is not { } bound) continue;
                 if (bound.IsIPv4MappedToIPv6) bound = bound.MapToIPv4();
-                if (bound.Equals(address) || bound.Equals(IPAddress.Any) || bound.Equals(IPAddress.IPv6Any)) return true;
+                ports._bound.Add(new IPEndPoint(bound, int.Parse(local[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture)));
             }
         }
-        return false;
+        return ports;
     }
+
+    /// <summary>Whether <paramref name="address"/>:<paramref name="port"/> is listened on, by that address or a wildcard.</summary>
+    public bool IsListening(IPAddress address, int port) =>
+        _bound.Contains(new IPEndPoint(address, port)) || _bound.Contains(new IPEndPoint(IPAddress.Any, port)) || _bound.Contains(new IPEndPoint(IPAddress.IPv6Any, port));
 
     /// <summary>The kernel writes each 32-bit word of the address in host (little-endian) order.</summary>
     private static IPAddress? Parse(string hex)
