@@ -130,11 +130,18 @@ public sealed class ApiCluster : IAsyncLifetime
         return r.Stdout;
     }
 
-    /// <summary>A manifest written to a temp file, as a user would have it.</summary>
+    /// <summary>A manifest written to a temp file, as a user would have it (removed when the test process ends).</summary>
     public static string File(string yaml)
     {
-        var path = Path.Combine(Path.GetTempPath(), "actorcluster-manifest-" + Guid.NewGuid().ToString("N")[..8] + ".yaml");
+        var path = Path.Combine(Manifests.Value, Guid.NewGuid().ToString("N")[..8] + ".yaml");
         global::System.IO.File.WriteAllText(path, yaml);
         return path;
     }
+
+    private static readonly Lazy<string> Manifests = new(() =>
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "actorcluster-manifests", Guid.NewGuid().ToString("N"))).FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
+        return dir;
+    });
 }

@@ -272,7 +272,7 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         var config = await File.ReadAllTextAsync(c.Api.KubeconfigPath);
         var noToken = ApiCluster.File(config.Replace($"token: {c.Api.Token}", "token: wrong", StringComparison.Ordinal));
         var info = new ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--kubeconfig", noToken, "--cache-dir", c.CacheDir + "-x", "get", "pods" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { "--kubeconfig", noToken, "--cache-dir", Path.Combine(c.CacheDir, "no-token"), "get", "pods" }) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
         var stderr = await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();

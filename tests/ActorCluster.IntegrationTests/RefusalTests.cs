@@ -7,11 +7,19 @@ public sealed class RefusalTests
 {
     private static Task<(int Code, string Stdout, string Stderr)> Up(params string[] args) => UpProcess.Run(["up", .. args]);
 
-    private static string Config(string hocon)
+    /// <summary>Runs <c>up</c> with a configuration file holding <paramref name="hocon"/>, removed afterwards.</summary>
+    private static async Task<(int Code, string Stdout, string Stderr)> UpWithConfig(string hocon)
     {
         var path = Path.Combine(Path.GetTempPath(), "actorcluster-bad-" + Guid.NewGuid().ToString("N")[..8] + ".conf");
         File.WriteAllText(path, hocon);
-        return path;
+        try
+        {
+            return await Up("--config", path, "--data-dir", Path.Combine(Path.GetTempPath(), "actorcluster-refused", Guid.NewGuid().ToString("N")));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     public static TheoryData<string[], string> Cases => new()
@@ -37,10 +45,10 @@ public sealed class RefusalTests
     [Fact]
     public async Task A_bad_value_in_a_HOCON_file_is_named()
     {
-        var (code, _, stderr) = await Up("--config", Config("actorcluster.node-port-range = \"abc\""), "--data-dir", Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N")));
+        var (code, _, stderr) = await UpWithConfig("actorcluster.node-port-range = \"abc\"");
         Assert.Equal(2, code);
         Assert.Equal("actorcluster up: bad configuration: actorcluster.node-port-range: invalid port range \"abc\"\n", stderr);
-        (code, _, stderr) = await Up("--config", Config("actorcluster.apiserver.watch-history = many"), "--data-dir", Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N")));
+        (code, _, stderr) = await UpWithConfig("actorcluster.apiserver.watch-history = many");
         Assert.Equal(2, code);
         Assert.Equal("actorcluster up: bad configuration: actorcluster.apiserver.watch-history = \"many\" is not a positive number\n", stderr);
     }
