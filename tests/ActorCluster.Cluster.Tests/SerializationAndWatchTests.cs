@@ -39,6 +39,32 @@ public sealed class SerializationAndWatchTests
         await system.Terminate();
     }
 
+    [Fact]
+    public async Task A_store_snapshot_is_written_compressed_and_one_written_before_compression_still_reads()
+    {
+        var config = Hosting.NodeConfiguration.Layers(new Hosting.NodeOptions
+        {
+            Name = "k8s-worker1", DataDir = Path.GetTempPath(), ExtraHocon = "akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }",
+        });
+        using var system = (ExtendedActorSystem)ActorSystem.Create("snapshot-" + Guid.NewGuid().ToString("N"), config);
+        var objects = Enumerable.Range(0, 500).Select(i => new WatchedObject("services",
+            $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"svc-{{{i}}}","namespace":"default","resourceVersion":"{{{i + 1}}}"},"spec":{"selector":{"app":"svc-{{{i}}}"},"ports":[{"port":80,"targetPort":8080,"protocol":"TCP"}],"clusterIP":"10.96.{{{i / 250}}}.{{{i % 250 + 1}}}","type":"ClusterIP"}}""")).ToList();
+        var snapshot = new StoreSnapshot(objects, 500);
+        var serializer = (ClusterMessageSerializer)system.Serialization.FindSerializerFor(snapshot);
+
+        var bytes = serializer.ToBinary(snapshot);
+        var plain = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(snapshot);
+        Assert.Equal(new byte[] { 0x1f, 0x8b }, bytes[..2]);
+        Assert.True(bytes.Length * 5 < plain.Length, $"{bytes.Length} bytes compressed, {plain.Length} as JSON");
+        foreach (var written in new[] { bytes, plain })
+        {
+            var back = (StoreSnapshot)serializer.FromBinary(written, nameof(StoreSnapshot));
+            Assert.Equal(500, back.ResourceVersion);
+            Assert.Equal(objects.Select(o => (o.Resource, o.Json)), back.Objects.Select(o => (o.Resource, o.Json)));
+        }
+        await system.Terminate();
+    }
+
     /// <summary>A value of <paramref name="type"/> with every constructor argument filled (JSON-carrying strings get JSON).</summary>
     private static object Sample(Type type, IActorRef someRef, string? parameter = null)
     {

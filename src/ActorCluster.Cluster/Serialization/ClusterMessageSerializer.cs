@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.IO.Compression;
 using System.Runtime.Serialization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -40,14 +41,25 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
 
     public override string Manifest(object o) => o.GetType().Name;
 
-    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _options);
+    public override byte[] ToBinary(object obj)
+    {
+        if (obj is not ApiServer.StoreSnapshot) return JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), _options);
+        // A snapshot holds the whole store (megabytes of JSON): compressed, it is a fraction of the bytes to write.
+        using var buffer = new MemoryStream();
+        using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true))
+            JsonSerializer.Serialize(gzip, obj, obj.GetType(), _options);
+        return buffer.ToArray();
+    }
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
         if (!TypesByManifest.TryGetValue(manifest, out var type))
             throw new SerializationException($"unknown ActorCluster message manifest '{manifest}'");
-        return JsonSerializer.Deserialize(bytes, type, _options)
-               ?? throw new SerializationException($"empty ActorCluster message '{manifest}'");
+        // gzip's magic bytes; JSON starts with '{' (snapshots written before compression still read).
+        var result = bytes is [0x1f, 0x8b, ..]
+            ? JsonSerializer.Deserialize(new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress), type, _options)
+            : JsonSerializer.Deserialize(bytes, type, _options);
+        return result ?? throw new SerializationException($"empty ActorCluster message '{manifest}'");
     }
 
     /// <summary>
