@@ -98,9 +98,9 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         });
 
         Command<ClusterEvent.CurrentClusterState>(OnClusterState);
-        Command<ClusterEvent.UnreachableMember>(m => SetNodeReady(m.Member.Address, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."));
-        Command<ClusterEvent.ReachableMember>(m => SetNodeReady(m.Member.Address, "True", "KubeletReady", "kubelet is posting ready status"));
-        Command<ClusterEvent.MemberRemoved>(m => SetNodeReady(m.Member.Address, "False", "NodeLeft", "node left the cluster"));
+        Command<ClusterEvent.UnreachableMember>(m => SetNodeReady(m.Member, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."));
+        Command<ClusterEvent.ReachableMember>(m => SetNodeReady(m.Member, "True", "KubeletReady", "kubelet is posting ready status"));
+        Command<ClusterEvent.MemberRemoved>(m => SetNodeReady(m.Member, "False", "NodeLeft", "node left the cluster"));
         Command<ClusterEvent.IMemberEvent>(_ => { });
         Command<HandOver>(_ =>
         {
@@ -358,9 +358,12 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
 
     private string? NodeAt(Address address) => NodeDirectory.Of(_controlPlane.Store).AtAkkaAddress(address.ToString())?.Name;
 
-    private void SetNodeReady(Address address, string status, string reason, string message)
+    private void SetNodeReady(Member member, string status, string reason, string message)
     {
-        if (NodeAt(address) is { } node)
+        // A node restarted at the same address may already be a member again when its old incarnation's event
+        // arrives: that event says nothing about the node any more.
+        if (Akka.Cluster.Cluster.Get(Context.System).State.Members.Any(m => m.Address == member.Address && m.UniqueAddress != member.UniqueAddress)) return;
+        if (NodeAt(member.Address) is { } node)
             Write(() => _controlPlane.SetNodeReady(node, status, reason, message), ActorRefs.Nobody);
     }
 

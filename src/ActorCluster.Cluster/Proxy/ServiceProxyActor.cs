@@ -36,8 +36,10 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private readonly EndpointSliceIndex _slices = new();
     private NodeTunnel? _tunnel;
     private bool _tunnelFailureReported;
-    // The cluster's members by address (Akka membership, itself mutual TLS): the nodes that may use the tunnel.
-    private readonly Dictionary<Address, IPAddress> _members = new();
+    // The cluster's members (Akka membership, itself mutual TLS): the nodes that may use the tunnel. Keyed by
+    // incarnation: a node restarted at the same address joins before its old incarnation's MemberRemoved arrives,
+    // and removing by address dropped the new one too (the tunnel then refused the restarted node for good).
+    private readonly Dictionary<Akka.Cluster.UniqueAddress, IPAddress> _members = new();
     private ObjectStore _store = ObjectStore.Empty;
     private NodeDirectory _nodes = NodeDirectory.Empty;
     private DateTime _lastSync = DateTime.MinValue;
@@ -233,8 +235,8 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private void OnMember(Akka.Cluster.ClusterEvent.IMemberEvent e)
     {
         var member = e.Member;
-        if (e is Akka.Cluster.ClusterEvent.MemberRemoved or Akka.Cluster.ClusterEvent.MemberDowned) _members.Remove(member.Address);
-        else if (IPAddress.TryParse(member.Address.Host, out var address)) _members[member.Address] = address;
+        if (e is Akka.Cluster.ClusterEvent.MemberRemoved or Akka.Cluster.ClusterEvent.MemberDowned) _members.Remove(member.UniqueAddress);
+        else if (IPAddress.TryParse(member.Address.Host, out var address)) _members[member.UniqueAddress] = address;
         _tunnel?.SetPolicy(CurrentTunnelPolicy());
     }
 
