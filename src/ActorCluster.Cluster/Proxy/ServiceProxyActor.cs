@@ -36,10 +36,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private readonly EndpointSliceIndex _slices = new();
     private NodeTunnel? _tunnel;
     private bool _tunnelFailureReported;
-    // The cluster's members (Akka membership, itself mutual TLS): the nodes that may use the tunnel. Keyed by
-    // incarnation: a node restarted at the same address joins before its old incarnation's MemberRemoved arrives,
-    // and removing by address dropped the new one too (the tunnel then refused the restarted node for good).
-    private readonly Dictionary<Akka.Cluster.UniqueAddress, IPAddress> _members = new();
+    private readonly TunnelMembers _members = new();
     private ObjectStore _store = ObjectStore.Empty;
     private NodeDirectory _nodes = NodeDirectory.Empty;
     private DateTime _lastSync = DateTime.MinValue;
@@ -234,16 +231,13 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
 
     private void OnMember(Akka.Cluster.ClusterEvent.IMemberEvent e)
     {
-        var member = e.Member;
-        if (e is Akka.Cluster.ClusterEvent.MemberRemoved or Akka.Cluster.ClusterEvent.MemberDowned) _members.Remove(member.UniqueAddress);
-        else if (IPAddress.TryParse(member.Address.Host, out var address)) _members[member.UniqueAddress] = address;
-        _tunnel?.SetPolicy(CurrentTunnelPolicy());
+        if (_members.Apply(e)) _tunnel?.SetPolicy(CurrentTunnelPolicy());
     }
 
-    /// <summary>Members are the cluster's current members (by address); targets are this node's pod range.</summary>
+    /// <summary>Members are the cluster's current members (every incarnation's address); targets are this node's pod range.</summary>
     private TunnelPolicy CurrentTunnelPolicy()
     {
-        var members = _members.Values.ToHashSet();
+        var members = _members.Addresses;
         var cidr = _store.Get<V1Node>(ResourceKind.Node, "", _settings.NodeName)?.Spec?.PodCIDR;
         if (cidr is null) return new TunnelPolicy(members, _ => false);
         var (network, prefix) = IPAllocator.ParseCidr(cidr);
