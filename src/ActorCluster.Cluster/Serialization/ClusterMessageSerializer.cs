@@ -56,9 +56,13 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
         if (!TypesByManifest.TryGetValue(manifest, out var type))
             throw new SerializationException($"unknown ActorCluster message manifest '{manifest}'");
         // gzip's magic bytes; JSON starts with '{' (snapshots written before compression still read).
-        var result = bytes is [0x1f, 0x8b, ..]
-            ? JsonSerializer.Deserialize(new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress), type, _options)
-            : JsonSerializer.Deserialize(bytes, type, _options);
+        object? result;
+        if (bytes is [0x1f, 0x8b, ..])
+        {
+            using var gzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
+            result = JsonSerializer.Deserialize(gzip, type, _options);
+        }
+        else result = JsonSerializer.Deserialize(bytes, type, _options);
         return result ?? throw new SerializationException($"empty ActorCluster message '{manifest}'");
     }
 
