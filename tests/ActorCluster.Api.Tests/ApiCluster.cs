@@ -141,7 +141,10 @@ public sealed class ApiCluster : IAsyncLifetime
     private static readonly Lazy<string> Manifests = new(() =>
     {
         var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "actorcluster-manifests", Guid.NewGuid().ToString("N"))).FullName;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        };
         return dir;
     });
 }

@@ -53,25 +53,21 @@ internal static class ControlPlaneBenchmark
             {
                 if (await api.Ask<object>(new CreateObject("namespaces", "", """{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"warm-up"}}"""), AskTimeout) is not ObjectReply)
                     throw new InvalidOperationException("the warm-up namespace was not created");
-                var cold = await Creates("warm-up", WarmUp);
+                var cold = await Timed(WarmUp, i => new CreateObject("services", "warm-up", ServiceJson(i)));
                 Console.WriteLine($"warm-up: {WarmUp} services in another namespace in {cold.TotalSeconds:0.00} s = {WarmUp / cold.TotalSeconds:0} creates/s (a node just started)");
-                var watch = Stopwatch.StartNew();
-                await Bench.ForEachConcurrent(Enumerable.Range(0, WarmUp), InFlight, async i =>
-                {
-                    var reply = await api.Ask<object>(new DeleteObject("services", "warm-up", $"bench-{i}", null), AskTimeout);
-                    if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
-                });
-                Console.WriteLine($"warm-up: deleted again at {WarmUp / watch.Elapsed.TotalSeconds:0} deletes/s");
+                var deleted = await Timed(WarmUp, i => new DeleteObject("services", "warm-up", $"bench-{i}", null));
+                Console.WriteLine($"warm-up: deleted again at {WarmUp / deleted.TotalSeconds:0} deletes/s");
             }
-            var elapsed = await Creates("default", services);
+            var elapsed = await Timed(services, i => new CreateObject("services", "default", ServiceJson(i)));
             Console.WriteLine($"creates: {services} services in {elapsed.TotalSeconds:0.00} s = {services / elapsed.TotalSeconds:0} creates/s (durable, {InFlight} in flight)");
 
-            async Task<TimeSpan> Creates(string ns, int count)
+            // Sends count requests, InFlight at a time, each acknowledged only once its change is durable.
+            async Task<TimeSpan> Timed(int count, Func<int, object> request)
             {
                 var watch = Stopwatch.StartNew();
                 await Bench.ForEachConcurrent(Enumerable.Range(0, count), InFlight, async i =>
                 {
-                    var reply = await api.Ask<object>(new CreateObject("services", ns, ServiceJson(i)), AskTimeout);
+                    var reply = await api.Ask<object>(request(i), AskTimeout);
                     if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
                 });
                 return watch.Elapsed;
