@@ -1,4 +1,5 @@
 using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
 using k8s.Models;
 
 namespace ActorCluster.Core.Tests;
@@ -28,6 +29,25 @@ public class ObjectModelTests
         Assert.True(KubeObjects.SemanticEquals(obj, again));
         var fromJson = Assert.Single(KubeObjects.LoadAll(KubeObjects.ToJson(obj)));
         Assert.True(KubeObjects.SemanticEquals(obj, fromJson));
+    }
+
+    [Fact]
+    public void A_stored_object_serves_its_journaled_text_and_only_its_own()
+    {
+        var svc = Yaml.Service("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  resourceVersion: \"7\"\nspec:\n  ports:\n  - port: 80");
+        var json = KubeObjects.ToJson(svc);
+        var stored = new StoredObject(ResourceKind.Service, svc).WithKnownJson(json);
+        Assert.Same(json, stored.ToJson());
+        // An equal record around another object is not served the text (the text belongs to the instance).
+        var twin = new StoredObject(ResourceKind.Service, KubeObjects.Clone(svc));
+        Assert.NotSame(json, twin.ToJson());
+        Assert.Equal(json, twin.ToJson());
+        // A copy for the next version is a new object, parsed from the text, and changing it leaves the stored one alone.
+        var next = stored.DeepCopy();
+        Assert.NotSame(stored.Object, next.Object);
+        next.As<k8s.Models.V1Service>().Spec.Ports[0].Port = 81;
+        Assert.Same(json, stored.ToJson());
+        Assert.Contains("\"port\":81", next.ToJson(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -266,7 +266,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         foreach (var change in decision.Changes)
         {
             change.Object.Object.Metadata.ResourceVersion = rvText;
-            var json = change.Object.ToJson();
+            var json = KubeObjects.ToJson(change.Object.Object);
             if (json.Length > _settings.MaxObjectBytes)
             {
                 decision.Transaction.Revert();
@@ -277,6 +277,8 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
             podNodes.Add(change.Object.Object is V1Pod pod ? pod.Spec?.NodeName : null);
         }
         _lastAssigned = rv;
+        // From here the objects are stored and frozen: their journaled text serves every later read and the snapshot.
+        for (var i = 0; i < decision.Changes.Count; i++) decision.Changes[i].Object.WithKnownJson(persisted[i].Json);
         foreach (var change in decision.Changes) _controlPlane.Apply(change, rv);
         var storeAfter = _controlPlane.Store;
         var evt = new ObjectsChanged(persisted, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), rv);

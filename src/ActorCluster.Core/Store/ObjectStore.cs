@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using ActorCluster.Core.Objects;
 using k8s;
 using k8s.Models;
@@ -23,7 +24,24 @@ public sealed record StoredObject(ResourceKind Kind, IKubernetesObject<V1ObjectM
 
     public T As<T>() where T : class, IKubernetesObject<V1ObjectMeta> => (T)Object;
 
-    public string ToJson() => KubeObjects.ToJson(Object);
+    /// <summary>
+    /// The JSON of objects whose text is already known (the ApiServer journals each new version as text). A stored
+    /// object never changes, so lists, watch starts, snapshots and copies reuse that text instead of serializing the
+    /// object again; keyed by reference, and gone with the object.
+    /// </summary>
+    private static readonly ConditionalWeakTable<StoredObject, string> KnownJson = new();
+
+    public string ToJson() => KnownJson.TryGetValue(this, out var json) ? json : KubeObjects.ToJson(Object);
+
+    /// <summary>
+    /// Remembers <paramref name="json"/> as this object's text. Only for the exact serialization of the object as it
+    /// will stay (after its resourceVersion is stamped): the caller promises the object is not changed afterwards.
+    /// </summary>
+    public StoredObject WithKnownJson(string json)
+    {
+        KnownJson.AddOrUpdate(this, json);
+        return this;
+    }
 
     /// <summary>A deep copy that may be changed (for the next version of the object).</summary>
     public StoredObject DeepCopy() => FromJson(Kind.Resource, ToJson());
