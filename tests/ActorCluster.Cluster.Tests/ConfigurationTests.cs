@@ -75,6 +75,7 @@ public sealed class ConfigurationTests
             Assert.Equal(3 * 1024 * 1024 + 256 * 1024, config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size"));
             Assert.Equal($"Data Source={Path.GetFullPath(Path.Combine(dataDir, "actorcluster.db"))}", config.GetString("akka.persistence.journal.sql.connection-string"));
             Assert.Equal("SQLite.MS", config.GetString("akka.persistence.journal.sql.provider-name"));
+            Assert.Equal($"Data Source={Path.GetFullPath(Path.Combine(dataDir, "snapshots.db"))}", config.GetString("akka.persistence.snapshot-store.sql.connection-string"));
             // From the shipped files, kept under the builders' layers: SQLite's one writer, the resolver, the proxy's buffer.
             Assert.Equal(1, config.GetInt("akka.persistence.journal.sql.parallelism"));
             Assert.Equal("keep-majority", config.GetString("akka.cluster.split-brain-resolver.active-strategy"));

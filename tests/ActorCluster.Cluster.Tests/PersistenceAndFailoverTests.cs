@@ -33,7 +33,55 @@ public sealed class PersistenceAndFailoverTests
         await RestartKeepsEverything("postgres", db.ConnectionString);
     }
 
-    private static async Task RestartKeepsEverything(string persistence, string? postgres)
+    [Fact]
+    public Task A_data_directory_with_its_snapshots_in_the_journals_file_still_brings_everything_back() =>
+        RestartKeepsEverything("sqlite", null, olderLayout: true);
+
+    /// <summary>
+    /// Turns a data directory into the layout before snapshots.db (the snapshot table in actorcluster.db), as a
+    /// directory written by an older version is. The journal behind the snapshot is trimmed already, so only a
+    /// start that finds and moves that snapshot brings the objects back.
+    /// </summary>
+    private static void ToOlderLayout(string dataDir)
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var snapshots = Path.Combine(dataDir, "snapshots.db");
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "actorcluster.db")}"))
+        {
+            connection.Open();
+            void Run(string sql)
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = sql;
+                command.ExecuteNonQuery();
+            }
+            Run($"ATTACH DATABASE '{snapshots}' AS s;");
+            var ddl = new List<string>();
+            using (var read = connection.CreateCommand())
+            {
+                read.CommandText = "SELECT sql FROM s.sqlite_master WHERE tbl_name = 'snapshot' AND sql IS NOT NULL ORDER BY type = 'index'";
+                using var reader = read.ExecuteReader();
+                while (reader.Read()) ddl.Add(reader.GetString(0));
+            }
+            Assert.NotEmpty(ddl);
+            foreach (var statement in ddl) Run(statement);
+            Run("INSERT INTO main.snapshot SELECT * FROM s.snapshot;");
+            Run("DETACH DATABASE s;");
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(snapshots + suffix);
+    }
+
+    private static long SqliteCount(string file, string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private static async Task RestartKeepsEverything(string persistence, string? postgres, bool olderLayout = false)
     {
         // Snapshot often, so recovery goes through a snapshot and the events after it.
         const string snapshots = "actorcluster.apiserver.snapshot-every = 5";
@@ -62,16 +110,21 @@ public sealed class PersistenceAndFailoverTests
         }
         else
         {
-            await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(first.DataDir, "actorcluster.db")}");
-            await connection.OpenAsync();
-            await using var count = connection.CreateCommand();
-            count.CommandText = "SELECT count(*) FROM snapshot";
-            Assert.True((long)(await count.ExecuteScalarAsync())! > 0, "a snapshot was written");
+            // Snapshots have a file of their own (a snapshot must not hold up journal writes: SqliteStorage).
+            var snapshotFile = Path.Combine(first.DataDir, "snapshots.db");
+            Assert.True(SqliteCount(snapshotFile, "SELECT count(*) FROM snapshot") > 0, "a snapshot was written");
+            Assert.Equal(0, SqliteCount(Path.Combine(first.DataDir, "actorcluster.db"), "SELECT count(*) FROM sqlite_master WHERE name = 'snapshot'"));
+            if (olderLayout) ToOlderLayout(first.DataDir);
         }
 
         var second = await TestCluster.StartAsync(3, first.DataDir, persistence, postgres, snapshots);
         try
         {
+            if (olderLayout)
+            {
+                Assert.True(SqliteCount(Path.Combine(first.DataDir, "snapshots.db"), "SELECT count(*) FROM snapshot") > 0, "the snapshot moved to snapshots.db");
+                Assert.Equal(0, SqliteCount(Path.Combine(first.DataDir, "actorcluster.db"), "SELECT count(*) FROM snapshot"));
+            }
             var restored = await second.TryGet<V1Service>(ResourceKind.Service, "default", "svc-2");
             Assert.NotNull(restored);
             Assert.Equal(svc2.Spec.ClusterIP, restored!.Spec.ClusterIP);

@@ -26,7 +26,7 @@ public sealed record NodeConfiguration(
         if (string.IsNullOrWhiteSpace(options.Name)) throw new ArgumentException("a node name is required (--name)");
         var config = Layers(options);
         var connection = options.Persistence == "sqlite"
-            ? $"Data Source={Path.GetFullPath(Path.Combine(options.DataDir, "actorcluster.db"))}"
+            ? SqliteStorage.ConnectionString(options.DataDir, SqliteStorage.JournalFile)
             : options.PostgresConnectionString ?? Environment.GetEnvironmentVariable("ACTORCLUSTER_POSTGRES")
               ?? config.GetString("akka.persistence.journal.sql.connection-string", "");
         if (string.IsNullOrEmpty(connection))

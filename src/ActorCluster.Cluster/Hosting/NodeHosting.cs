@@ -10,7 +10,6 @@ using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -51,7 +50,7 @@ public static class NodeHosting
             services.AddLogging(log => log.AddFilter("Akka", LogLevel.Debug).AddFilter("DotNetty", LogLevel.Debug).AddFilter("ActorCluster.Cluster", LogLevel.Debug));
         services.AddAkka(SystemName, (akka, sp) =>
         {
-            if (options.Persistence == "sqlite") PrepareSqlite(options.DataDir);
+            if (options.Persistence == "sqlite") SqliteStorage.Prepare(options.DataDir);
             // The layered HOCON is the base; what the builders below write (remoting address, seeds, journal
             // connection) goes above it, and a test's extra HOCON above everything.
             akka.AddHocon(node.Config, HoconAddMode.Append)
@@ -72,7 +71,7 @@ public static class NodeHosting
                     ReceiveBufferSize = node.FrameBytes,
                 })
                 .WithClustering(new ClusterOptions { SeedNodes = seeds })
-                .WithSqlPersistence(node.ConnectionString, node.ProviderName)
+                .WithPersistence(options, node)
                 // HandOver, not PoisonPill: the ApiServer answers the writes it is journaling before it stops.
                 .WithSingleton<ApiServerActor>("apiserver", ApiServerSupervisor.Props(node.ApiServer),
                     new ClusterSingletonOptions { TerminationMessage = HandOver.Instance }, createProxyToo: true)
@@ -101,14 +100,11 @@ public static class NodeHosting
         return new Address(RemotingTls.Protocol, SystemName, seed[..colon], port).ToString();
     }
 
-    /// <summary>Creates the data directory and puts the database in WAL mode (a file property, set once).</summary>
-    private static void PrepareSqlite(string dataDir)
+    /// <summary>The journal and snapshot store: SQLite on two files of the data directory (see <see cref="SqliteStorage"/>), or PostgreSQL.</summary>
+    private static AkkaConfigurationBuilder WithPersistence(this AkkaConfigurationBuilder akka, NodeOptions options, NodeConfiguration node)
     {
-        Directory.CreateDirectory(dataDir);
-        using var connection = new SqliteConnection($"Data Source={Path.Combine(dataDir, "actorcluster.db")}");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode=WAL;";
-        command.ExecuteNonQuery();
+        if (options.Persistence != "sqlite") return akka.WithSqlPersistence(node.ConnectionString, node.ProviderName);
+        var (journal, snapshots) = SqliteStorage.Options(options.DataDir);
+        return akka.WithSqlPersistence(journal, snapshots);
     }
 }
