@@ -93,6 +93,28 @@ public sealed class UpProcess : IAsyncDisposable
 
     public bool Said(string text) => Output.Contains(text, StringComparison.Ordinal);
 
+    /// <summary>
+    /// For a failure message: the node log lines that explain the data plane (what each Service's actor serves,
+    /// replica resyncs, warnings and errors), per node, at most the last <paramref name="lines"/> each.
+    /// </summary>
+    public string NodeLogDigest(int lines = 40)
+    {
+        var logs = Path.Combine(DataDir, "logs");
+        if (!Directory.Exists(logs)) return "(no node logs)";
+        var digest = new StringBuilder();
+        foreach (var file in Directory.GetFiles(logs, "*.log").Order(StringComparer.Ordinal))
+        {
+            var wanted = File.ReadLines(file)
+                .Where(l => l.Contains(" service ", StringComparison.Ordinal) || l.Contains("replica ", StringComparison.Ordinal)
+                            || l.Contains(" warn:", StringComparison.Ordinal) || l.Contains(" fail:", StringComparison.Ordinal)
+                            || l.Contains("running at", StringComparison.Ordinal) || l.Contains("Welcome from", StringComparison.Ordinal))
+                .TakeLast(lines);
+            digest.Append("--- ").AppendLine(Path.GetFileName(file));
+            foreach (var l in wanted) digest.AppendLine(l.Length > 300 ? l[..300] : l);
+        }
+        return digest.ToString();
+    }
+
     public async Task Start(params string[] extra)
     {
         var info = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -58,7 +58,7 @@ public sealed class WalkthroughTests : IAsyncLifetime
                 if (!ReadmeConsole.ReadsOnly(step.Command) || DateTime.UtcNow > deadline)
                 {
                     Assert.Fail($"README walkthrough: `$ {step.Command}` (exit {code}) printed, normalized:\n{string.Join('\n', actual)}\n" +
-                                $"the README shows, normalized:\n{string.Join('\n', expected)}");
+                                $"the README shows, normalized:\n{string.Join('\n', expected)}\nthe nodes' logs say:\n{_up.NodeLogDigest()}");
                 }
                 await Task.Delay(250);
             }

@@ -40,6 +40,7 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
     private IReadOnlyList<RoutingTable> _tables = [];
     private NodeDirectory _nodes = NodeDirectory.Empty;
     private string? _announcer;
+    private string? _serving;
 
     public ServiceActor(ProxySettings settings, IActorRef apiServer, ListenerRegistry registry, AddressAnnouncer? announcer)
     {
@@ -90,6 +91,7 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
         }
         _tables = RoutingTable.Build(svc, change.Slices, _settings.NodeName, TunnelOf);
         var failures = await _addresses.Apply(svc, _tables, Announces(svc), _nodes.ReadyNames.Count());
+        LogWhenServingChanges(svc);
         Unconfirmed(failures);
         KeepRetrying();
         foreach (var table in _tables.Where(t => t.Protocol is not (ServiceTypes.TCP or ServiceTypes.UDP)))
@@ -122,6 +124,20 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
                 elected ?? "no node (none eligible)");
         }
         return elected == _settings.NodeName;
+    }
+
+    /// <summary>
+    /// One line when what this node serves for the Service changes (the addresses it listens on, how many endpoints
+    /// are ready), as kube-proxy logs its syncs: the node log then says when a port opened and with what behind it.
+    /// </summary>
+    private void LogWhenServingChanges(V1Service svc)
+    {
+        var listening = string.Join(", ", _addresses.Listeners.Select(l => $"{l.EndPoint}/{l.Protocol}").Order(StringComparer.Ordinal));
+        var ready = _tables.Sum(t => t.Endpoints.Count(e => e.Ready && !e.Terminating));
+        var serving = $"listening on {(listening.Length == 0 ? "nothing" : listening)}; {ready} ready endpoint port(s)";
+        if (serving == _serving) return;
+        _serving = serving;
+        _log.Info("service {0}: {1}", ObjectKey.Of(svc.Metadata), serving);
     }
 
     // ------------------------------------------------------------------ bind failures
