@@ -77,6 +77,11 @@ internal static class ControlPlaneBenchmark
             await WaitReplicas(cluster);
             foreach (var n in cluster) await n.Replica.Ask<ReplicaStats>(ResetReplicaStats.Instance, AskTimeout);
             var target = KubeObjects.FromJson<V1Service>(((ObjectReply)await api.Ask<object>(new GetObject("services", "default", "bench-0"), AskTimeout)).Json);
+            // The nodes share this process: a garbage collection pauses all of them at once, so the phase reports its own.
+            var (gcPause, gen2, gen1) = (GC.GetTotalPauseDuration(), GC.CollectionCount(2), GC.CollectionCount(1));
+            // Whether a snapshot of the store was saved during the phase (one falls every max(snapshot-every, objects/4) events).
+            var snapshotBefore = await LatestSnapshot(cluster[0].System);
+            using var stalls = new StallWatch(TimeSpan.FromMilliseconds(40));
             for (var i = 0; i < changes; i++)
             {
                 target.Metadata.Labels = new Dictionary<string, string> { ["round"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) };
@@ -85,6 +90,13 @@ internal static class ControlPlaneBenchmark
                 if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
             }
             await WaitReplicas(cluster);
+            Console.WriteLine($"propagation phase: GC paused the process {(GC.GetTotalPauseDuration() - gcPause).TotalMilliseconds:0} ms in all " +
+                              $"({GC.CollectionCount(2) - gen2} gen2 and {GC.CollectionCount(1) - gen1 - (GC.CollectionCount(2) - gen2)} gen1 collections); " +
+                              $"the process stopped: {stalls.Summary()}");
+            var snapshotAfter = await LatestSnapshot(cluster[0].System);
+            Console.WriteLine(snapshotAfter == snapshotBefore
+                ? "propagation phase: no snapshot of the store was saved during it"
+                : $"propagation phase: a snapshot of the store was saved during it (at sequence number {snapshotAfter}; before it: {snapshotBefore})");
             foreach (var n in cluster)
             {
                 var s = await n.Replica.Ask<ReplicaStats>(GetReplicaStats.Instance, AskTimeout);
@@ -144,6 +156,14 @@ internal static class ControlPlaneBenchmark
 
     private static string PodJson(int i) =>
         $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-pod-{{{i}}}","labels":{"app":"bench-{{{i}}}"}},"spec":{"containers":[{"name":"app","image":"kubetm/app","ports":[{"containerPort":8080}]}]}}""";
+
+    /// <summary>The sequence number of the ApiServer's newest snapshot (0: none), from the snapshot store all nodes share.</summary>
+    private static async Task<long> LatestSnapshot(ActorSystem system)
+    {
+        var store = Akka.Persistence.Persistence.Instance.Apply(system).SnapshotStoreFor(null);
+        var reply = await store.Ask<object>(new Akka.Persistence.LoadSnapshot(ApiServerActor.PersistenceIdValue, Akka.Persistence.SnapshotSelectionCriteria.Latest, long.MaxValue), AskTimeout);
+        return reply is Akka.Persistence.LoadSnapshotResult { Snapshot: { } snapshot } ? snapshot.Metadata.SequenceNr : 0;
+    }
 
     private static long Rss()
     {
