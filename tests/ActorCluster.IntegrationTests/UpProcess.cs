@@ -95,7 +95,7 @@ public sealed class UpProcess : IAsyncDisposable
 
     /// <summary>
     /// For a failure message: the node log lines that explain the data plane (what each Service's actor serves,
-    /// replica resyncs, warnings and errors), per node, at most the last <paramref name="lines"/> each.
+    /// replica resyncs, membership changes, warnings and errors), per node, at most the last <paramref name="lines"/> each.
     /// </summary>
     public string NodeLogDigest(int lines = 40)
     {
@@ -107,7 +107,7 @@ public sealed class UpProcess : IAsyncDisposable
             var wanted = File.ReadLines(file)
                 .Where(l => l.Contains(" service ", StringComparison.Ordinal) || l.Contains("replica ", StringComparison.Ordinal)
                             || l.Contains(" warn:", StringComparison.Ordinal) || l.Contains(" fail:", StringComparison.Ordinal)
-                            || l.Contains("running at", StringComparison.Ordinal) || l.Contains("Welcome from", StringComparison.Ordinal))
+                            || l.Contains("running at", StringComparison.Ordinal) || l.Contains("Akka.Cluster[", StringComparison.Ordinal))
                 .TakeLast(lines);
             digest.Append("--- ").AppendLine(Path.GetFileName(file));
             foreach (var l in wanted) digest.AppendLine(l.Length > 300 ? l[..300] : l);
