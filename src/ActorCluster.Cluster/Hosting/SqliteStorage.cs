@@ -12,7 +12,8 @@ namespace ActorCluster.Cluster.Hosting;
 /// ApiServer keeps journaling made the journal wait for it. Why <c>busy_timeout</c>: Microsoft.Data.Sqlite answers a
 /// locked database by sleeping 150 ms before it tries again; SQLite's own busy handler retries after 1, 2, 5, ...
 /// ms, so a journal write that meets the journal's trim behind a snapshot waits for the trim, not for 150 ms.
-/// Measured: propagation max ~155 ms whenever a snapshot fell in the window, ~20 ms after (docs/benchmarks.md).
+/// Measured: propagation max ~155 ms whenever a snapshot fell in the window; 16-28 ms with this and the thread-pool
+/// minimum of Directory.Build.props (docs/benchmarks.md).
 /// </para>
 /// </summary>
 internal static class SqliteStorage
