@@ -104,7 +104,7 @@ public static class NodeHosting
     private static AkkaConfigurationBuilder WithPersistence(this AkkaConfigurationBuilder akka, NodeOptions options, NodeConfiguration node)
     {
         if (options.Persistence != "sqlite") return akka.WithSqlPersistence(node.ConnectionString, node.ProviderName);
-        var (journal, snapshots) = SqliteStorage.Options(options.DataDir);
+        var (journal, snapshots) = SqliteStorage.Options(options.DataDir, node.ProviderName);
         return akka.WithSqlPersistence(journal, snapshots);
     }
 }

@@ -18,7 +18,6 @@ namespace ActorCluster.Cluster.Hosting;
 /// </summary>
 internal static class SqliteStorage
 {
-    public const string ProviderName = "SQLite.MS";
     public const string JournalFile = "actorcluster.db";
     public const string SnapshotFile = "snapshots.db";
 
@@ -42,18 +41,21 @@ internal static class SqliteStorage
         MoveSnapshotsOutOfJournal(dataDir);
     }
 
-    /// <summary>The journal and the snapshot store, each on its own file, each connection with SQLite's own busy wait.</summary>
-    public static (SqlJournalOptions Journal, SqlSnapshotOptions Snapshots) Options(string dataDir)
+    /// <summary>
+    /// The journal and the snapshot store, each on its own file, each connection with SQLite's own busy wait.
+    /// <paramref name="providerName"/> is the configured one (persistence-sqlite.conf), said there once.
+    /// </summary>
+    public static (SqlJournalOptions Journal, SqlSnapshotOptions Snapshots) Options(string dataDir, string providerName)
     {
         var journal = ConnectionString(dataDir, JournalFile);
         var snapshots = ConnectionString(dataDir, SnapshotFile);
-        return (new SqlJournalOptions(isDefaultPlugin: true) { ConnectionString = journal, ProviderName = ProviderName, DataOptions = DataOptions(journal) },
-                new SqlSnapshotOptions(isDefaultPlugin: true) { ConnectionString = snapshots, ProviderName = ProviderName, DataOptions = DataOptions(snapshots) });
+        return (new SqlJournalOptions(isDefaultPlugin: true) { ConnectionString = journal, ProviderName = providerName, DataOptions = DataOptions(providerName, journal) },
+                new SqlSnapshotOptions(isDefaultPlugin: true) { ConnectionString = snapshots, ProviderName = providerName, DataOptions = DataOptions(providerName, snapshots) });
     }
 
-    private static DataOptions DataOptions(string connectionString) =>
+    private static DataOptions DataOptions(string providerName, string connectionString) =>
         new DataOptions()
-            .UseConnectionString(LinqToDB.ProviderName.SQLiteMS, connectionString)
+            .UseConnectionString(providerName, connectionString)
             .UseAfterConnectionOpened(
                 connection => Execute(connection, BusyTimeout),
                 async (connection, cancellation) =>
