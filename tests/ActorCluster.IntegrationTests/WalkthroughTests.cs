@@ -121,7 +121,8 @@ public sealed class WalkthroughTests : IAsyncLifetime
         // A node process that dies is restarted, reported, and rejoins.
         var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(DataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture);
         // Second resolution, as the condition's timestamps: the new incarnation's Ready comes seconds after the kill.
-        var killed = DateTime.UtcNow.AddTicks(-(DateTime.UtcNow.Ticks % TimeSpan.TicksPerSecond));
+        var now = DateTime.UtcNow;
+        var killed = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerSecond));
         Process.GetProcessById(pid).Kill();
         await Eventually(() => Task.FromResult(UpSaid("k8s-worker3 restarted")), "up to restart k8s-worker3");
         Assert.True(UpSaid("k8s-worker3 exited with code 137; restarting in 1 s"));
