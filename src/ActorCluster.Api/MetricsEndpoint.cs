@@ -21,6 +21,8 @@ internal sealed class MetricsEndpoint(ActorClusterNode node, ApiServerClient api
         metrics.ReplicaObjects.Set(replica.Objects);
         metrics.ReplicaSynced.Set(replica.Synced ? 1 : 0);
         metrics.ApiServerHost.Set(apiServer.HostsApiServer() ? 1 : 0);
+        var cluster = Akka.Cluster.Cluster.Get(node.System).State;
+        metrics.SetMembers(cluster.Members.Select(m => (m.Address.ToString(), m.Status.ToString().ToLowerInvariant(), !cluster.Unreachable.Contains(m))));
         metrics.ProxySyncs.IncTo(counters.Syncs);
         metrics.SetListeners(counters.Listeners.Select(c => (new[] { c.Service, c.Protocol, c.Kind, c.Address },
             new Cluster.Hosting.NodeMetrics.ListenerValues(c.Active, c.Connections, c.RefusedNoEndpoints, c.RefusedNoLocalEndpoints, c.DroppedFlowLimit,

@@ -97,6 +97,22 @@ internal sealed class LocalApi : IDisposable
         return metrics.Split('\n').Any(l => l.StartsWith("actorcluster_apiserver_host{", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The Akka addresses of the cluster's members as the node at <paramref name="address"/> sees them (from its
+    /// <c>/metrics</c>); null when it does not answer.
+    /// </summary>
+    public async Task<IReadOnlySet<string>?> Members(string address, int port)
+    {
+        var metrics = await Get(address, port, "/metrics");
+        if (metrics is null) return null;
+        const string Label = "member=\"";
+        return metrics.Split('\n')
+            .Where(l => l.StartsWith("actorcluster_cluster_members{", StringComparison.Ordinal) && l.Contains(Label, StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(Label, StringComparison.Ordinal) + Label.Length)..])
+            .Select(v => v[..v.IndexOf('"', StringComparison.Ordinal)])
+            .ToHashSet();
+    }
+
     public void Dispose()
     {
         _http?.Dispose();

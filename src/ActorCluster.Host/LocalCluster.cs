@@ -299,10 +299,13 @@ public sealed class LocalCluster
             await process.WaitForExitAsync();
             if (_stopping.IsCancellationRequested) return;
             if (DateTime.UtcNow - started > TimeSpan.FromMinutes(1)) backoff = TimeSpan.FromSeconds(1);
-            Console.WriteLine($"actorcluster up: {Name(i)} exited with code {process.ExitCode}; restarting in {backoff.TotalSeconds:0} s (log: logs/{Name(i)}.log)");
+            Console.WriteLine($"actorcluster up: {Name(i)} exited with code {process.ExitCode}; restarting in {backoff.TotalSeconds:0} s, " +
+                              $"once the other nodes have removed it from the cluster (log: logs/{Name(i)}.log)");
             try
             {
                 await Task.Delay(backoff, _stopping.Token);
+                if (!await WaitRemoved(i))
+                    Console.WriteLine($"actorcluster up: the other nodes still list {Name(i)} as a member after {RemovalWait.TotalSeconds:0} s; restarting it anyway");
             }
             catch (OperationCanceledException)
             {
@@ -320,6 +323,38 @@ public sealed class LocalCluster
                 Console.WriteLine($"actorcluster up: cannot restart {Name(i)}: {e.Message}");
             }
         }
+    }
+
+    private static readonly TimeSpan RemovalWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Waits (bounded) until no other running node lists node <paramref name="i"/>'s address as a member. Until a node
+    /// removes the dead incarnation (and so quarantines it), Akka.Remote keeps retrying its association; a retry that
+    /// reaches a new incarnation already listening at the same address leaves a second association between the pair
+    /// that nobody reads, the two stop hearing each other's heartbeats, and the split-brain resolver downs both (seen
+    /// in CI under load, traced with remoting's debug log). A node a new incarnation cannot be confused with is safe.
+    /// </summary>
+    private async Task<bool> WaitRemoved(int i)
+    {
+        var member = $"@{Address(i)}:{RemotingPort}";
+        using var api = new LocalApi(Path.GetFullPath(_options.DataDir));
+        var deadline = DateTime.UtcNow + RemovalWait;
+        while (DateTime.UtcNow < deadline)
+        {
+            var listed = false;
+            for (var j = 1; j <= _options.Nodes && !listed; j++)
+            {
+                Process? other;
+                lock (_processes) _processes.TryGetValue(j, out other);
+                if (j == i || other is null || other.HasExited) continue;
+                // A running node that does not answer may still list it: keep waiting for its answer.
+                var members = await api.Members(Address(j), ApiPort);
+                listed = members is null || members.Any(m => m.EndsWith(member, StringComparison.Ordinal));
+            }
+            if (!listed) return true;
+            await Task.Delay(200, _stopping.Token);
+        }
+        return false;
     }
 
     private static bool OnPath(string program) =>

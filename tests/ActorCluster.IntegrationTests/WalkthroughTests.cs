@@ -86,7 +86,9 @@ public sealed class WalkthroughTests : IAsyncLifetime
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await p.WaitForExitAsync(cts.Token);
-        Assert.True(p.ExitCode == 0, $"kubectl {string.Join(' ', args)}: {await stderr}");
+        // A failure says what `up` printed (restarts) and what the nodes logged (membership, downing).
+        if (p.ExitCode != 0)
+            Assert.Fail($"kubectl {string.Join(' ', args)}: {await stderr}\nactorcluster up printed:\n{_up.Output}\nthe nodes' logs say:\n{_up.NodeLogDigest()}");
         return await stdout;
     }
 
@@ -119,13 +121,14 @@ public sealed class WalkthroughTests : IAsyncLifetime
         Directory.Delete(DataDir + "-other", recursive: true);
 
         // A node process that dies is restarted, reported, and rejoins.
-        var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(DataDir, "nodes", "k8s-worker3.pid")), System.Globalization.CultureInfo.InvariantCulture);
+        var pid = _up.NodePid(3);
+        var others = new[] { _up.NodePid(1), _up.NodePid(2) };
         // Second resolution, as the condition's timestamps: the new incarnation's Ready comes seconds after the kill.
         var now = DateTime.UtcNow;
         var killed = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerSecond));
         Process.GetProcessById(pid).Kill();
         await Eventually(() => Task.FromResult(UpSaid("k8s-worker3 restarted")), "up to restart k8s-worker3");
-        Assert.True(UpSaid("k8s-worker3 exited with code 137; restarting in 1 s"));
+        Assert.True(UpSaid("k8s-worker3 exited with code 137; restarting in 1 s, once the other nodes have removed it from the cluster"));
         // Ready again means the new incarnation joined: Ready=True since after the kill (the old one's Ready lingers
         // until its death is detected, as a kubelet's does).
         await Eventually(async () =>
@@ -137,6 +140,8 @@ public sealed class WalkthroughTests : IAsyncLifetime
         // The README's walkthrough, as written: apply, the ClusterIP and NodePorts spreading, svc-4 pending with the
         // reason, Local on 30002 (k8s-worker3 resetting), the client's address under Local, pod-1 recreated.
         var steps = await RunReadmeWalkthrough();
+        // The kill cost only the killed node: the others kept running throughout (none was downed with it).
+        Assert.True(others.SequenceEqual([_up.NodePid(1), _up.NodePid(2)]), $"a node other than k8s-worker3 was restarted:\n{_up.Output}\n{_up.NodeLogDigest()}");
 
         // The recreated pod-1 has a new IP (not the one `get pods -o wide` showed), and the Service follows it.
         var firstIP = steps.Single(s => s.Command == "kubectl get pods -o wide").Expected.Single(l => l.StartsWith("pod-1 ", StringComparison.Ordinal))

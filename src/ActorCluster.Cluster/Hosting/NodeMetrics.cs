@@ -10,6 +10,7 @@ namespace ActorCluster.Cluster.Hosting;
 public sealed class NodeMetrics
 {
     private static readonly string[] ListenerLabels = ["service", "protocol", "listener", "address"];
+    private static readonly string[] MemberLabels = ["member", "status", "reachable"];
 
     public NodeMetrics(string node)
     {
@@ -34,6 +35,8 @@ public sealed class NodeMetrics
         TunnelRejected = factory.CreateCounter("actorcluster_tunnel_rejected_total", "Tunnel connections turned away: not from a cluster member, or not to this node's pods.");
         TunnelDialFailures = factory.CreateCounter("actorcluster_tunnel_dial_failures_total", "Tunnel connections whose pod could not be dialed.");
         TunnelBytes = factory.CreateCounter("actorcluster_tunnel_bytes_total", "Bytes carried by this node's tunnel, by direction (in: towards the pod).", ["direction"]);
+        ClusterMembers = factory.CreateGauge("actorcluster_cluster_members",
+            "The cluster's members as this node sees them: 1 per member, by Akka address, member status and reachability.", MemberLabels);
     }
 
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
@@ -73,6 +76,26 @@ public sealed class NodeMetrics
     public Counter TunnelDialFailures { get; }
 
     public Counter TunnelBytes { get; }
+
+    public Gauge ClusterMembers { get; }
+
+    private readonly HashSet<string[]> _members = new(LabelsComparer.Instance);
+
+    /// <summary>Sets the members' series (at scrape time); members that are gone, or changed status, lose theirs.</summary>
+    public void SetMembers(IEnumerable<(string Address, string Status, bool Reachable)> members)
+    {
+        var seen = members.Select(m => new[] { m.Address, m.Status, m.Reachable ? "true" : "false" }).ToHashSet(LabelsComparer.Instance);
+        lock (_members)
+        {
+            foreach (var gone in _members.Where(m => !seen.Contains(m)).ToList())
+            {
+                ClusterMembers.RemoveLabelled(gone);
+                _members.Remove(gone);
+            }
+            foreach (var labels in seen) ClusterMembers.WithLabels(labels).Set(1);
+            _members.UnionWith(seen);
+        }
+    }
 
     private readonly HashSet<string[]> _listeners = new(LabelsComparer.Instance);
 
