@@ -62,7 +62,13 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Matches(@"(?m)^Selector:\s+app=pod$", described);
         Assert.Matches(@"(?m)^Endpoints:\s+127\.\d+\.\d+\.\d+:8080,127\.\d+\.\d+\.\d+:8080$", described);
         Assert.Matches(@"(?m)^Node:\s+k8s-worker1/127\.\d+\.0\.1$", await c.Ok("describe", "pod", "pod-1"));
-        Assert.Matches(@"(?m)^Name:\s+k8s-worker1$", await c.Ok("describe", "node", "k8s-worker1"));
+        var node = await c.Ok("describe", "node", "k8s-worker1");
+        Assert.Matches(@"(?m)^Name:\s+k8s-worker1$", node);
+        // The machine as capacity, so the percentages of what pods request are real ones.
+        Assert.Matches($@"(?m)^Capacity:\n  cpu:\s+{Environment.ProcessorCount}\n  ephemeral-storage:\s+\d+Ki\n", node);
+        Assert.Matches(@"(?m)^  cpu\s+\d+m? \(\d+%\)\s+\d+m? \(\d+%\)$", node);
+        Assert.Matches(@"(?m)^  memory\s+\d+\w* \(\d+%\)\s+\d+\w* \(\d+%\)$", node);
+        Assert.DoesNotContain("-9223372036854775808", node, StringComparison.Ordinal);
 
         Assert.Equal("pod \"pod-2\" deleted\n", await c.Ok("delete", "pod", "pod-2"));
         var gone = await c.Run("get", "pod", "pod-2");
@@ -231,6 +237,11 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Matches(@"(?m)^actorcluster_replica_resource_version\{node=""k8s-worker1""\} [1-9][0-9]*$", metrics);
         Assert.Matches(@"(?m)^actorcluster_proxy_bytes_total\{service=""default/metered"",protocol=""TCP"",listener=""NodePort"",address=""[0-9.]+:30555"",direction=""in"",node=""k8s-worker1""\} 0$", metrics);
         Assert.Matches(@"(?m)^actorcluster_tunnel_connections_total\{node=""k8s-worker1""\} [0-9]+$", metrics);
+        // Membership as this node sees it: every node of the cluster, up and reachable (what `up` waits on before
+        // restarting a crashed node).
+        foreach (var n in Enumerable.Range(1, c.Cluster.Nodes.Count))
+            Assert.Matches($@"(?m)^actorcluster_cluster_members\{{member=""akka\.ssl\.tcp://actorcluster@{System.Text.RegularExpressions.Regex.Escape(c.Cluster.NodeAddress(n))}:[0-9]+"",status=""up"",reachable=""true"",node=""k8s-worker1""\}} 1$", metrics);
+        Assert.Equal(c.Cluster.Nodes.Count, System.Text.RegularExpressions.Regex.Matches(metrics, "(?m)^actorcluster_cluster_members\\{").Count);
     }
 
     [SkippableFact]

@@ -63,6 +63,28 @@ public class ControlPlaneTests
     }
 
     [Fact]
+    public void A_node_reports_its_machine_as_capacity_and_allocatable_leaves_kubelets_eviction_thresholds()
+    {
+        var cp = NewControlPlane();
+        // Registered without machine facts: pods only, as before.
+        Assert.Equal(["pods"], cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker1")!.Status.Capacity.Keys);
+
+        const long GiB = 1024L * 1024 * 1024;
+        Commit(cp, cp.RegisterNode("k8s-worker1", "127.0.1.1", capacity: new NodeCapacity(2, 24 * GiB, 100 * GiB)));
+        var status = cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker1")!.Status;
+        string Q(IDictionary<string, ResourceQuantity> q, string name) => q[name].ToString();
+        Assert.Equal(("2", "24Gi", "100Gi", "110"), (Q(status.Capacity, "cpu"), Q(status.Capacity, "memory"), Q(status.Capacity, "ephemeral-storage"), Q(status.Capacity, "pods")));
+        // memory.available<100Mi and nodefs.available<10% are kubelet's default hard eviction thresholds (quantities
+        // print in canonical form, as Kubernetes' do).
+        Assert.Equal(("2", "24476Mi", "90Gi", "110"), (Q(status.Allocatable, "cpu"), Q(status.Allocatable, "memory"), Q(status.Allocatable, "ephemeral-storage"), Q(status.Allocatable, "pods")));
+        Assert.Equal("0", Q(status.Capacity, "hugepages-2Mi"));
+
+        // A later registration without machine facts (an older node) keeps what was known.
+        Commit(cp, cp.RegisterNode("k8s-worker1", "127.0.1.1"));
+        Assert.Equal("2", Q(cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker1")!.Status.Capacity, "cpu"));
+    }
+
+    [Fact]
     public void Scheduler_honours_node_selector_and_explains_an_unschedulable_pod()
     {
         var cp = NewControlPlane();

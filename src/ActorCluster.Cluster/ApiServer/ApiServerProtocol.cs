@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using ActorCluster.Cluster.Serialization;
+using ActorCluster.Core.ControlPlane;
 using Akka.Actor;
 
 namespace ActorCluster.Cluster.ApiServer;
@@ -45,7 +46,7 @@ public sealed record ApiErrorReply(int Code, [property: JsonConverter(typeof(Clu
 }
 
 /// <summary>A node's agent announces its node (on start and whenever the ApiServer moves).</summary>
-public sealed record RegisterNode(string Name, string Address, string AkkaAddress, string KernelVersion, string OsImage) : IClusterMessage;
+public sealed record RegisterNode(string Name, string Address, string AkkaAddress, string KernelVersion, string OsImage, NodeCapacity? Capacity = null) : IClusterMessage;
 
 /// <summary>A node's agent reports a pod's status.</summary>
 public sealed record ReportPodStatus(string Namespace, string Name, string Uid, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string StatusJson) : IClusterMessage;

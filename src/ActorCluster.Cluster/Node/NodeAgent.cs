@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Net;
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Replica;
+using ActorCluster.Core.ControlPlane;
 using ActorCluster.Core.Objects;
 using Akka.Actor;
 using Akka.Event;
@@ -55,6 +57,18 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
             ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?["PRETTY_NAME=".Length..].Trim('"') ?? "Linux"
             : Environment.OSVersion.VersionString;
 
+    /// <summary>
+    /// The machine as kubelet's cAdvisor reports it: every core, MemTotal from /proc/meminfo, and the size of the
+    /// filesystem holding the working directory (kubelet's root directory's filesystem, "nodefs").
+    /// </summary>
+    private static readonly NodeCapacity Machine = new(
+        Environment.ProcessorCount,
+        (File.Exists("/proc/meminfo")
+            ? File.ReadLines("/proc/meminfo").Where(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
+                .Select(l => long.Parse(l["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024).FirstOrDefault()
+            : 0) is > 0 and var memory ? memory : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+        new DriveInfo(Environment.CurrentDirectory).TotalSize);
+
     private static string? ReadFirstLine(string path) => File.Exists(path) ? File.ReadLines(path).FirstOrDefault()?.Trim() : null;
 
     public static Props Props(NodeAgentSettings settings, IActorRef apiServer, IActorRef replica) =>
@@ -74,7 +88,7 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
     private void SendRegistration()
     {
         if (_registered) return;
-        _apiServer.Tell(new RegisterNode(_settings.NodeName, _settings.Address, _settings.AkkaAddress, KernelVersion, OsImage));
+        _apiServer.Tell(new RegisterNode(_settings.NodeName, _settings.Address, _settings.AkkaAddress, KernelVersion, OsImage, Machine));
     }
 
     private void OnReplica(ReplicaUpdated update)

@@ -362,8 +362,8 @@ public sealed class ControlPlane
     /// </summary>
     public const string AkkaAddressAnnotation = "actorcluster.io/akka-address";
 
-    public Decision RegisterNode(string name, string address, string kernel = "", string osImage = "", string akkaAddress = "") =>
-        _nodes.Register(Store, name, address, kernel, osImage, akkaAddress);
+    public Decision RegisterNode(string name, string address, string kernel = "", string osImage = "", string akkaAddress = "", NodeCapacity? capacity = null) =>
+        _nodes.Register(Store, name, address, kernel, osImage, akkaAddress, capacity ?? NodeCapacity.PodsOnly);
 
     /// <summary>
     /// Membership decides readiness: Unreachable -> Unknown, gone -> False. A node that stops being Ready has

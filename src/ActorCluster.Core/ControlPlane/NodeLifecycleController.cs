@@ -20,7 +20,7 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
     /// <summary>This build's release (Directory.Build.props' Version), without the commit.</summary>
     public static readonly string Release = typeof(NodeLifecycleController).Assembly.GetName().Version is { } v ? $"{v.Major}.{v.Minor}.{v.Build}" : "0.0.0";
 
-    public Decision Register(ObjectStore store, string name, string address, string kernel, string osImage, string akkaAddress)
+    public Decision Register(ObjectStore store, string name, string address, string kernel, string osImage, string akkaAddress, NodeCapacity capacity)
     {
         var batch = new DecisionBatch(store);
         var existing = store.Get<V1Node>(ResourceKind.Node, "", name);
@@ -49,8 +49,13 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
         var now = context.Now();
         node.Status ??= new V1NodeStatus();
         node.Status.Addresses = [new V1NodeAddress { Type = "InternalIP", Address = address }, new V1NodeAddress { Type = "Hostname", Address = name }];
-        node.Status.Capacity ??= new Dictionary<string, ResourceQuantity> { ["pods"] = new("110") };
-        node.Status.Allocatable ??= new Dictionary<string, ResourceQuantity> { ["pods"] = new("110") };
+        // The machine as the node reports it (it may have changed since the last registration); a node that did not
+        // say keeps what was known.
+        if (capacity.Cpu > 0 || node.Status.Capacity is null)
+        {
+            node.Status.Capacity = capacity.Capacity();
+            node.Status.Allocatable = capacity.Allocatable();
+        }
         node.Status.NodeInfo = new V1NodeSystemInfo
         {
             KubeletVersion = "v1.32.0-actorcluster", KubeProxyVersion = "v1.32.0-actorcluster",
