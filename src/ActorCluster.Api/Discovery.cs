@@ -4,7 +4,7 @@ using ActorCluster.Core.Objects;
 namespace ActorCluster.Api;
 
 /// <summary>
-/// Legacy discovery documents (/api, /apis, /api/v1, /apis/discovery.k8s.io/v1), served as plain
+/// Legacy discovery documents (/api, /apis, /api/v1, /apis/&lt;group&gt;/v1), served as plain
 /// application/json so kubectl reads both in the same (legacy) format, with short names and the "all" category.
 /// </summary>
 public static class Discovery
@@ -18,8 +18,9 @@ public static class Discovery
         ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = serverAddress }),
     };
 
-    /// <summary>The groups besides the core one: EndpointSlices, and the two review APIs a caller asks about itself with.</summary>
-    private static readonly string[] GroupNames = ["discovery.k8s.io", "authentication.k8s.io", "authorization.k8s.io"];
+    /// <summary>The groups besides the core one: those serving resources (EndpointSlices, Leases), and the two review APIs a caller asks about itself with.</summary>
+    private static readonly string[] GroupNames =
+        [.. ResourceKind.GroupVersions.Select(gv => gv.Split('/')[0]), "authentication.k8s.io", "authorization.k8s.io"];
 
     public static JsonObject Groups() => new()
     {
@@ -79,14 +80,13 @@ public static class Discovery
     /// The OpenAPI v3 index and per-group documents, reduced to what kubectl's --validate needs: each kind's PATCH
     /// operation declaring the fieldValidation parameter, so kubectl leaves validation to the server.
     /// </summary>
-    public static JsonObject OpenApiIndex() => new()
+    public static JsonObject OpenApiIndex()
     {
-        ["paths"] = new JsonObject
-        {
-            ["api/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/api/v1?hash=actorcluster1" },
-            ["apis/discovery.k8s.io/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/apis/discovery.k8s.io/v1?hash=actorcluster1" },
-        },
-    };
+        var paths = new JsonObject { ["api/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/api/v1?hash=actorcluster1" } };
+        foreach (var gv in ResourceKind.GroupVersions)
+            paths["apis/" + gv] = new JsonObject { ["serverRelativeURL"] = $"/openapi/v3/apis/{gv}?hash=actorcluster1" };
+        return new JsonObject { ["paths"] = paths };
+    }
 
     public static JsonObject OpenApi(string groupVersion)
     {

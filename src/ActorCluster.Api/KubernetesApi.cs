@@ -167,9 +167,6 @@ public sealed class KubernetesApi : IAsyncDisposable
                 case "/api/v1":
                     await Json(ctx, 200, Discovery.Resources("v1"));
                     return;
-                case "/apis/discovery.k8s.io/v1":
-                    await Json(ctx, 200, Discovery.Resources("discovery.k8s.io/v1"));
-                    return;
                 case "/apis/authentication.k8s.io/v1" or "/apis/authorization.k8s.io/v1":
                     await Json(ctx, 200, Discovery.ReviewResources(path["/apis/".Length..]));
                     return;
@@ -182,13 +179,23 @@ public sealed class KubernetesApi : IAsyncDisposable
                 case "/openapi/v3/api/v1":
                     await Json(ctx, 200, Discovery.OpenApi("v1"));
                     return;
-                case "/openapi/v3/apis/discovery.k8s.io/v1":
-                    await Json(ctx, 200, Discovery.OpenApi("discovery.k8s.io/v1"));
-                    return;
+            }
+            // The groups serving resources: /apis/<group>/<version> (discovery), its OpenAPI, and its resources.
+            var served = ResourceKind.GroupVersions.FirstOrDefault(gv => path == "/apis/" + gv || path == "/openapi/v3/apis/" + gv
+                                                                         || path.StartsWith("/apis/" + gv + "/", StringComparison.Ordinal));
+            if (served is not null && path == "/apis/" + served)
+            {
+                await Json(ctx, 200, Discovery.Resources(served));
+                return;
+            }
+            if (served is not null && path == "/openapi/v3/apis/" + served)
+            {
+                await Json(ctx, 200, Discovery.OpenApi(served));
+                return;
             }
             string groupVersion, rest;
             if (path.StartsWith("/api/v1/", StringComparison.Ordinal)) (groupVersion, rest) = ("v1", path["/api/v1/".Length..]);
-            else if (path.StartsWith("/apis/discovery.k8s.io/v1/", StringComparison.Ordinal)) (groupVersion, rest) = ("discovery.k8s.io/v1", path["/apis/discovery.k8s.io/v1/".Length..]);
+            else if (served is not null) (groupVersion, rest) = (served, path[("/apis/" + served + "/").Length..]);
             else
             {
                 await Error(ctx, new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));

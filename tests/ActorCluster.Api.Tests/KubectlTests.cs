@@ -205,6 +205,35 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Every_node_heartbeats_through_its_Lease_as_kubelet_does()
+    {
+        // Each node renews kube-node-lease/<node> (created once it registered); describe node shows it.
+        string leases = "";
+        await Cluster.Tests.TestCluster.Eventually(async () =>
+        {
+            leases = await c.Ok("get", "leases", "-n", "kube-node-lease");
+            return c.Cluster.Nodes.Count == Enumerable.Range(1, c.Cluster.Nodes.Count).Count(i =>
+                System.Text.RegularExpressions.Regex.IsMatch(leases, $@"(?m)^k8s-worker{i}\s+k8s-worker{i}\s+\S+$"));
+        }, TimeSpan.FromSeconds(30), "a Lease per node");
+        Assert.Matches(@"(?m)^NAME\s+HOLDER\s+AGE$", leases);
+        var node = await c.Ok("describe", "node", "k8s-worker2");
+        Assert.Matches(@"(?m)^Lease:\n  HolderIdentity:\s+k8s-worker2\n  AcquireTime:\s+<unset>\n  RenewTime:\s+\w{3}, \d{2} \w{3} \d{4} ", node);
+        Assert.Equal("40", await c.Ok("get", "lease", "-n", "kube-node-lease", "k8s-worker2", "-o", "jsonpath={.spec.leaseDurationSeconds}"));
+        Assert.Equal("Node/k8s-worker2", await c.Ok("get", "lease", "-n", "kube-node-lease", "k8s-worker2", "-o", "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}"));
+        // The renewals go on: a later read shows a later renewTime.
+        var first = await c.Ok("get", "lease", "-n", "kube-node-lease", "k8s-worker2", "-o", "jsonpath={.spec.renewTime}");
+        await Cluster.Tests.TestCluster.Eventually(async () =>
+            await c.Ok("get", "lease", "-n", "kube-node-lease", "k8s-worker2", "-o", "jsonpath={.spec.renewTime}") != first, TimeSpan.FromSeconds(30), "a renewal");
+
+        // Leases are an API like any other, validated with kube-apiserver's words.
+        var bad = await c.Run("create", "-f", ApiCluster.File("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: mine\nspec:\n  leaseDurationSeconds: 0"));
+        Assert.Equal("The Lease \"mine\" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0\n", bad.Stderr);
+        await c.Ok("create", "-f", ApiCluster.File("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: mine\nspec:\n  holderIdentity: me\n  leaseDurationSeconds: 15"));
+        Assert.Matches(@"(?m)^mine\s+me\s+\S+$", await c.Ok("get", "leases"));
+        await c.Ok("delete", "lease", "mine");
+    }
+
+    [SkippableFact]
     public async Task Metrics_export_replica_latency_and_proxy_counters()
     {
         await c.Ok("create", "-f", ApiCluster.File("apiVersion: v1\nkind: Service\nmetadata:\n  name: metered\nspec:\n  type: NodePort\n  selector:\n    app: none\n  ports:\n  - port: 80\n    nodePort: 30555"));

@@ -85,6 +85,48 @@ public class ControlPlaneTests
     }
 
     [Fact]
+    public void A_node_heartbeat_renews_its_Lease_in_kube_node_lease_owned_by_its_Node()
+    {
+        var cp = NewControlPlane();
+        Assert.Empty(cp.RenewNodeLease("k8s-worker9").Changes); // not registered: nothing
+        Commit(cp, cp.RenewNodeLease("k8s-worker2"));
+        var lease = cp.Store.Get<V1Lease>(ResourceKind.Lease, "kube-node-lease", "k8s-worker2")!;
+        var node = cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker2")!;
+        Assert.Equal(("k8s-worker2", 40, _now), (lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds, lease.Spec.RenewTime));
+        Assert.Equal(("v1", "Node", "k8s-worker2", node.Metadata.Uid), (lease.Metadata.OwnerReferences.Single().ApiVersion, lease.Metadata.OwnerReferences.Single().Kind,
+            lease.Metadata.OwnerReferences.Single().Name, lease.Metadata.OwnerReferences.Single().Uid));
+        var created = lease.Metadata.CreationTimestamp;
+
+        _now = _now.AddSeconds(10);
+        Commit(cp, cp.RenewNodeLease("k8s-worker2"));
+        lease = cp.Store.Get<V1Lease>(ResourceKind.Lease, "kube-node-lease", "k8s-worker2")!;
+        Assert.Equal((_now, created), (lease.Spec.RenewTime, lease.Metadata.CreationTimestamp));
+        Assert.Single(cp.Store.All<V1Lease>(ResourceKind.Lease));
+
+        // Owned by its Node: deleting the Node deletes it.
+        Commit(cp, cp.Delete(ResourceKind.Node, null, "k8s-worker2"));
+        Assert.Empty(cp.Store.All<V1Lease>(ResourceKind.Lease));
+    }
+
+    [Theory]
+    [InlineData("leaseDurationSeconds: 0", "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0")]
+    [InlineData("leaseTransitions: -1", "spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0")]
+    [InlineData("preferredHolder: a", "spec.preferredHolder: Forbidden: may only be specified if `strategy` is defined")]
+    [InlineData("strategy: Newest", "spec.strategy.strategy: Unsupported value: \"Newest\": supported values: \"OldestEmulationVersion\"")]
+    public void A_Lease_is_validated_as_kube_apiserver_does(string spec, string message)
+    {
+        var cp = NewControlPlane();
+        var lease = (V1Lease)KubeObjects.LoadAll($"apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: l\nspec:\n  {spec}\n").Single();
+        var decision = cp.Create(ResourceKind.Lease, "default", lease);
+        Assert.False(decision.Ok);
+        Assert.Equal($"The Lease \"l\" is invalid: {message}", decision.Error!.KubectlMessage());
+        // A valid one is stored, and an update is held to the same rules.
+        var ok = Commit(cp, cp.Create(ResourceKind.Lease, "default", (V1Lease)KubeObjects.LoadAll("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: l\nspec:\n  holderIdentity: me\n  leaseDurationSeconds: 15\n").Single()))!;
+        Assert.False(cp.Update(ResourceKind.Lease, "default", "l", lease).Ok);
+        Assert.Equal("me", ok.As<V1Lease>().Spec.HolderIdentity);
+    }
+
+    [Fact]
     public void Scheduler_honours_node_selector_and_explains_an_unschedulable_pod()
     {
         var cp = NewControlPlane();

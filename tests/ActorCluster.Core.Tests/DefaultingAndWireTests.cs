@@ -9,6 +9,21 @@ namespace ActorCluster.Core.Tests;
 public class DefaultingAndWireTests
 {
     [Fact]
+    public void MicroTime_fields_are_written_with_six_fractional_digits_as_Go_clients_require()
+    {
+        var t = new DateTime(2026, 12, 6, 14, 4, 31, DateTimeKind.Utc).AddTicks(1_234_560);
+        var lease = new V1Lease { ApiVersion = "coordination.k8s.io/v1", Kind = "Lease", Metadata = new V1ObjectMeta { Name = "n", CreationTimestamp = t.AddTicks(-1_234_560) },
+            Spec = new V1LeaseSpec { HolderIdentity = "n", RenewTime = t, AcquireTime = t.AddTicks(-1_234_560) } };
+        var json = KubeObjects.ToJson(lease);
+        Assert.Contains("\"renewTime\":\"2026-12-06T14:04:31.123456Z\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"acquireTime\":\"2026-12-06T14:04:31.000000Z\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"creationTimestamp\":\"2026-12-06T14:04:31Z\"", json, StringComparison.Ordinal); // metav1.Time: seconds
+        Assert.Equal(t, KubeObjects.FromJson<V1Lease>(json).Spec.RenewTime);
+        var ev = new Corev1Event { ApiVersion = "v1", Kind = "Event", Metadata = new V1ObjectMeta { Name = "e" }, EventTime = t, InvolvedObject = new V1ObjectReference() };
+        Assert.Contains("\"eventTime\":\"2026-12-06T14:04:31.123456Z\"", KubeObjects.ToJson(ev), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Seed_manifests_load_as_typed_objects_in_one_multi_document_stream()
     {
         var all = string.Join("\n---\n", new[] { "pod-1.yaml", "pod-2.yaml", "svc-1-clusterip.yaml", "svc-2-nodeport.yaml", "svc-2-nodeport-local.yaml", "svc-4-loadbalancer.yaml" }

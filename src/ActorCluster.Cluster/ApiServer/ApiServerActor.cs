@@ -80,6 +80,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         });
         Command<ListObjects>(c => Sender.Tell(List(c)));
         Command<RegisterNode>(c => Write(() => _controlPlane.RegisterNode(c.Name, c.Address, c.KernelVersion, c.OsImage, c.AkkaAddress, c.Capacity), Sender, ack: true));
+        Command<RenewNodeLease>(c => Write(() => _controlPlane.RenewNodeLease(c.Name), ActorRefs.Nobody));
         Command<ReportPodStatus>(c => Write(() => _controlPlane.ReportPodStatus(c.Namespace, c.Name, c.Uid, KubeObjects.FromJson<V1PodStatus>(c.StatusJson)), Sender, ack: true));
         Command<ConfirmPodTerminated>(c => Write(() => _controlPlane.PodTerminated(c.Namespace, c.Name, c.Uid), Sender, ack: true));
         Command<StartWatch>(w =>

@@ -48,6 +48,9 @@ public sealed record ApiErrorReply(int Code, [property: JsonConverter(typeof(Clu
 /// <summary>A node's agent announces its node (on start and whenever the ApiServer moves).</summary>
 public sealed record RegisterNode(string Name, string Address, string AkkaAddress, string KernelVersion, string OsImage, NodeCapacity? Capacity = null) : IClusterMessage;
 
+/// <summary>A node's agent renews its Lease (its heartbeat in kube-node-lease); nothing is answered.</summary>
+public sealed record RenewNodeLease(string Name) : IClusterMessage;
+
 /// <summary>A node's agent reports a pod's status.</summary>
 public sealed record ReportPodStatus(string Namespace, string Name, string Uid, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string StatusJson) : IClusterMessage;
 

@@ -26,13 +26,13 @@ internal sealed class WatchHub(int historySize)
 
     public int Count => _watchers.Count;
 
-    /// <summary>Whether a watcher for <paramref name="nodeName"/> ("" = everything) gets a change: a node's replica gets its own pods only, no Events.</summary>
+    /// <summary>Whether a watcher for <paramref name="nodeName"/> ("" = everything) gets a change: a node's replica gets its own pods only, no Events or Leases.</summary>
     private static bool Wanted(string nodeName, string resource, string? podNode) =>
         nodeName.Length == 0
         || resource switch
         {
             "pods" => podNode == nodeName,
-            "events" or "endpoints" => false,
+            "events" or "endpoints" or "leases" => false,
             _ => true,
         };
 

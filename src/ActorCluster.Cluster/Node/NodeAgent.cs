@@ -30,11 +30,17 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
         replica.Tell(new SubscribeReplica(Self));
 
         Receive<Register>(_ => SendRegistration());
+        // kubelet's heartbeat: once registered, the node's Lease is renewed (fire and forget: the next one follows).
+        Receive<RenewLease>(_ =>
+        {
+            if (_registered) _apiServer.Tell(new RenewNodeLease(settings.NodeName));
+        });
         Receive<Acknowledged>(_ =>
         {
             if (_registered) return;
             _registered = true;
             _log.Info("node {0} registered", settings.NodeName);
+            _apiServer.Tell(new RenewNodeLease(settings.NodeName));
         });
         Receive<ApiErrorReply>(e => _log.Error("node {0}: registration refused: {1}", settings.NodeName, e.StatusJson));
         Receive<ReplicaUpdated>(OnReplica);
@@ -79,10 +85,16 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
         public static readonly Register Instance = new();
     }
 
+    private sealed record RenewLease
+    {
+        public static readonly RenewLease Instance = new();
+    }
+
     protected override void PreStart()
     {
         SendRegistration();
         Timers.StartPeriodicTimer("register", Register.Instance, _settings.RegisterInterval);
+        Timers.StartPeriodicTimer("lease", RenewLease.Instance, _settings.LeaseRenewInterval);
     }
 
     private void SendRegistration()
@@ -157,6 +169,9 @@ public sealed record NodeAgentSettings(string NodeName, string Address, string A
 {
     /// <summary>How often registration is repeated until the ApiServer acknowledges it (it may be moving).</summary>
     public TimeSpan RegisterInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the node's Lease is renewed (kubelet: a quarter of its 40 s duration).</summary>
+    public TimeSpan LeaseRenewInterval { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How often a pod's status report is repeated until acknowledged.</summary>
     public TimeSpan StatusResendInterval { get; init; } = TimeSpan.FromSeconds(2);

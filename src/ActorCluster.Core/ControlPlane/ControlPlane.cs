@@ -82,7 +82,7 @@ public sealed class ControlPlane
     public Decision Bootstrap()
     {
         var batch = new DecisionBatch(Store);
-        foreach (var ns in new[] { DefaultNamespace, SystemNamespace, "kube-public", "kube-node-lease" })
+        foreach (var ns in new[] { DefaultNamespace, SystemNamespace, "kube-public", NodeLifecycleController.NodeLeaseNamespace })
         {
             if (batch.Get<V1Namespace>(ResourceKind.Namespace, "", ns) is not null) continue;
             batch.Put(ChangeType.Added, ResourceKind.Namespace, NewNamespace(ns));
@@ -169,6 +169,7 @@ public sealed class ControlPlane
         ObjectMetaRules.PrepareCreate(obj.Metadata, ctx);
         NameRule rule = kind == ResourceKind.Namespace ? MetadataValidation.DnsLabelName : MetadataValidation.DnsSubdomainName;
         var errs = MetadataValidation.ValidateObjectMeta(obj.Metadata, kind.Namespaced, rule);
+        errs.AddRange(ValidateSpec(obj));
         if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(kind, obj.Metadata.Name ?? "", errs));
         if (Store.Get(ObjectRef.Of(kind, obj.Metadata)) is not null) return Decision.Fail(ApiError.AlreadyExists(kind, obj.Metadata.Name));
         if (obj is V1Namespace nsObj)
@@ -180,6 +181,13 @@ public sealed class ControlPlane
         }
         return batch.Done(batch.Put(ChangeType.Added, kind, obj));
     }
+
+    /// <summary>The spec rules of a kind without an admission of its own.</summary>
+    private static IEnumerable<FieldError> ValidateSpec(IKubernetesObject<V1ObjectMeta> obj) => obj switch
+    {
+        V1Lease lease => LeaseValidation.ValidateSpec(lease.Spec),
+        _ => [],
+    };
 
     public Decision Update(ResourceKind kind, string? ns, string name, IKubernetesObject<V1ObjectMeta> input, bool status = false)
     {
@@ -223,6 +231,7 @@ public sealed class ControlPlane
                 if (ObjectMetaRules.PrepareUpdate(kind, obj.Metadata, existing.Object.Metadata, specChanged: true) is { } metaError)
                     return Decision.Fail(metaError);
                 var errs = MetadataValidation.ValidateObjectMetaUpdate(obj.Metadata, existing.Object.Metadata);
+                errs.AddRange(ValidateSpec(obj));
                 if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(kind, name, errs));
                 return batch.Done(batch.Put(ChangeType.Modified, kind, obj));
             }
@@ -296,6 +305,10 @@ public sealed class ControlPlane
                     batch.Delete(Store.Get(ObjectRef.Of(ResourceKind.Pod, pod.Metadata))!);
                     _endpoints.ReconcilePod(batch, pod, null);
                 }
+                // Its Lease is owned by it: the garbage collector's work, done here at once.
+                if (Store.Get(new ObjectRef(ResourceKind.Lease.Resource, NodeLifecycleController.NodeLeaseNamespace, node.Metadata.Name)) is { } lease
+                    && lease.Object.Metadata.OwnerReferences?.Any(o => o.Kind == "Node" && o.Uid == node.Metadata.Uid) == true)
+                    batch.Delete(lease);
                 return batch.Done(existing);
             }
             default:
@@ -364,6 +377,9 @@ public sealed class ControlPlane
 
     public Decision RegisterNode(string name, string address, string kernel = "", string osImage = "", string akkaAddress = "", NodeCapacity? capacity = null) =>
         _nodes.Register(Store, name, address, kernel, osImage, akkaAddress, capacity ?? NodeCapacity.PodsOnly);
+
+    /// <summary>A node's heartbeat: its Lease in kube-node-lease renewed (created on the first), as kubelet's.</summary>
+    public Decision RenewNodeLease(string name) => _nodes.RenewLease(Store, name);
 
     /// <summary>
     /// Membership decides readiness: Unreachable -> Unknown, gone -> False. A node that stops being Ready has

@@ -68,6 +68,52 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
         return batch.Done(batch.Latest(new ObjectRef("nodes", "", name)));
     }
 
+    /// <summary>Where kubelets keep their heartbeat Leases, one per node, named after it.</summary>
+    public const string NodeLeaseNamespace = "kube-node-lease";
+
+    /// <summary>kubelet's default: a Lease of 40 s, renewed every quarter of it.</summary>
+    public const int NodeLeaseDurationSeconds = 40;
+
+    /// <summary>
+    /// A node's heartbeat, as kubelet's node lease controller writes it: the Lease kube-node-lease/&lt;node&gt; held by
+    /// the node, owned by its Node (so it goes with it), its renewTime now. Nothing for a node not registered, or
+    /// when the namespace is gone.
+    /// </summary>
+    public Decision RenewLease(ObjectStore store, string name)
+    {
+        var batch = new DecisionBatch(store);
+        var node = store.Get<V1Node>(ResourceKind.Node, "", name);
+        if (node is null || store.Get<V1Namespace>(ResourceKind.Namespace, "", NodeLeaseNamespace) is null) return batch.Done(null);
+        var existing = store.Get<V1Lease>(ResourceKind.Lease, NodeLeaseNamespace, name);
+        V1Lease lease;
+        if (existing is null)
+        {
+            lease = new V1Lease
+            {
+                ApiVersion = ResourceKind.Lease.ApiVersion, Kind = ResourceKind.Lease.Kind,
+                Metadata = new V1ObjectMeta
+                {
+                    Name = name, NamespaceProperty = NodeLeaseNamespace,
+                    OwnerReferences = [new V1OwnerReference { ApiVersion = "v1", Kind = "Node", Name = name, Uid = node.Metadata.Uid }],
+                },
+                Spec = new V1LeaseSpec { LeaseDurationSeconds = NodeLeaseDurationSeconds },
+            };
+            ObjectMetaRules.PrepareCreate(lease.Metadata, context.Write(NodeLeaseNamespace));
+        }
+        else
+        {
+            lease = KubeObjects.Clone(existing);
+            lease.Spec ??= new V1LeaseSpec();
+        }
+        lease.Spec.HolderIdentity = name;
+        lease.Spec.LeaseDurationSeconds ??= NodeLeaseDurationSeconds;
+        // MicroTime: renewals are told apart below the second, as kubelet's are.
+        var now = context.Clock();
+        lease.Spec.RenewTime = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
+        batch.Put(existing is null ? ChangeType.Added : ChangeType.Modified, ResourceKind.Lease, lease);
+        return batch.Done(null);
+    }
+
     public Decision SetReady(ObjectStore store, string name, string status, string reason, string message)
     {
         var existing = store.Get<V1Node>(ResourceKind.Node, "", name);

@@ -48,7 +48,37 @@ public static class KubeObjects
         }
     }
 
-    public static string ToJson(object obj) => KubernetesJson.Serialize(obj);
+    /// <summary>
+    /// The object as kube-apiserver writes it. The client library writes every timestamp as metav1.Time (seconds);
+    /// the few metav1.MicroTime fields (a Lease's renewTime and acquireTime, an Event's eventTime) must carry six
+    /// fractional digits, or Go clients refuse the object ("cannot parse ... as .000000": kubectl describe node).
+    /// </summary>
+    public static string ToJson(object obj)
+    {
+        var json = KubernetesJson.Serialize(obj);
+        return obj switch
+        {
+            V1Lease { Spec: { } spec } when spec.RenewTime is not null || spec.AcquireTime is not null =>
+                WithMicroTimes(json, "spec", ("renewTime", spec.RenewTime), ("acquireTime", spec.AcquireTime)),
+            Corev1Event { EventTime: { } eventTime } => WithMicroTimes(json, null, ("eventTime", eventTime)),
+            _ => json,
+        };
+    }
+
+    /// <summary>RFC3339 with microseconds, in UTC: metav1.MicroTime's wire form.</summary>
+    public static string MicroTime(DateTime t) =>
+        t.ToUniversalTime().ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string WithMicroTimes(string json, string? parent, params (string Name, DateTime? Value)[] fields)
+    {
+        var root = JsonNode.Parse(json)!.AsObject();
+        var target = parent is null ? root : root[parent]!.AsObject();
+        foreach (var (name, value) in fields)
+        {
+            if (value is { } v) target[name] = MicroTime(v);
+        }
+        return root.ToJsonString();
+    }
 
     public static string ToYaml(object obj) => KubernetesYaml.Serialize(obj);
 

@@ -10,8 +10,12 @@ public sealed record ResourceKind(string Kind, string Resource, string Group, st
     public static readonly ResourceKind Event = new("Event", "events", "", "v1", true, "ev");
     public static readonly ResourceKind Endpoints = new("Endpoints", "endpoints", "", "v1", true, "ep");
     public static readonly ResourceKind EndpointSlice = new("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1", true, "");
+    public static readonly ResourceKind Lease = new("Lease", "leases", "coordination.k8s.io", "v1", true, "");
 
-    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice];
+    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice, Lease];
+
+    /// <summary>The API groups besides the core one that serve resources here (<c>discovery.k8s.io/v1</c>, ...).</summary>
+    public static IReadOnlyList<string> GroupVersions { get; } = [.. All.Where(k => k.Group.Length > 0).Select(k => k.ApiVersion).Distinct()];
 
     /// <summary><c>v1</c> or <c>discovery.k8s.io/v1</c>.</summary>
     public string ApiVersion => Group.Length == 0 ? Version : Group + "/" + Version;

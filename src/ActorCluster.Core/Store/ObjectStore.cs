@@ -59,6 +59,7 @@ public sealed record StoredObject(ResourceKind Kind, IKubernetesObject<V1ObjectM
             "events" => KubeObjects.FromJson<Corev1Event>(json),
             "endpoints" => KubeObjects.FromJson<V1Endpoints>(json),
             "endpointslices" => KubeObjects.FromJson<V1EndpointSlice>(json),
+            "leases" => KubeObjects.FromJson<V1Lease>(json),
             _ => throw new ArgumentException($"unknown resource {resource}"),
         };
         return new StoredObject(kind, obj);

@@ -66,6 +66,7 @@ public static class TableConverter
             new("First Seen", "string", "", "Time when first Event occurred", 1), new("Count", "string", "", "The number of times this event has occurred.", 1),
             new("Name", "string", "name", "Name must be unique within a namespace.", 1),
         ],
+        "leases" => [NameColumn, new("Holder", "string", "", "holderIdentity contains the identity of the holder of a current lease."), AgeColumn],
         _ => [NameColumn, AgeColumn],
     };
 
@@ -78,6 +79,7 @@ public static class TableConverter
         V1Namespace ns => [ns.Metadata.Name, ns.Status?.Phase ?? "Active", HumanDuration.Age(ns.Metadata.CreationTimestamp, now)],
         V1EndpointSlice s => SliceCells(s, now),
         Corev1Event e => EventCells(e, now),
+        V1Lease l => [l.Metadata.Name, l.Spec?.HolderIdentity ?? "", HumanDuration.Age(l.Metadata.CreationTimestamp, now)],
         _ => [obj.Object.Metadata.Name, HumanDuration.Age(obj.Object.Metadata.CreationTimestamp, now)],
     };
 

@@ -57,10 +57,10 @@ public sealed class NodeAgentSpecs() : TestKit("akka.loglevel = WARNING", "node-
         return new ReplicaUpdated(_store, [new StoreChange(ChangeType.Deleted, stored)], false);
     }
 
-    private IActorRef StartAgent(IActorRef apiServer) =>
+    private IActorRef StartAgent(IActorRef apiServer, TimeSpan? leaseRenewInterval = null) =>
         Sys.ActorOf(NodeAgent.Props(new NodeAgentSettings("k8s-worker1", "127.0.21.1", "akka.tcp://actorcluster@127.0.21.1:4053")
         {
-            RegisterInterval = Retry, StatusResendInterval = Retry,
+            RegisterInterval = Retry, StatusResendInterval = Retry, LeaseRenewInterval = leaseRenewInterval ?? TimeSpan.FromMinutes(1),
         }, apiServer, CreateTestProbe().Ref));
 
     private IReadOnlyDictionary<string, string> Running(IActorRef agent)
@@ -78,7 +78,21 @@ public sealed class NodeAgentSpecs() : TestKit("akka.loglevel = WARNING", "node-
         Assert.Equal(("k8s-worker1", "127.0.21.1"), (first.Name, first.Address));
         apiServer.ExpectMsg<RegisterNode>(Wait); // no answer yet (the ApiServer may be moving): again
         agent.Tell(new Acknowledged(1), apiServer.Ref);
+        apiServer.FishForMessage<RenewNodeLease>(_ => true, Wait); // registered: its first heartbeat
         apiServer.ExpectNoMsg(Retry * 3);
+    }
+
+    [Fact]
+    public void Heartbeats_through_its_Lease_once_registered_and_then_on_its_interval()
+    {
+        var apiServer = CreateTestProbe();
+        var agent = StartAgent(apiServer.Ref, leaseRenewInterval: Retry);
+        // Not registered yet (the lease timer runs as often as registration): registration only.
+        for (var i = 0; i < 3; i++) apiServer.ExpectMsg<RegisterNode>(Wait);
+        agent.Tell(new Acknowledged(1), apiServer.Ref);
+        Assert.Equal("k8s-worker1", apiServer.FishForMessage<RenewNodeLease>(_ => true, Wait).Name);
+        Assert.Equal("k8s-worker1", apiServer.ExpectMsg<RenewNodeLease>(Wait).Name);
+        apiServer.ExpectMsg<RenewNodeLease>(Wait);
     }
 
     [Fact]
