@@ -185,6 +185,11 @@ public sealed class FaultTests : IAsyncLifetime
         {
             throw new TimeoutException($"{e.Message}; last seen: {string.Join("; ", last.Select((r, i) => $"k8s-worker{i + 1} {r}"))}", e);
         }
+
+        // Every node, holding hundreds of Services now, stops gracefully when asked: none has to be killed.
+        await _up.Stop();
+        Assert.Equal(0, _up.Process!.ExitCode);
+        Assert.DoesNotContain("did not stop in", _up.Output, StringComparison.Ordinal);
     }
 
     /// <summary>One writer: creates Services one after another through one node, honouring Retry-After like client-go.</summary>

@@ -91,6 +91,12 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("retry-tunnel", RetryTunnel.Instance, _settings.BindRetryInterval);
     }
 
+    /// <summary>The shipped configuration's dispatcher for Service actors (hocon: actorcluster.proxy.dispatcher); a bare ActorSystem's default otherwise.</summary>
+    private Props WithServiceDispatcher(Props props) =>
+        Context.System.Dispatchers.HasDispatcher(ServiceDispatcher) ? props.WithDispatcher(ServiceDispatcher) : props;
+
+    private const string ServiceDispatcher = "actorcluster.proxy.dispatcher";
+
     protected override void PostStop()
     {
         if (Context.System is ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider }) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
@@ -146,7 +152,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             if (svc is null) continue;
             if (!_services.TryGetValue(key, out current))
             {
-                current = (Context.ActorOf(ServiceActor.Props(_settings, _apiServer, _registry, _announcer), ServiceActor.NameOf(svc)), svc.Metadata.Uid);
+                current = (Context.ActorOf(WithServiceDispatcher(ServiceActor.Props(_settings, _apiServer, _registry, _announcer)), ServiceActor.NameOf(svc)), svc.Metadata.Uid);
                 _services[key] = current;
             }
             current.Actor.Tell(new ServiceChanged(svc, _slices.Of(key), _nodes));
