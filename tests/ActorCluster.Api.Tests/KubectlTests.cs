@@ -62,6 +62,13 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Matches(@"(?m)^Selector:\s+app=pod$", described);
         Assert.Matches(@"(?m)^Endpoints:\s+127\.\d+\.\d+\.\d+:8080,127\.\d+\.\d+\.\d+:8080$", described);
         Assert.Matches(@"(?m)^Node:\s+k8s-worker1/127\.\d+\.0\.1$", await c.Ok("describe", "pod", "pod-1"));
+        // The pod's story as kubectl tells it: the scheduler's and kubelet's Events (kubelet's follow its start).
+        string pod1 = "";
+        await Cluster.Tests.TestCluster.Eventually(async () => (pod1 = await c.Ok("describe", "pod", "pod-1")).Contains("Started container container", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "kubelet's Started Event");
+        Assert.Matches(@"(?m)^  Normal  Scheduled  \S+\s+default-scheduler  Successfully assigned default/pod-1 to k8s-worker1$", pod1);
+        Assert.Matches(@"(?m)^  Normal  Pulled     \S+\s+kubelet\s+Container image ""kubetm/app"" already present on machine$", pod1);
+        Assert.Matches(@"(?m)^  Normal  Created    \S+\s+kubelet\s+Created container: container$", pod1);
         var node = await c.Ok("describe", "node", "k8s-worker1");
         Assert.Matches(@"(?m)^Name:\s+k8s-worker1$", node);
         // The machine as capacity, so the percentages of what pods request are real ones.
@@ -202,6 +209,20 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Contains("\"reason\":\"Expired\"", raw, StringComparison.Ordinal);
         Assert.Contains("\"code\":410", raw, StringComparison.Ordinal);
         Assert.Contains("too old resource version: 1", raw, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task A_pod_whose_image_is_not_available_says_so_in_its_Events_naming_the_image_there_is()
+    {
+        await c.Ok("run", "web", "--image=nginx", "--port=80");
+        string described = "";
+        await Cluster.Tests.TestCluster.Eventually(async () => (described = await c.Ok("describe", "pod", "web")).Contains("Error: ErrImagePull", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "kubelet's pull failure Events");
+        Assert.Matches(@"(?m)^      Reason:\s+ErrImagePull$", described);
+        Assert.Matches(@"(?m)^  Normal   Pulling    \S+\s+kubelet\s+Pulling image ""nginx""$", described);
+        Assert.Matches(@"(?m)^  Warning  Failed     \S+\s+kubelet\s+Failed to pull image ""nginx"": image ""nginx"" is not available: ActorCluster runs the built-in image kubetm/app only$", described);
+        Assert.Matches(@"(?m)^  Warning  Failed     \S+\s+kubelet\s+Error: ErrImagePull$", described);
+        await c.Ok("delete", "pod", "web", "--wait=false");
     }
 
     [SkippableFact]

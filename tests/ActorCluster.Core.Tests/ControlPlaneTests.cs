@@ -132,6 +132,9 @@ public class ControlPlaneTests
         var cp = NewControlPlane();
         var pod1 = Commit(cp, cp.Create(ResourceKind.Pod, "default", Seed("pod-1.yaml")))!.As<V1Pod>();
         Assert.Equal("k8s-worker1", pod1.Spec.NodeName);
+        var scheduled = cp.Store.All<Corev1Event>(ResourceKind.Event).Single(e => e.InvolvedObject.Name == "pod-1");
+        Assert.Equal(("Normal", "Scheduled", "Successfully assigned default/pod-1 to k8s-worker1", "default-scheduler", pod1.Metadata.Uid),
+            (scheduled.Type, scheduled.Reason, scheduled.Message, scheduled.Source.Component, scheduled.InvolvedObject.Uid));
         Assert.Equal("True", pod1.Status.Conditions.Single(c => c.Type == "PodScheduled").Status);
 
         var lost = Seed("pod-1.yaml");

@@ -148,6 +148,10 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>An Event about one of the pod's containers, as kubelet records it.</summary>
+    private void RecordEvent(V1Container container, string type, string reason, string message) =>
+        _apiServer.Tell(ComponentEvents.About(ResourceKind.Pod, _pod.Metadata, $"spec.containers{{{container.Name}}}", type, reason, message, "kubelet", _nodeName));
+
     private void SendStatus() =>
         _apiServer.Tell(new ReportPodStatus(_pod.Metadata.NamespaceProperty, _pod.Metadata.Name, _pod.Metadata.Uid, KubeObjects.ToJson(_status)));
 
@@ -173,16 +177,14 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             };
             if (!KubetmApp.IsImage(c.Image))
             {
+                var why = $"image \"{c.Image}\" is not available: ActorCluster runs the built-in image {KubetmApp.Image} only";
                 status.ContainerID = null;
-                status.State = new V1ContainerState
-                {
-                    Waiting = new V1ContainerStateWaiting
-                    {
-                        Reason = "ErrImagePull",
-                        Message = $"image \"{c.Image}\" is not available: ActorCluster runs the built-in image {KubetmApp.Image} only",
-                    },
-                };
+                status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ErrImagePull", Message = why } };
                 statuses.Add(status);
+                // kubelet's events for a pull that fails, naming the image that does exist.
+                RecordEvent(c, "Normal", "Pulling", $"Pulling image \"{c.Image}\"");
+                RecordEvent(c, "Warning", "Failed", $"Failed to pull image \"{c.Image}\": {why}");
+                RecordEvent(c, "Warning", "Failed", "Error: ErrImagePull");
                 continue;
             }
             try
@@ -196,6 +198,9 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 status.Ready = true;
                 status.Started = true;
                 status.State = new V1ContainerState { Running = new V1ContainerStateRunning { StartedAt = now } };
+                RecordEvent(c, "Normal", "Pulled", $"Container image \"{c.Image}\" already present on machine");
+                RecordEvent(c, "Normal", "Created", $"Created container: {c.Name}");
+                RecordEvent(c, "Normal", "Started", $"Started container {c.Name}");
             }
             catch (System.Net.Sockets.SocketException e)
             {
@@ -204,6 +209,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 {
                     Waiting = new V1ContainerStateWaiting { Reason = "RunContainerError", Message = $"listen on {_ip}: {e.Message}" },
                 };
+                RecordEvent(c, "Warning", "Failed", $"Error: listen on {_ip}: {e.Message}");
             }
             statuses.Add(status);
         }

@@ -169,23 +169,9 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
         _unconfirmed.Clear();
     }
 
-    /// <summary>A Warning Event on the Service, written through the ApiServer like any client's.</summary>
-    private void RecordEvent(V1Service svc, string reason, string message)
-    {
-        var now = DateTime.UtcNow;
-        var (ns, service, node) = (svc.Metadata.NamespaceProperty, svc.Metadata.Name, _settings.NodeName);
-        var ev = new Corev1Event
-        {
-            ApiVersion = "v1", Kind = "Event",
-            Metadata = new V1ObjectMeta { Name = $"{service}.{now.Ticks:x}{Random.Shared.Next(0x1000):x3}", NamespaceProperty = ns },
-            InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = "Service", Name = service, NamespaceProperty = ns, Uid = svc.Metadata.Uid },
-            Type = "Warning", Reason = reason, Message = message,
-            Source = new V1EventSource { Component = "kube-proxy", Host = node },
-            ReportingComponent = "kube-proxy", ReportingInstance = node,
-            FirstTimestamp = now, LastTimestamp = now, Count = 1,
-        };
-        _apiServer.Tell(new CreateObject("events", svc.Metadata.NamespaceProperty, KubeObjects.ToJson(ev)));
-    }
+    /// <summary>A Warning Event on the Service, from this node's kube-proxy.</summary>
+    private void RecordEvent(V1Service svc, string reason, string message) =>
+        _apiServer.Tell(ComponentEvents.About(ResourceKind.Service, svc.Metadata, null, "Warning", reason, message, "kube-proxy", _settings.NodeName));
 
     // ------------------------------------------------------------------ request-level routing
 

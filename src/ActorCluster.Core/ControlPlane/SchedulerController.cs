@@ -26,6 +26,8 @@ internal sealed class SchedulerController(ControllerContext context)
         {
             pod.Spec.NodeName = result.NodeName;
             SetPodScheduled(pod, "True", null, null);
+            batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.Pod, pod.Metadata, "Normal", "Scheduled",
+                $"Successfully assigned {pod.Metadata.NamespaceProperty}/{pod.Metadata.Name} to {result.NodeName}", "default-scheduler"));
             return;
         }
         var already = pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled");

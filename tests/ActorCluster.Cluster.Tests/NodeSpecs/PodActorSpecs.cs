@@ -27,11 +27,21 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
         },
     };
 
+    private static Corev1Event Event(CreateObject create)
+    {
+        Assert.Equal(("events", "default"), (create.Resource, create.Namespace));
+        return ActorCluster.Core.Objects.KubeObjects.FromJson<Corev1Event>(create.Json);
+    }
+
     [Fact]
     public void Starts_the_workload_reports_Running_until_acknowledged_and_carries_proxy_requests()
     {
         var apiServer = CreateTestProbe();
         var pod = ChildActorOf(PodActor.Props(Pod("pod-a"), "127.0.20.2", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
+        // kubelet's events for the container, then the status.
+        Assert.Equal(
+            [("Normal", "Pulled", "Container image \"kubetm/app\" already present on machine"), ("Normal", "Created", "Created container: app"), ("Normal", "Started", "Started container app")],
+            Enumerable.Range(0, 3).Select(_ => Event(apiServer.ExpectMsg<CreateObject>(Wait))).Select(e => (e.Type, e.Reason, e.Message)));
         var report = apiServer.ExpectMsg<ReportPodStatus>(Wait);
         Assert.Equal(("default", "pod-a", "uid-pod-a"), (report.Namespace, report.Name, report.Uid));
         Assert.Contains("\"phase\":\"Running\"", report.StatusJson, StringComparison.Ordinal);
@@ -57,7 +67,7 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
     {
         var apiServer = CreateTestProbe();
         var pod = ChildActorOf(PodActor.Props(Pod("pod-b"), "127.0.20.3", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
-        apiServer.ExpectMsg<ReportPodStatus>(Wait);
+        apiServer.FishForMessage<ReportPodStatus>(_ => true, Wait);
         Watch(pod);
         pod.Tell(new TerminatePod(TimeSpan.FromSeconds(1)));
         var confirm = apiServer.FishForMessage<ConfirmPodTerminated>(_ => true, Wait);
@@ -74,6 +84,13 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
     {
         var apiServer = CreateTestProbe();
         ChildActorOf(PodActor.Props(Pod("pod-c", image: "nginx"), "127.0.20.4", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
+        var events = Enumerable.Range(0, 3).Select(_ => Event(apiServer.ExpectMsg<CreateObject>(Wait))).ToList();
+        Assert.Equal([("Normal", "Pulling"), ("Warning", "Failed"), ("Warning", "Failed")], events.Select(e => (e.Type, e.Reason)));
+        // The Event says which image there is.
+        Assert.Equal("Failed to pull image \"nginx\": image \"nginx\" is not available: ActorCluster runs the built-in image kubetm/app only", events[1].Message);
+        Assert.Equal("Error: ErrImagePull", events[2].Message);
+        Assert.All(events, e => Assert.Equal(("Pod", "pod-c", "uid-pod-c", "spec.containers{app}", "kubelet", "k8s-worker1"),
+            (e.InvolvedObject.Kind, e.InvolvedObject.Name, e.InvolvedObject.Uid, e.InvolvedObject.FieldPath, e.Source.Component, e.Source.Host)));
         var report = apiServer.ExpectMsg<ReportPodStatus>(Wait);
         Assert.Contains("\"reason\":\"ErrImagePull\"", report.StatusJson, StringComparison.Ordinal);
         Assert.Contains("\"phase\":\"Pending\"", report.StatusJson, StringComparison.Ordinal);
