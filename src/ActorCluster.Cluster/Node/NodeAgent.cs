@@ -111,7 +111,17 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
             return;
         var store = update.Store;
         var node = store.Get<V1Node>(ResourceKind.Node, "", _settings.NodeName);
-        if (node is null) return; // not registered yet: pods cannot be bound here
+        if (node is null)
+        {
+            // Deleted while this node runs (kubectl delete node): kubelet registers its node again. Not registered
+            // yet: pods cannot be bound here, and the registration timer is running.
+            if (_registered)
+            {
+                _registered = false;
+                SendRegistration();
+            }
+            return;
+        }
         // Marked not ready while we are alive and talking (an ApiServer that moved, a healed partition): say so.
         if (node.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") != true && _registered)
         {

@@ -83,6 +83,24 @@ public sealed class NodeAgentSpecs() : TestKit("akka.loglevel = WARNING", "node-
     }
 
     [Fact]
+    public void Registers_again_when_its_Node_is_deleted_while_it_runs()
+    {
+        var apiServer = CreateTestProbe();
+        var agent = StartAgent(apiServer.Ref);
+        apiServer.ExpectMsg<RegisterNode>(Wait);
+        agent.Tell(Put(Node()));
+        agent.Tell(new Acknowledged(1), apiServer.Ref);
+        apiServer.FishForMessage<RenewNodeLease>(_ => true, Wait);
+        apiServer.ExpectNoMsg(Retry * 3);
+        // kubectl delete node: as kubelet does, the agent registers its node again (until acknowledged).
+        var stored = new StoredObject(ResourceKind.Node, Node());
+        _store = _store.Remove(stored.Ref, ++_rv);
+        agent.Tell(new ReplicaUpdated(_store, [new StoreChange(ChangeType.Deleted, stored)], false));
+        Assert.Equal("k8s-worker1", apiServer.ExpectMsg<RegisterNode>(Wait).Name);
+        apiServer.ExpectMsg<RegisterNode>(Wait);
+    }
+
+    [Fact]
     public void Heartbeats_through_its_Lease_once_registered_and_then_on_its_interval()
     {
         var apiServer = CreateTestProbe();
