@@ -67,13 +67,29 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
     /// The machine as kubelet's cAdvisor reports it: every core, MemTotal from /proc/meminfo, and the size of the
     /// filesystem holding the working directory (kubelet's root directory's filesystem, "nodefs").
     /// </summary>
-    private static readonly NodeCapacity Machine = new(
-        Environment.ProcessorCount,
-        (File.Exists("/proc/meminfo")
+    private static readonly NodeCapacity Machine = new(Environment.ProcessorCount, MemoryBytes(), NodeFsBytes());
+
+    private static long MemoryBytes()
+    {
+        var memTotal = File.Exists("/proc/meminfo")
             ? File.ReadLines("/proc/meminfo").Where(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
-                .Select(l => long.Parse(l["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024).FirstOrDefault()
-            : 0) is > 0 and var memory ? memory : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
-        new DriveInfo(Environment.CurrentDirectory).TotalSize);
+                .Select(l => long.TryParse(l["MemTotal:".Length..].Trim().Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var kb) ? kb * 1024 : 0)
+                .FirstOrDefault()
+            : 0;
+        return memTotal > 0 ? memTotal : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+    }
+
+    private static long NodeFsBytes()
+    {
+        try
+        {
+            return new DriveInfo(Environment.CurrentDirectory).TotalSize;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return 0; // reported as 0Ki rather than no node at all
+        }
+    }
 
     private static string? ReadFirstLine(string path) => File.Exists(path) ? File.ReadLines(path).FirstOrDefault()?.Trim() : null;
 
