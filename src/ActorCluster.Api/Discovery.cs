@@ -77,14 +77,15 @@ public static class Discovery
     }
 
     /// <summary>
-    /// The OpenAPI v3 index and per-group documents, reduced to what kubectl's --validate needs: each kind's PATCH
-    /// operation declaring the fieldValidation parameter, so kubectl leaves validation to the server.
+    /// The OpenAPI v3 index and per-group documents: each kind's write operations declaring the fieldValidation
+    /// parameter (so kubectl leaves validation to the server), and the kinds' schemas (so kubectl explain works).
+    /// The hash changes with what the documents hold, since clients cache them by it.
     /// </summary>
     public static JsonObject OpenApiIndex()
     {
-        var paths = new JsonObject { ["api/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/api/v1?hash=actorcluster1" } };
+        var paths = new JsonObject { ["api/v1"] = new JsonObject { ["serverRelativeURL"] = "/openapi/v3/api/v1?hash=actorcluster2" } };
         foreach (var gv in ResourceKind.GroupVersions)
-            paths["apis/" + gv] = new JsonObject { ["serverRelativeURL"] = $"/openapi/v3/apis/{gv}?hash=actorcluster1" };
+            paths["apis/" + gv] = new JsonObject { ["serverRelativeURL"] = $"/openapi/v3/apis/{gv}?hash=actorcluster2" };
         return new JsonObject { ["paths"] = paths };
     }
 
@@ -114,7 +115,7 @@ public static class Discovery
             ["openapi"] = "3.0.0",
             ["info"] = new JsonObject { ["title"] = "ActorCluster", ["version"] = "v1.32.0" },
             ["paths"] = paths,
-            ["components"] = new JsonObject { ["schemas"] = new JsonObject() },
+            ["components"] = new JsonObject { ["schemas"] = OpenApiSchemas.For(groupVersion) },
         };
     }
 }

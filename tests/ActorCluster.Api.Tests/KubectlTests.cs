@@ -226,6 +226,26 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Explain_describes_every_served_kind_with_Kubernetes_own_field_docs()
+    {
+        var type = await c.Ok("explain", "service.spec.type");
+        Assert.Matches(@"(?m)^KIND:\s+Service\n^VERSION:\s+v1$", type);
+        Assert.Matches(@"(?m)^FIELD: type <string>$", type);
+        Assert.Contains("type determines how the Service is exposed. Defaults to ClusterIP.", type.Replace("\n    ", " ", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^FIELD: ports <\[\]ContainerPort>$", await c.Ok("explain", "pod.spec.containers.ports"));
+        Assert.Matches(@"(?m)^  nodeName\t<string>$", await c.Ok("explain", "pod.spec"));
+        var lease = await c.Ok("explain", "lease.spec");
+        Assert.Matches(@"(?m)^GROUP:\s+coordination\.k8s\.io$", lease);
+        Assert.Matches(@"(?m)^  renewTime\t<string>$", lease);
+        Assert.Matches(@"(?m)^FIELD: endpoints <\[\]Endpoint>$", await c.Ok("explain", "endpointslices.endpoints"));
+        foreach (var kind in new[] { "node", "namespace", "event", "endpoints" }) Assert.Matches(@"(?m)^DESCRIPTION:$", await c.Ok("explain", kind));
+        // A field that does not exist: kubectl's own words.
+        var missing = await c.Run("explain", "service.spec.nosuch");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("field \"nosuch\" does not exist", missing.Stderr, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public async Task Every_node_heartbeats_through_its_Lease_as_kubelet_does()
     {
         // Each node renews kube-node-lease/<node> (created once it registered); describe node shows it.
