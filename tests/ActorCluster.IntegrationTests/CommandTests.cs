@@ -17,6 +17,24 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task The_first_build_says_so_on_the_terminal_and_a_built_tree_says_nothing()
+    {
+        // The project's announcing target, on a terminal (util-linux `script` gives it one), as `dotnet run` would reach
+        // it on a fresh clone (nothing built yet) and on a built tree.
+        var project = Path.Combine(UpProcess.RepositoryRoot(), "src", "ActorCluster.Host", "ActorCluster.Host.csproj");
+        const string Note = "actorcluster: building ActorCluster for the first time (about a minute on two cores; later runs start at once)...";
+        async Task<string> OnTerminal(string targetPath)
+        {
+            var command = $"dotnet msbuild {project} -t:AnnounceFirstBuild -nologo -v:quiet -p:TargetPath={targetPath}";
+            var (code, stdout, stderr) = await UpProcess.Exec("script", TimeSpan.FromSeconds(60), null, "-q", "-e", "-c", command, "/dev/null");
+            Assert.True(code == 0, stdout + stderr);
+            return stdout;
+        }
+        Assert.Contains(Note, await OnTerminal(Path.Combine(Path.GetTempPath(), "actorcluster-not-built", "actorcluster.dll")), StringComparison.Ordinal);
+        Assert.DoesNotContain(Note, await OnTerminal(UpProcess.Binary + ".dll"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Kubeconfig_without_a_cluster_says_how_to_start_one()
     {
         var dir = Path.Combine(Path.GetTempPath(), "actorcluster-none", Guid.NewGuid().ToString("N"));
