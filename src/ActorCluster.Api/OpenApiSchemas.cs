@@ -29,7 +29,7 @@ internal static class OpenApiSchemas
         var schemas = new JsonObject();
         foreach (var kind in ResourceKind.All.Where(k => k.ApiVersion == groupVersion))
         {
-            var name = Add(schemas, ModelOf(kind), kind.Group);
+            var name = Add(schemas, kind.Model, kind.Group);
             schemas[name]!["x-kubernetes-group-version-kind"] = new JsonArray(new JsonObject
             {
                 ["group"] = kind.Group, ["kind"] = kind.Kind, ["version"] = kind.Version,
@@ -37,19 +37,6 @@ internal static class OpenApiSchemas
         }
         return schemas;
     }
-
-    private static Type ModelOf(ResourceKind kind) => kind.Resource switch
-    {
-        "pods" => typeof(V1Pod),
-        "services" => typeof(V1Service),
-        "nodes" => typeof(V1Node),
-        "namespaces" => typeof(V1Namespace),
-        "events" => typeof(Corev1Event),
-        "endpoints" => typeof(V1Endpoints),
-        "endpointslices" => typeof(V1EndpointSlice),
-        "leases" => typeof(V1Lease),
-        _ => throw new ArgumentException($"no model for {kind.Resource}"),
-    };
 
     /// <summary>io.k8s.api.core.v1.ServiceSpec, io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta: Kubernetes' names.</summary>
     private static string SchemaName(Type t, string group)

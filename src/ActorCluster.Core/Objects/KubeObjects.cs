@@ -36,6 +36,15 @@ public static class KubeObjects
         }
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Func<string, object>> Readers = new();
+
+    /// <summary><see cref="FromJson{T}"/> for a type known at run time (a <see cref="ResourceKind.Model"/>).</summary>
+    public static object FromJson(string json, Type type) =>
+        Readers.GetOrAdd(type, t => typeof(KubeObjects).GetMethod(nameof(ReadAs), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(t).CreateDelegate<Func<string, object>>())(json);
+
+    private static object ReadAs<T>(string json) where T : class => FromJson<T>(json);
+
     public static T FromJson<T>(string json)
     {
         try

@@ -1,16 +1,21 @@
+using k8s.Models;
+
 namespace ActorCluster.Core.Objects;
 
-/// <summary>The resources ActorCluster serves: kind, plural resource name, API group and scope.</summary>
-public sealed record ResourceKind(string Kind, string Resource, string Group, string Version, bool Namespaced, string ShortName)
+/// <summary>
+/// The resources ActorCluster serves: kind, plural resource name, API group and scope, and the client library's model
+/// type for it (what stored JSON is read into, and what the OpenAPI schemas describe).
+/// </summary>
+public sealed record ResourceKind(string Kind, string Resource, string Group, string Version, bool Namespaced, string ShortName, Type Model)
 {
-    public static readonly ResourceKind Pod = new("Pod", "pods", "", "v1", true, "po");
-    public static readonly ResourceKind Service = new("Service", "services", "", "v1", true, "svc");
-    public static readonly ResourceKind Node = new("Node", "nodes", "", "v1", false, "no");
-    public static readonly ResourceKind Namespace = new("Namespace", "namespaces", "", "v1", false, "ns");
-    public static readonly ResourceKind Event = new("Event", "events", "", "v1", true, "ev");
-    public static readonly ResourceKind Endpoints = new("Endpoints", "endpoints", "", "v1", true, "ep");
-    public static readonly ResourceKind EndpointSlice = new("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1", true, "");
-    public static readonly ResourceKind Lease = new("Lease", "leases", "coordination.k8s.io", "v1", true, "");
+    public static readonly ResourceKind Pod = new("Pod", "pods", "", "v1", true, "po", typeof(V1Pod));
+    public static readonly ResourceKind Service = new("Service", "services", "", "v1", true, "svc", typeof(V1Service));
+    public static readonly ResourceKind Node = new("Node", "nodes", "", "v1", false, "no", typeof(V1Node));
+    public static readonly ResourceKind Namespace = new("Namespace", "namespaces", "", "v1", false, "ns", typeof(V1Namespace));
+    public static readonly ResourceKind Event = new("Event", "events", "", "v1", true, "ev", typeof(Corev1Event));
+    public static readonly ResourceKind Endpoints = new("Endpoints", "endpoints", "", "v1", true, "ep", typeof(V1Endpoints));
+    public static readonly ResourceKind EndpointSlice = new("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1", true, "", typeof(V1EndpointSlice));
+    public static readonly ResourceKind Lease = new("Lease", "leases", "coordination.k8s.io", "v1", true, "", typeof(V1Lease));
 
     public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice, Lease];
 

@@ -50,18 +50,7 @@ public sealed record StoredObject(ResourceKind Kind, IKubernetesObject<V1ObjectM
     public static StoredObject FromJson(string resource, string json)
     {
         var kind = ResourceKind.All.Single(k => k.Resource == resource);
-        IKubernetesObject<V1ObjectMeta> obj = resource switch
-        {
-            "pods" => KubeObjects.FromJson<V1Pod>(json),
-            "services" => KubeObjects.FromJson<V1Service>(json),
-            "nodes" => KubeObjects.FromJson<V1Node>(json),
-            "namespaces" => KubeObjects.FromJson<V1Namespace>(json),
-            "events" => KubeObjects.FromJson<Corev1Event>(json),
-            "endpoints" => KubeObjects.FromJson<V1Endpoints>(json),
-            "endpointslices" => KubeObjects.FromJson<V1EndpointSlice>(json),
-            "leases" => KubeObjects.FromJson<V1Lease>(json),
-            _ => throw new ArgumentException($"unknown resource {resource}"),
-        };
+        var obj = (IKubernetesObject<V1ObjectMeta>)KubeObjects.FromJson(json, kind.Model);
         return new StoredObject(kind, obj);
     }
 }
