@@ -332,7 +332,8 @@ public sealed class LocalCluster
     /// removes the dead incarnation (and so quarantines it), Akka.Remote keeps retrying its association; a retry that
     /// reaches a new incarnation already listening at the same address leaves a second association between the pair
     /// that nobody reads, the two stop hearing each other's heartbeats, and the split-brain resolver downs both (seen
-    /// in CI under load, traced with remoting's debug log). A node a new incarnation cannot be confused with is safe.
+    /// in CI under load, traced with remoting's debug log). Once every node has removed it, the old incarnation is
+    /// quarantined and its writers are stopped: the new one is started only then.
     /// </summary>
     private async Task<bool> WaitRemoved(int i)
     {

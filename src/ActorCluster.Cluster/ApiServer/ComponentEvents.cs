@@ -14,20 +14,7 @@ public static class ComponentEvents
         string component, string node)
     {
         var now = DateTime.UtcNow;
-        var ns = about.NamespaceProperty;
-        var ev = new Corev1Event
-        {
-            ApiVersion = "v1", Kind = "Event",
-            Metadata = new V1ObjectMeta { Name = $"{about.Name}.{now.Ticks:x}{Random.Shared.Next(0x1000):x3}", NamespaceProperty = ns },
-            InvolvedObject = new V1ObjectReference
-            {
-                ApiVersion = kind.ApiVersion, Kind = kind.Kind, Name = about.Name, NamespaceProperty = ns, Uid = about.Uid, FieldPath = fieldPath,
-            },
-            Type = type, Reason = reason, Message = message,
-            Source = new V1EventSource { Component = component, Host = node },
-            ReportingComponent = component, ReportingInstance = node,
-            FirstTimestamp = now, LastTimestamp = now, Count = 1,
-        };
-        return new CreateObject("events", ns, KubeObjects.ToJson(ev));
+        var ev = ObjectEvents.About(kind, about, fieldPath, type, reason, message, component, node, $"{about.Name}.{now.Ticks:x}{Random.Shared.Next(0x1000):x3}", now);
+        return new CreateObject("events", about.NamespaceProperty, KubeObjects.ToJson(ev));
     }
 }

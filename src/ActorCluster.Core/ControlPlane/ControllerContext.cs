@@ -22,26 +22,9 @@ internal sealed class ControllerContext(Func<DateTime> clock, Func<string> newUi
     public Corev1Event NewEvent(ResourceKind kind, V1ObjectMeta about, string type, string reason, string message, string component)
     {
         var now = Now();
-        var ev = new Corev1Event
-        {
-            ApiVersion = "v1",
-            Kind = "Event",
-            Metadata = new V1ObjectMeta
-            {
-                Name = $"{about.Name}.{now.Ticks:x}{++_eventCounter:x}",
-                NamespaceProperty = about.NamespaceProperty ?? ControlPlane.DefaultNamespace,
-            },
-            InvolvedObject = new V1ObjectReference
-            {
-                ApiVersion = kind.ApiVersion, Kind = kind.Kind, Name = about.Name,
-                NamespaceProperty = about.NamespaceProperty, Uid = about.Uid, ResourceVersion = about.ResourceVersion,
-            },
-            Type = type, Reason = reason, Message = message,
-            Source = new V1EventSource { Component = component },
-            ReportingComponent = component,
-            ReportingInstance = "",
-            FirstTimestamp = now, LastTimestamp = now, Count = 1,
-        };
+        var ev = ObjectEvents.About(kind, about, null, type, reason, message, component, null, $"{about.Name}.{now.Ticks:x}{++_eventCounter:x}", now);
+        // An Event about a cluster-scoped object (a Node) lives in the default namespace, as Kubernetes records it.
+        ev.Metadata.NamespaceProperty ??= ControlPlane.DefaultNamespace;
         ObjectMetaRules.PrepareCreate(ev.Metadata, new WriteContext(ev.Metadata.NamespaceProperty, now, NewUid));
         return ev;
     }

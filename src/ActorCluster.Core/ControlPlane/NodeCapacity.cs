@@ -24,8 +24,7 @@ public sealed record NodeCapacity(int Cpu, long MemoryBytes, long EphemeralStora
     public Dictionary<string, ResourceQuantity> Allocatable() =>
         Quantities(Math.Max(0, MemoryBytes - EvictionMemoryBytes), EphemeralStorageBytes - EphemeralStorageBytes / 10);
 
-    // kubelet's forms: cpu in cores, memory in Ki, ephemeral-storage in bytes on allocatable and Ki on capacity
-    // (both are valid quantities; Ki for both keeps them comparable).
+    // cpu in cores, memory and ephemeral-storage in Ki (quantities print in canonical form, as Kubernetes' do).
     private Dictionary<string, ResourceQuantity> Quantities(long memory, long storage)
     {
         var pods = new ResourceQuantity(Pods.ToString(CultureInfo.InvariantCulture));
