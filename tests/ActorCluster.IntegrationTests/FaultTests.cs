@@ -18,7 +18,7 @@ public sealed class FaultTests : IAsyncLifetime
     private readonly UpProcess _up = new();
 
     /// <summary>One write attempt as its client saw it.</summary>
-    private sealed record Attempt(int Via, string Name, DateTime Started, DateTime Ended, int Status, long Version);
+    private sealed record Attempt(int Via, string Name, DateTime Started, DateTime Ended, int Status, long Version, string? Error = null);
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -147,7 +147,9 @@ public sealed class FaultTests : IAsyncLifetime
         var others = new[] { 1, 2, 3 }.Where(n => n != host).ToArray();
 
         // 2. Cut the new host off the cluster's network. The majority moves the ApiServer again.
-        partition.Isolate(_up.NodePid(host), UpProcess.NodeAddress(host), 4053);
+        // The partition follows the node: if up restarts it meanwhile, the new process is cut off as well (a partition
+        // of its host), never half-connected (its own connections out working while nobody reaches it).
+        partition.Isolate(() => _up.RunningNodePid(host), UpProcess.NodeAddress(host), 4053);
         var partitionedAt = DateTime.UtcNow;
         await UpProcess.Eventually(() => Task.FromResult(AcksSince(partitionedAt, others) >= 20), "writes accepted again after the partition", TimeSpan.FromSeconds(90));
         partition.Heal();
@@ -201,6 +203,7 @@ public sealed class FaultTests : IAsyncLifetime
             var started = DateTime.UtcNow;
             var status = 0;
             long version = 0;
+            string? error = null;
             TimeSpan pause = TimeSpan.FromMilliseconds(200);
             try
             {
@@ -212,8 +215,9 @@ public sealed class FaultTests : IAsyncLifetime
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 // The node is down or cut off: not acknowledged.
+                error = e.InnerException?.Message ?? e.Message;
             }
-            attempts.Enqueue(new Attempt(via, name, started, DateTime.UtcNow, status, version));
+            attempts.Enqueue(new Attempt(via, name, started, DateTime.UtcNow, status, version, error));
             if (status != 201) await Task.Delay(pause, CancellationToken.None);
         }
     }
@@ -226,7 +230,9 @@ public sealed class FaultTests : IAsyncLifetime
         {
             var mine = attempts.Where(a => a.Via == via).ToList();
             Assert.True(mine.Any(a => a.Status == 201 && a.Ended >= acceptedAgain),
-                $"k8s-worker{via}'s writer got no answer but: {string.Join(", ", mine.GroupBy(a => a.Status).Select(g => $"{g.Key} x{g.Count()}"))} since {fault:HH:mm:ss.fff}");
+                $"k8s-worker{via}'s writer got no answer but: {string.Join(", ", mine.GroupBy(a => (a.Status, a.Error)).Select(g => $"{g.Key.Status}{(g.Key.Error is { } e ? $" ({e})" : "")} x{g.Count()}"))} " +
+                $"since {fault:HH:mm:ss.fff} (writes accepted again through the others at {acceptedAgain:HH:mm:ss.fff}); " +
+                $"its attempts: {string.Join(", ", mine.TakeLast(12).Select(a => $"{a.Started:HH:mm:ss.fff}-{a.Ended:HH:mm:ss.fff} {a.Status}"))}\nup said:\n{_up.Output}");
             var next = mine.Where(a => a.Status == 201 && a.Ended >= acceptedAgain).Min(a => a.Ended);
             Assert.True(next - acceptedAgain <= TimeSpan.FromSeconds(2),
                 $"k8s-worker{via}'s writer was answered {(next - acceptedAgain).TotalSeconds:0.0} s after writes were accepted again ({acceptedAgain:HH:mm:ss.fff}); " +

@@ -37,11 +37,17 @@ internal sealed class Partition : IDisposable
         return new Partition(root!);
     }
 
-    /// <summary>Cuts the process off the cluster's remoting (its API and the machine's other traffic keep working).</summary>
-    public void Isolate(int pid, string address, int port)
+    /// <summary>
+    /// Cuts a node off the cluster's remoting (its API and the machine's other traffic keep working), and keeps it cut
+    /// off across restarts, as a partition of its host would: while the partition lasts, whichever process the node's
+    /// pid file names is moved into the cgroup. A process <c>up</c> starts again is moved within
+    /// <see cref="FollowPeriod"/> of its pid file appearing, long before it opens a remoting connection (the runtime
+    /// and the actor system take far longer than that to start).
+    /// </summary>
+    public void Isolate(Func<int?> pidOf, string address, int port)
     {
         Directory.CreateDirectory(_cgroupDir);
-        File.WriteAllText(Path.Combine(_cgroupDir, "cgroup.procs"), pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        MoveIntoCgroup(pidOf() ?? throw new InvalidOperationException("the node to isolate is not running"));
         // nft names a cgroup by its path below /sys/fs/cgroup, wherever cgroup v2 is mounted under it.
         var cgroup = Path.GetRelativePath("/sys/fs/cgroup", _cgroupDir);
         Nft($$"""
@@ -55,12 +61,41 @@ internal sealed class Partition : IDisposable
             }
             """);
         _active = true;
+        _following = new CancellationTokenSource();
+        var stop = _following.Token;
+        _follower = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (pidOf() is { } pid) MoveIntoCgroup(pid);
+                await Task.Delay(FollowPeriod, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+    }
+
+    private static readonly TimeSpan FollowPeriod = TimeSpan.FromMilliseconds(20);
+    private CancellationTokenSource? _following;
+    private Task? _follower;
+
+    private void MoveIntoCgroup(int pid)
+    {
+        try
+        {
+            if (File.ReadAllText($"/proc/{pid}/cgroup").Contains(Path.GetFileName(_cgroupDir), StringComparison.Ordinal)) return;
+            File.WriteAllText(Path.Combine(_cgroupDir, "cgroup.procs"), pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (IOException)
+        {
+            // Between two incarnations: the old one exited; the next is moved once it runs.
+        }
     }
 
     public void Heal()
     {
         if (!_active) return;
         _active = false;
+        _following!.Cancel();
+        _follower!.Wait(TimeSpan.FromSeconds(5));
         Nft($"delete table inet {_table}");
         // Processes still in the cgroup go back to the root one, so the cgroup can be removed.
         if (!Directory.Exists(_cgroupDir)) return;

@@ -158,6 +158,20 @@ public sealed class UpProcess : IAsyncDisposable
     public int NodePid(int node) =>
         int.Parse(File.ReadAllText(Path.Combine(DataDir, "nodes", $"k8s-worker{node}.pid")), System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>The node's process while one runs (its pid file exists between a start and an exit).</summary>
+    public int? RunningNodePid(int node)
+    {
+        try
+        {
+            var pid = NodePid(node);
+            return Directory.Exists($"/proc/{pid}") ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or FormatException)
+        {
+            return null;
+        }
+    }
+
     public static string NodeAddress(int node) => $"127.0.1.{node}";
 
     /// <summary>A client for one node's API, trusting the cluster CA and sending the token, as kubectl does.</summary>
