@@ -62,13 +62,21 @@ public static class Discovery
                 ["verbs"] = new JsonArray(AllVerbs.Select(v => (JsonNode)v).ToArray()),
             };
             if (kind.ShortName.Length > 0) entry["shortNames"] = new JsonArray(kind.ShortName);
-            if (kind == ResourceKind.Pod || kind == ResourceKind.Service) entry["categories"] = new JsonArray("all");
+            if (kind == ResourceKind.Pod || kind == ResourceKind.Service || kind.Scalable) entry["categories"] = new JsonArray("all");
             list.Add(entry);
-            if (kind == ResourceKind.Pod || kind == ResourceKind.Service)
+            if (kind.HasStatus)
             {
                 list.Add(new JsonObject
                 {
-                    ["name"] = kind.Resource + "/status", ["singularName"] = "", ["namespaced"] = true, ["kind"] = kind.Kind,
+                    ["name"] = kind.Resource + "/status", ["singularName"] = "", ["namespaced"] = kind.Namespaced, ["kind"] = kind.Kind,
+                    ["verbs"] = new JsonArray("get", "patch", "update"),
+                });
+            }
+            if (kind.Scalable)
+            {
+                list.Add(new JsonObject
+                {
+                    ["name"] = kind.Resource + "/scale", ["singularName"] = "", ["namespaced"] = true, ["group"] = "autoscaling", ["version"] = "v1", ["kind"] = "Scale",
                     ["verbs"] = new JsonArray("get", "patch", "update"),
                 });
             }

@@ -47,6 +47,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly RequestBodies _bodies;
     private readonly PatchHandler _patch;
     private readonly ProxySubresources _proxy;
+    private readonly ScaleSubresource _scale;
     private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
     private readonly HealthChecks _health;
@@ -63,6 +64,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _bodies = new RequestBodies(node.System.Settings.Config.GetLong("actorcluster.apiserver.max-request-bytes", 3145728));
         _patch = new PatchHandler(_apiServer, _bodies);
         _proxy = new ProxySubresources(node, _apiServer, _bodies);
+        _scale = new ScaleSubresource(_apiServer, _bodies);
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
@@ -266,6 +268,12 @@ public sealed class KubernetesApi : IAsyncDisposable
         var t = Resolve(groupVersion, segments);
         // For cluster-scoped kinds the "namespace" segment is not part of the address.
         var ns = t.Kind.Namespaced ? t.Namespace : null;
+        if (t.Subresource == "scale" && t.Kind.Scalable && t.Name is not null)
+        {
+            Authorize(ctx, user, new ResourceAttributes(ApiAudit.Verb(method, named: true, watch: false), t.Kind.Group, t.Kind.Resource, "scale", ns, t.Name));
+            await _scale.Handle(ctx, t.Kind, ns!, t.Name);
+            return;
+        }
         if (t.Subresource is not null and not "status")
             throw new ApiErrorException(new ApiError(404, "NotFound", "the server could not find the requested resource", new ApiErrorDetails("", "", "", [])));
         var watching = t.Name is null && method == "GET" && QueryValues.Bool("watch", query["watch"]);
@@ -309,6 +317,7 @@ public sealed class KubernetesApi : IAsyncDisposable
             {
                 var grace = QueryValues.Int("gracePeriodSeconds", query["gracePeriodSeconds"]);
                 var dryRun = QueryValues.DryRun(query["dryRun"]);
+                var propagation = RequestBodies.ValidPropagation(query["propagationPolicy"].ToString() is { Length: > 0 } p ? p : null);
                 var bodyText = await _bodies.ReadText(ctx);
                 if (bodyText.Length > 0 && ctx.Request.ContentType?.Contains("json", StringComparison.Ordinal) == true)
                 {
@@ -317,8 +326,9 @@ public sealed class KubernetesApi : IAsyncDisposable
                     var options = RequestBodies.ParseDeleteOptions(bodyText);
                     grace = options.GracePeriodSeconds ?? grace;
                     dryRun |= QueryValues.DryRun(options.DryRun ?? []);
+                    propagation = options.PropagationPolicy ?? propagation;
                 }
-                await Reply(ctx, await _apiServer.Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace, dryRun)), 200, table);
+                await Reply(ctx, await _apiServer.Ask(new DeleteObject(t.Kind.Resource, ns, t.Name, grace, dryRun, propagation)), 200, table);
                 return;
             }
             case "PATCH":

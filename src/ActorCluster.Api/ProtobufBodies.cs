@@ -7,9 +7,10 @@ namespace ActorCluster.Api;
 
 /// <summary>
 /// Some kubectl commands send Kubernetes protobuf ("k8s\0" + runtime.Unknown): <c>create namespace</c>, <c>create
-/// service clusterip|nodeport|loadbalancer|externalname</c>, <c>auth can-i</c>. We decode what those carry, with the
-/// field numbers of Kubernetes' own generated.proto (k8s.io/api core/v1, apimachinery meta/v1 and intstr), into the
-/// JSON the API reads; other kinds in protobuf are refused with 415 so the client can send JSON.
+/// service clusterip|nodeport|loadbalancer|externalname</c>, <c>create deployment</c>, <c>auth can-i</c>. We decode
+/// what those carry, with the field numbers of Kubernetes' own generated.proto (k8s.io/api core/v1 and apps/v1,
+/// apimachinery meta/v1 and intstr), into the JSON the API reads; other kinds in protobuf are refused with 415 so the
+/// client can send JSON.
 /// </summary>
 public static class ProtobufBodies
 {
@@ -17,7 +18,7 @@ public static class ProtobufBodies
 
     public static string ToJson(byte[] body, ResourceKind kind)
     {
-        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service)
+        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service && kind != ResourceKind.Deployment)
             throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
                 $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
         var raw = Envelope(body);
@@ -27,6 +28,7 @@ public static class ProtobufBodies
             // Object: metadata 1, spec 2 (a Namespace's spec and the status of either carry nothing a client sets).
             if (field.Number == 1 && field.Bytes is { } meta) obj["metadata"] = ObjectMeta(meta);
             if (field.Number == 2 && field.Bytes is { } spec && kind == ResourceKind.Service) obj["spec"] = ServiceSpec(spec);
+            if (field.Number == 2 && field.Bytes is { } dspec && kind == ResourceKind.Deployment) obj["spec"] = DeploymentSpec(dspec);
         }
         return obj.ToJsonString();
     }
@@ -48,9 +50,9 @@ public static class ProtobufBodies
         {
             switch (f.Number)
             {
-                case 1: metadata["name"] = f.Text; break;
-                case 2: metadata["generateName"] = f.Text; break;
-                case 3: metadata["namespace"] = f.Text; break;
+                case 1: SetText(metadata, "name", f.Text); break;
+                case 2: SetText(metadata, "generateName", f.Text); break;
+                case 3: SetText(metadata, "namespace", f.Text); break;
                 case 11 or 12: MapEntry((metadata[f.Number == 11 ? "labels" : "annotations"] ??= new JsonObject()).AsObject(), f); break;
             }
         }
@@ -73,14 +75,14 @@ public static class ProtobufBodies
             {
                 case 1: Add("ports", ServicePort(f.Bytes ?? [])); break;
                 case 2: MapEntry((spec["selector"] ??= new JsonObject()).AsObject(), f); break;
-                case 3: spec["clusterIP"] = f.Text; break;
-                case 4: spec["type"] = f.Text; break;
+                case 3: SetText(spec, "clusterIP", f.Text); break;
+                case 4: SetText(spec, "type", f.Text); break;
                 case 5: Add("externalIPs", f.Text); break;
-                case 7: spec["sessionAffinity"] = f.Text; break;
-                case 8: spec["loadBalancerIP"] = f.Text; break;
+                case 7: SetText(spec, "sessionAffinity", f.Text); break;
+                case 8: SetText(spec, "loadBalancerIP", f.Text); break;
                 case 9: Add("loadBalancerSourceRanges", f.Text); break;
-                case 10: spec["externalName"] = f.Text; break;
-                case 11: spec["externalTrafficPolicy"] = f.Text; break;
+                case 10: SetText(spec, "externalName", f.Text); break;
+                case 11: SetText(spec, "externalTrafficPolicy", f.Text); break;
                 case 12: spec["healthCheckNodePort"] = f.Int32; break;
                 case 13: spec["publishNotReadyAddresses"] = f.Value != 0; break;
                 case 14:
@@ -90,13 +92,13 @@ public static class ProtobufBodies
                         foreach (var t in Fields(c.Bytes ?? []).Where(t => t.Number == 1)) clientIP["timeoutSeconds"] = t.Int32;
                     spec["sessionAffinityConfig"] = new JsonObject { ["clientIP"] = clientIP };
                     break;
-                case 17: spec["ipFamilyPolicy"] = f.Text; break;
+                case 17: SetText(spec, "ipFamilyPolicy", f.Text); break;
                 case 18: Add("clusterIPs", f.Text); break;
                 case 19: Add("ipFamilies", f.Text); break;
                 case 20: spec["allocateLoadBalancerNodePorts"] = f.Value != 0; break;
-                case 21: spec["loadBalancerClass"] = f.Text; break;
-                case 22: spec["internalTrafficPolicy"] = f.Text; break;
-                case 23: spec["trafficDistribution"] = f.Text; break;
+                case 21: SetText(spec, "loadBalancerClass", f.Text); break;
+                case 22: SetText(spec, "internalTrafficPolicy", f.Text); break;
+                case 23: SetText(spec, "trafficDistribution", f.Text); break;
             }
         }
         return spec;
@@ -110,26 +112,202 @@ public static class ProtobufBodies
         {
             switch (f.Number)
             {
-                case 1: port["name"] = f.Text; break;
-                case 2: port["protocol"] = f.Text; break;
+                case 1: SetText(port, "name", f.Text); break;
+                case 2: SetText(port, "protocol", f.Text); break;
                 case 3: port["port"] = f.Int32; break;
-                case 4:
-                    long type = 0;
-                    int? intVal = null;
-                    string? strVal = null;
-                    foreach (var t in Fields(f.Bytes ?? []))
-                    {
-                        if (t.Number == 1) type = (long)t.Value;
-                        if (t.Number == 2) intVal = t.Int32;
-                        if (t.Number == 3) strVal = t.Text;
-                    }
-                    port["targetPort"] = type == 1 ? JsonValue.Create(strVal ?? "") : JsonValue.Create(intVal ?? 0);
-                    break;
+                case 4: port["targetPort"] = IntOrString(f.Bytes ?? []); break;
                 case 5: port["nodePort"] = f.Int32; break;
-                case 6: port["appProtocol"] = f.Text; break;
+                case 6: SetText(port, "appProtocol", f.Text); break;
             }
         }
         return port;
+    }
+
+    /// <summary>
+    /// A string field as Go's JSON writes it (omitempty): Kubernetes' protobuf carries every string field, empty or
+    /// not, and an empty one must not become a field the JSON path would not have (a template would then differ from
+    /// the same template sent as JSON).
+    /// </summary>
+    private static void SetText(JsonObject target, string name, string value)
+    {
+        if (value.Length > 0) target[name] = value;
+    }
+
+    /// <summary>intstr.IntOrString: type 1 (0 int, 1 string), intVal 2, strVal 3.</summary>
+    private static JsonNode IntOrString(byte[] message)
+    {
+        long type = 0;
+        int? intVal = null;
+        string? strVal = null;
+        foreach (var t in Fields(message))
+        {
+            if (t.Number == 1) type = (long)t.Value;
+            if (t.Number == 2) intVal = t.Int32;
+            if (t.Number == 3) strVal = t.Text;
+        }
+        return type == 1 ? JsonValue.Create(strVal ?? "") : JsonValue.Create(intVal ?? 0);
+    }
+
+    /// <summary>
+    /// apps/v1 DeploymentSpec: replicas 1, selector 2, template 3, strategy 4 (type 1, rollingUpdate 2: maxUnavailable 1,
+    /// maxSurge 2), minReadySeconds 5, revisionHistoryLimit 6, paused 7, progressDeadlineSeconds 9.
+    /// </summary>
+    private static JsonObject DeploymentSpec(byte[] message)
+    {
+        var spec = new JsonObject();
+        foreach (var f in Fields(message))
+        {
+            switch (f.Number)
+            {
+                case 1: spec["replicas"] = f.Int32; break;
+                case 2: spec["selector"] = LabelSelector(f.Bytes ?? []); break;
+                case 3: spec["template"] = PodTemplateSpec(f.Bytes ?? []); break;
+                case 4:
+                    var strategy = new JsonObject();
+                    foreach (var s in Fields(f.Bytes ?? []))
+                    {
+                        if (s.Number == 1) SetText(strategy, "type", s.Text);
+                        if (s.Number != 2) continue;
+                        var rolling = new JsonObject();
+                        foreach (var r in Fields(s.Bytes ?? []))
+                        {
+                            if (r.Number == 1) rolling["maxUnavailable"] = IntOrString(r.Bytes ?? []);
+                            if (r.Number == 2) rolling["maxSurge"] = IntOrString(r.Bytes ?? []);
+                        }
+                        strategy["rollingUpdate"] = rolling;
+                    }
+                    spec["strategy"] = strategy;
+                    break;
+                case 5: if (f.Int32 != 0) spec["minReadySeconds"] = f.Int32; break;
+                case 6: spec["revisionHistoryLimit"] = f.Int32; break;
+                case 7: if (f.Value != 0) spec["paused"] = true; break;
+                case 9: spec["progressDeadlineSeconds"] = f.Int32; break;
+            }
+        }
+        return spec;
+    }
+
+    /// <summary>meta/v1 LabelSelector: matchLabels 1, matchExpressions 2 (key 1, operator 2, values 3).</summary>
+    private static JsonObject LabelSelector(byte[] message)
+    {
+        var selector = new JsonObject();
+        foreach (var f in Fields(message))
+        {
+            if (f.Number == 1) MapEntry((selector["matchLabels"] ??= new JsonObject()).AsObject(), f);
+            if (f.Number != 2) continue;
+            var requirement = new JsonObject();
+            foreach (var r in Fields(f.Bytes ?? []))
+            {
+                if (r.Number == 1) SetText(requirement, "key", r.Text);
+                if (r.Number == 2) SetText(requirement, "operator", r.Text);
+                if (r.Number == 3) (requirement["values"] ??= new JsonArray()).AsArray().Add(r.Text);
+            }
+            (selector["matchExpressions"] ??= new JsonArray()).AsArray().Add(requirement);
+        }
+        return selector;
+    }
+
+    /// <summary>core/v1 PodTemplateSpec: metadata 1, spec 2.</summary>
+    private static JsonObject PodTemplateSpec(byte[] message)
+    {
+        var template = new JsonObject();
+        foreach (var f in Fields(message))
+        {
+            if (f.Number == 1) template["metadata"] = ObjectMeta(f.Bytes ?? []);
+            if (f.Number == 2) template["spec"] = PodSpec(f.Bytes ?? []);
+        }
+        return template;
+    }
+
+    /// <summary>
+    /// core/v1 PodSpec, the fields a generator or a simple template sets: containers 2, restartPolicy 3,
+    /// terminationGracePeriodSeconds 4, dnsPolicy 6, nodeSelector 7, serviceAccountName 8, nodeName 10, hostname 16,
+    /// subdomain 17, schedulerName 19, initContainers 20.
+    /// </summary>
+    private static JsonObject PodSpec(byte[] message)
+    {
+        var spec = new JsonObject();
+        foreach (var f in Fields(message))
+        {
+            switch (f.Number)
+            {
+                case 2 or 20: (spec[f.Number == 2 ? "containers" : "initContainers"] ??= new JsonArray()).AsArray().Add(Container(f.Bytes ?? [])); break;
+                case 3: SetText(spec, "restartPolicy", f.Text); break;
+                case 4: spec["terminationGracePeriodSeconds"] = (long)f.Value; break;
+                case 6: SetText(spec, "dnsPolicy", f.Text); break;
+                case 7: MapEntry((spec["nodeSelector"] ??= new JsonObject()).AsObject(), f); break;
+                case 8: SetText(spec, "serviceAccountName", f.Text); break;
+                case 10: SetText(spec, "nodeName", f.Text); break;
+                case 16: SetText(spec, "hostname", f.Text); break;
+                case 17: SetText(spec, "subdomain", f.Text); break;
+                case 19: SetText(spec, "schedulerName", f.Text); break;
+            }
+        }
+        return spec;
+    }
+
+    /// <summary>
+    /// core/v1 Container: name 1, image 2, command 3, args 4, workingDir 5, ports 6 (name 1, hostPort 2, containerPort 3,
+    /// protocol 4, hostIP 5), env 7 (name 1, value 2), resources 8 (limits 1, requests 2: map of Quantity, string 1),
+    /// terminationMessagePath 13, imagePullPolicy 14, terminationMessagePolicy 20.
+    /// </summary>
+    private static JsonObject Container(byte[] message)
+    {
+        var container = new JsonObject();
+        void Add(string name, JsonNode? value) => (container[name] ??= new JsonArray()).AsArray().Add(value);
+        foreach (var f in Fields(message))
+        {
+            switch (f.Number)
+            {
+                case 1: SetText(container, "name", f.Text); break;
+                case 2: SetText(container, "image", f.Text); break;
+                case 3: Add("command", f.Text); break;
+                case 4: Add("args", f.Text); break;
+                case 5: SetText(container, "workingDir", f.Text); break;
+                case 6:
+                    var port = new JsonObject();
+                    foreach (var p in Fields(f.Bytes ?? []))
+                    {
+                        switch (p.Number)
+                        {
+                            case 1: SetText(port, "name", p.Text); break;
+                            case 2: if (p.Int32 != 0) port["hostPort"] = p.Int32; break;
+                            case 3: port["containerPort"] = p.Int32; break;
+                            case 4: SetText(port, "protocol", p.Text); break;
+                            case 5: SetText(port, "hostIP", p.Text); break;
+                        }
+                    }
+                    Add("ports", port);
+                    break;
+                case 7:
+                    var env = new JsonObject();
+                    foreach (var e in Fields(f.Bytes ?? []))
+                    {
+                        if (e.Number == 1) SetText(env, "name", e.Text);
+                        if (e.Number == 2) SetText(env, "value", e.Text);
+                    }
+                    Add("env", env);
+                    break;
+                case 8:
+                    var resources = new JsonObject();
+                    foreach (var r in Fields(f.Bytes ?? []).Where(r => r.Number is 1 or 2))
+                    {
+                        string? key = null, quantity = null;
+                        foreach (var entry in Fields(r.Bytes ?? []))
+                        {
+                            if (entry.Number == 1) key = entry.Text;
+                            if (entry.Number == 2) quantity = Fields(entry.Bytes ?? []).FirstOrDefault(q => q.Number == 1).Text;
+                        }
+                        if (key is not null) (resources[r.Number == 1 ? "limits" : "requests"] ??= new JsonObject()).AsObject()[key] = quantity ?? "0";
+                    }
+                    container["resources"] = resources;
+                    break;
+                case 13: SetText(container, "terminationMessagePath", f.Text); break;
+                case 14: SetText(container, "imagePullPolicy", f.Text); break;
+                case 20: SetText(container, "terminationMessagePolicy", f.Text); break;
+            }
+        }
+        return container;
     }
 
     /// <summary>A map&lt;string, string&gt; entry (key 1, value 2) added to <paramref name="map"/>.</summary>

@@ -88,7 +88,14 @@ internal sealed class RequestBodies(long maxRequestBytes)
 
     public async Task<string> ReadText(HttpContext ctx) => Encoding.UTF8.GetString(await ReadBytes(ctx));
 
-    public sealed record DeleteOptionsBody(long? GracePeriodSeconds, IReadOnlyList<string?>? DryRun);
+    public sealed record DeleteOptionsBody(long? GracePeriodSeconds, IReadOnlyList<string?>? DryRun, string? PropagationPolicy = null);
+
+    /// <summary>A propagation policy kube-apiserver accepts, or its 422 in its words.</summary>
+    public static string? ValidPropagation(string? policy) =>
+        policy is null or "Orphan" or "Background" or "Foreground"
+            ? policy
+            : throw new ApiErrorException(new ApiError(422, "Invalid",
+                $"DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: {GoFormat.Quote(policy)}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""));
 
     public static DeleteOptionsBody ParseDeleteOptions(string json)
     {
@@ -97,7 +104,10 @@ internal sealed class RequestBodies(long maxRequestBytes)
             if (JsonNode.Parse(json) is not JsonObject o) throw new ApiErrorException(ApiError.BadRequest("DeleteOptions must be an object"));
             long? grace = o["gracePeriodSeconds"] is { } g ? g.GetValue<long>() : null;
             var dryRun = o["dryRun"] is JsonArray d ? d.Select(x => x?.GetValue<string>()).ToList() : null;
-            return new DeleteOptionsBody(grace, dryRun);
+            var propagation = o["propagationPolicy"]?.GetValue<string>();
+            // orphanDependents (deprecated, still sent by old clients) is Orphan or Background.
+            if (propagation is null && o["orphanDependents"] is { } orphan) propagation = orphan.GetValue<bool>() ? "Orphan" : "Background";
+            return new DeleteOptionsBody(grace, dryRun, ValidPropagation(propagation));
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {

@@ -69,7 +69,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
 
         Command<CreateObject>(c => Write(() => _controlPlane.Create(Kind(c.Resource), c.Namespace, Parse(c.Resource, c.Json)), Sender, dryRun: c.DryRun));
         Command<UpdateObject>(c => Write(() => _controlPlane.Update(Kind(c.Resource), c.Namespace, c.Name, ParseUpdate(c), c.Status), Sender, dryRun: c.DryRun));
-        Command<DeleteObject>(c => Write(() => _controlPlane.Delete(Kind(c.Resource), c.Namespace, c.Name, c.GracePeriodSeconds), Sender, dryRun: c.DryRun));
+        Command<DeleteObject>(c => Write(() => _controlPlane.Delete(Kind(c.Resource), c.Namespace, c.Name, c.GracePeriodSeconds, DeletePropagations.Parse(c.PropagationPolicy)), Sender, dryRun: c.DryRun));
         Command<GetObject>(c =>
         {
             var kind = ResourceKind.All.FirstOrDefault(k => k.Resource == c.Resource);
@@ -109,6 +109,7 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
             StopWhenDrained();
         });
         Command<ExpireEvents>(_ => Write(() => _controlPlane.ExpireEvents(DateTime.UtcNow - _settings.EventTtl), ActorRefs.Nobody));
+        Command<Resync>(_ => Write(_controlPlane.Resync, ActorRefs.Nobody));
 
         Command<SaveSnapshotSuccess>(s =>
         {
@@ -135,6 +136,12 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         public static readonly ExpireEvents Instance = new();
     }
 
+    /// <summary>The controllers' periodic resync (what time alone changes: evictions from lost nodes, minReadySeconds, progress deadlines).</summary>
+    private sealed record Resync
+    {
+        public static readonly Resync Instance = new();
+    }
+
     public override string PersistenceId => PersistenceIdValue;
 
     public static Props Props(ApiServerSettings settings) => Akka.Actor.Props.Create(() => new ApiServerActor(settings));
@@ -156,6 +163,8 @@ public sealed class ApiServerActor : ReceivePersistentActor, IWithTimers
         // Resync derived objects (a crash between a change and its controllers' follow-ups cannot leave them stale).
         Write(_controlPlane.ResyncEndpoints, ActorRefs.Nobody);
         Write(_controlPlane.ReconcileLoadBalancers, ActorRefs.Nobody);
+        Write(_controlPlane.Resync, ActorRefs.Nobody);
+        Timers.StartPeriodicTimer("resync", Resync.Instance, _settings.ResyncInterval);
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
             typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
     }

@@ -18,7 +18,8 @@ public sealed record CreateObject(string Resource, string? Namespace, [property:
 public sealed record UpdateObject(string Resource, string? Namespace, string Name, [property: JsonConverter(typeof(ClusterMessageSerializer.RawJsonConverter))] string Json, bool Status, bool DryRun = false) : IClusterMessage;
 
 /// <summary>Delete an object; pods on a Ready node are stopped gracefully first.</summary>
-public sealed record DeleteObject(string Resource, string? Namespace, string Name, long? GracePeriodSeconds, bool DryRun = false) : IClusterMessage;
+/// <param name="PropagationPolicy">DeleteOptions.propagationPolicy: Background (null), Foreground or Orphan</param>
+public sealed record DeleteObject(string Resource, string? Namespace, string Name, long? GracePeriodSeconds, bool DryRun = false, string? PropagationPolicy = null) : IClusterMessage;
 
 /// <summary>Read one object from the authoritative store (its durable state: never a write still being journaled).</summary>
 public sealed record GetObject(string Resource, string? Namespace, string Name) : IClusterMessage;

@@ -15,4 +15,7 @@ public sealed record ApiServerSettings(ControlPlaneConfig ControlPlane, int Snap
 
     /// <summary>How often expired Events are looked for.</summary>
     public TimeSpan EventSweepInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often every Deployment and ReplicaSet is synced again (kube-controller-manager resyncs too).</summary>
+    public TimeSpan ResyncInterval { get; init; } = TimeSpan.FromSeconds(10);
 }

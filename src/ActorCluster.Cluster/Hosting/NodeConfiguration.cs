@@ -76,10 +76,14 @@ public sealed record NodeConfiguration(
         {
             throw new FormatException("actorcluster.node-port-range: " + e.Message, e);
         }
+        var tolerationText = config.GetString("actorcluster.apiserver.default-toleration-seconds");
+        if (!long.TryParse(tolerationText, global::System.Globalization.NumberStyles.None, global::System.Globalization.CultureInfo.InvariantCulture, out var toleration))
+            throw new FormatException($"actorcluster.apiserver.default-toleration-seconds = \"{tolerationText}\" is not a number of seconds (0 or more)");
         var controlPlane = new ControlPlaneConfig(
             new ServiceNetworkConfig(config.GetString("actorcluster.service-cidr"), range),
             pools.Count == 0 ? [] : [new IPAddressPool("default", pools.ToList())],
-            config.GetString("actorcluster.pod-network-prefix"));
+            config.GetString("actorcluster.pod-network-prefix"),
+            toleration);
         // Fail at start, in words, rather than in the singleton later.
         _ = new IPAllocator(controlPlane.ServiceNetwork.ServiceCidr);
         _ = new LoadBalancerPools(controlPlane.LoadBalancerPools);

@@ -33,6 +33,10 @@ public sealed class ControlPlane
     private readonly LoadBalancerController _loadBalancers;
     private readonly SchedulerController _scheduler;
     private readonly NodeLifecycleController _nodes;
+    private readonly ControllerContext _context;
+    private readonly PodWrites _pods;
+    private readonly GarbageCollector _gc;
+    private readonly WorkloadControllers _workloads;
     private ServiceAllocator _services;
 
     public ControlPlane(ControlPlaneConfig config, Func<DateTime>? clock = null, Func<string>? newUid = null)
@@ -41,11 +45,15 @@ public sealed class ControlPlane
         _clock = clock ?? (() => DateTime.UtcNow);
         _newUid = newUid ?? (() => Guid.NewGuid().ToString());
         _services = new ServiceAllocator(config.ServiceNetwork);
-        var context = new ControllerContext(_clock, _newUid);
+        var context = _context = new ControllerContext(_clock, _newUid);
         _endpoints = new EndpointsController(context);
         _loadBalancers = new LoadBalancerController(context, new LoadBalancerPools(config.LoadBalancerPools));
         _scheduler = new SchedulerController(context);
-        _nodes = new NodeLifecycleController(context, config.PodNetworkPrefix, _scheduler, _endpoints);
+        _pods = new PodWrites(context, _scheduler, _endpoints, config.DefaultTolerationSeconds);
+        _nodes = new NodeLifecycleController(context, config.PodNetworkPrefix, _scheduler, _endpoints, _pods);
+        _gc = new GarbageCollector(_pods);
+        _workloads = new WorkloadControllers(new DeploymentController(context, _gc), new ReplicaSetController(context, _pods));
+        context.FollowUps = _workloads.Reconcile;
     }
 
     public ControlPlaneConfig Config { get; }
@@ -81,7 +89,7 @@ public sealed class ControlPlane
     /// <summary>The namespaces every cluster has.</summary>
     public Decision Bootstrap()
     {
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         foreach (var ns in new[] { DefaultNamespace, SystemNamespace, "kube-public", NodeLifecycleController.NodeLeaseNamespace })
         {
             if (batch.Get<V1Namespace>(ResourceKind.Namespace, "", ns) is not null) continue;
@@ -96,7 +104,7 @@ public sealed class ControlPlane
     /// </summary>
     public Decision ResyncEndpoints()
     {
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         var keys = Store.All<V1Service>(ResourceKind.Service).Select(s => ObjectKey.Of(s.Metadata))
             .Concat(Store.All(ResourceKind.Endpoints).Select(e => ObjectKey.Of(e.Object.Metadata)))
             .Concat(_endpoints.ServicesWithSlices)
@@ -108,12 +116,25 @@ public sealed class ControlPlane
     }
 
     /// <summary>
+    /// What time alone changes, run after recovery and periodically: pods on nodes lost for longer than they
+    /// tolerate are evicted (their ReplicaSets replace them elsewhere), and every Deployment and ReplicaSet is synced
+    /// (minReadySeconds, progress deadlines).
+    /// </summary>
+    public Decision Resync()
+    {
+        var batch = _context.NewBatch(Store);
+        _nodes.EvictFromLostNodes(batch);
+        _workloads.ResyncAll(batch);
+        return batch.Done(null);
+    }
+
+    /// <summary>
     /// MetalLB's reprocess-all: every LoadBalancer still pending tries the pools again. Run at start (the pools
     /// may have changed since the objects were written).
     /// </summary>
     public Decision ReconcileLoadBalancers()
     {
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         _loadBalancers.RetryPending(batch);
         return batch.Done(null);
     }
@@ -123,7 +144,7 @@ public sealed class ControlPlane
         ns = kind.Namespaced ? ns ?? DefaultNamespace : null;
         if (ns is not null && kind != ResourceKind.Namespace && Store.Get<V1Namespace>(ResourceKind.Namespace, "", ns) is null)
             return Decision.Fail(ApiError.NotFound(ResourceKind.Namespace, ns));
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         var ctx = new WriteContext(ns ?? "", _clock(), _newUid);
         if (string.IsNullOrEmpty(input.Metadata?.Name) && !string.IsNullOrEmpty(input.Metadata?.GenerateName))
         {
@@ -147,14 +168,18 @@ public sealed class ControlPlane
             }
             case V1Pod pod:
             {
-                var existing = Store.Get<V1Pod>(ResourceKind.Pod, ns!, pod.Metadata?.Name ?? "");
-                var admission = PodAdmission.Create(pod, existing, ctx);
-                if (!admission.Ok) return Decision.Fail(admission.Error!);
-                var created = admission.Object!;
-                _scheduler.Schedule(batch, created);
-                var stored = batch.Put(ChangeType.Added, kind, created);
-                _endpoints.ReconcilePod(batch, null, created);
-                return batch.Done(stored);
+                var error = _pods.Create(batch, pod, ns!, out var stored);
+                return error is not null ? Decision.Fail(error) : batch.Done(stored);
+            }
+            case V1Deployment deployment:
+            {
+                var admission = WorkloadAdmission.Create(deployment, Store.Get(ObjectRef.Of(kind, deployment.Metadata ?? new V1ObjectMeta()) with { Namespace = ns! }) is not null, ctx);
+                return admission.Ok ? batch.Done(batch.Put(ChangeType.Added, kind, admission.Object!)) : Decision.Fail(admission.Error!);
+            }
+            case V1ReplicaSet replicaSet:
+            {
+                var admission = WorkloadAdmission.Create(replicaSet, Store.Get(ObjectRef.Of(kind, replicaSet.Metadata ?? new V1ObjectMeta()) with { Namespace = ns! }) is not null, ctx);
+                return admission.Ok ? batch.Done(batch.Put(ChangeType.Added, kind, admission.Object!)) : Decision.Fail(admission.Error!);
             }
             default:
                 return CreateGeneric(batch, kind, ns, input, ctx);
@@ -196,7 +221,7 @@ public sealed class ControlPlane
         if (existing is null) return Decision.Fail(ApiError.NotFound(kind, name));
         if (input.Metadata?.Name is { Length: > 0 } bodyName && bodyName != name)
             return Decision.Fail(ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})"));
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         var ctx = new WriteContext(ns, _clock(), _newUid);
         switch (input)
         {
@@ -222,6 +247,18 @@ public sealed class ControlPlane
                 _endpoints.ReconcilePod(batch, old, admission.Object!);
                 return batch.Done(stored);
             }
+            case V1Deployment deployment:
+            {
+                var old = existing.As<V1Deployment>();
+                var admission = status ? WorkloadAdmission.UpdateStatus(deployment, old) : WorkloadAdmission.Update(deployment, old);
+                return admission.Ok ? batch.Done(batch.Put(ChangeType.Modified, kind, admission.Object!)) : Decision.Fail(admission.Error!);
+            }
+            case V1ReplicaSet replicaSet:
+            {
+                var old = existing.As<V1ReplicaSet>();
+                var admission = status ? WorkloadAdmission.UpdateStatus(replicaSet, old) : WorkloadAdmission.Update(replicaSet, old);
+                return admission.Ok ? batch.Done(batch.Put(ChangeType.Modified, kind, admission.Object!)) : Decision.Fail(admission.Error!);
+            }
             default:
             {
                 var obj = CloneObject(input);
@@ -242,32 +279,19 @@ public sealed class ControlPlane
     /// Deletes an object. A pod running on a Ready node is only marked (deletionTimestamp, grace period) and
     /// leaves the endpoints as terminating; its node stops it and confirms with <see cref="PodTerminated"/>.
     /// </summary>
-    public Decision Delete(ResourceKind kind, string? ns, string name, long? gracePeriodSeconds = null)
+    public Decision Delete(ResourceKind kind, string? ns, string name, long? gracePeriodSeconds = null, DeletePropagation propagation = DeletePropagation.Background)
     {
         ns = kind.Namespaced ? ns ?? DefaultNamespace : "";
         var existing = Store.Get(new ObjectRef(kind.Resource, ns, name));
         if (existing is null) return Decision.Fail(ApiError.NotFound(kind, name));
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         switch (existing.Object)
         {
-            case V1Pod pod:
-            {
-                var node = pod.Spec?.NodeName is { } nodeName ? Store.Get<V1Node>(ResourceKind.Node, "", nodeName) : null;
-                var grace = gracePeriodSeconds ?? pod.Spec?.TerminationGracePeriodSeconds ?? PodDefaults30;
-                if (node is null || !Scheduler.IsReady(node) || grace == 0 || IsFinished(pod))
-                {
-                    batch.Delete(existing);
-                    _endpoints.ReconcilePod(batch, pod, null);
-                    return batch.Done(existing);
-                }
-                if (pod.Metadata.DeletionTimestamp is not null) return batch.Done(existing);
-                var marked = KubeObjects.Clone(pod);
-                marked.Metadata.DeletionTimestamp = ObjectMetaRules.Truncate(_clock()).AddSeconds(grace);
-                marked.Metadata.DeletionGracePeriodSeconds = grace;
-                var stored = batch.Put(ChangeType.Modified, kind, marked);
-                _endpoints.ReconcilePod(batch, pod, marked);
-                return batch.Done(stored);
-            }
+            case V1Pod:
+                return batch.Done(_pods.Delete(batch, existing, gracePeriodSeconds));
+            case V1Deployment or V1ReplicaSet:
+                _gc.Delete(batch, existing, propagation);
+                return batch.Done(existing);
             case V1Service svc:
             {
                 batch.Transaction = ServiceAdmission.Delete(svc, _services);
@@ -317,15 +341,13 @@ public sealed class ControlPlane
         }
     }
 
-    private const long PodDefaults30 = 30;
-
     /// <summary>
     /// kube-apiserver's --event-ttl: an Event goes once it was last recorded before <paramref name="cutoff"/>
     /// (etcd does it with a lease per Event; here one sweep deletes them together).
     /// </summary>
     public Decision ExpireEvents(DateTime cutoff)
     {
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         foreach (var stored in Store.All(ResourceKind.Event).ToList())
         {
             var ev = stored.As<Corev1Event>();
@@ -335,14 +357,12 @@ public sealed class ControlPlane
         return batch.Done(null);
     }
 
-    private static bool IsFinished(V1Pod pod) => pod.Status?.Phase is "Succeeded" or "Failed";
-
     /// <summary>A node's agent confirms a pod it was asked to stop has stopped: the object goes.</summary>
     public Decision PodTerminated(string ns, string name, string uid)
     {
         var existing = Store.Get(new ObjectRef(ResourceKind.Pod.Resource, ns, name));
-        if (existing is null || existing.Object.Metadata.Uid != uid) return new DecisionBatch(Store).Done(null);
-        var batch = new DecisionBatch(Store);
+        if (existing is null || existing.Object.Metadata.Uid != uid) return _context.NewBatch(Store).Done(null);
+        var batch = _context.NewBatch(Store);
         batch.Delete(existing);
         _endpoints.ReconcilePod(batch, existing.As<V1Pod>(), null);
         return batch.Done(existing);
@@ -360,10 +380,10 @@ public sealed class ControlPlane
         merged.Conditions = (merged.Conditions ?? []).Where(c => c.Type != "PodScheduled").ToList();
         if (scheduled is not null) merged.Conditions.Insert(0, scheduled);
         merged.QosClass ??= old.Status?.QosClass;
-        if (KubeObjects.SemanticEquals(merged, old.Status)) return new DecisionBatch(Store).Done(existing);
+        if (KubeObjects.SemanticEquals(merged, old.Status)) return _context.NewBatch(Store).Done(existing);
         var updated = KubeObjects.Clone(old);
         updated.Status = merged;
-        var batch = new DecisionBatch(Store);
+        var batch = _context.NewBatch(Store);
         var stored = batch.Put(ChangeType.Modified, ResourceKind.Pod, updated);
         _endpoints.ReconcilePod(batch, old, updated);
         return batch.Done(stored);

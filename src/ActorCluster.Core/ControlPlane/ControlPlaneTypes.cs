@@ -25,8 +25,12 @@ public sealed record Decision(IReadOnlyList<StoreChange> Changes, StoredObject? 
     public bool Ok => Error is null;
 }
 
-/// <summary>The control plane's configuration: service addresses, LoadBalancer pools, pod ranges.</summary>
-public sealed record ControlPlaneConfig(ServiceNetworkConfig ServiceNetwork, IReadOnlyList<IPAddressPool> LoadBalancerPools, string PodNetworkPrefix = "127.244")
+/// <summary>
+/// The control plane's configuration: service addresses, LoadBalancer pools, pod ranges, and how long a pod stays
+/// bound to a node that is unreachable or not ready before it is evicted (the tolerationSeconds the
+/// DefaultTolerationSeconds admission plugin gives pods that do not say; Kubernetes' default is 300).
+/// </summary>
+public sealed record ControlPlaneConfig(ServiceNetworkConfig ServiceNetwork, IReadOnlyList<IPAddressPool> LoadBalancerPools, string PodNetworkPrefix = "127.244", long DefaultTolerationSeconds = 300)
 {
     public static readonly ControlPlaneConfig Default = new(ServiceNetworkConfig.Default, []);
 }

@@ -11,10 +11,14 @@ namespace ActorCluster.Core.ControlPlane;
 /// A decision under construction: the changes so far, over a working copy of the store, so each controller sees
 /// what the ones before it decided. <see cref="Done"/> turns it into the <see cref="Decision"/> the ApiServer persists.
 /// </summary>
-internal sealed class DecisionBatch(ObjectStore store)
+internal sealed class DecisionBatch(ObjectStore store, Action<DecisionBatch>? beforeDone = null)
 {
     private readonly List<StoreChange> _changes = [];
     private ObjectStore _working = store;
+    private bool _done;
+
+    /// <summary>The changes so far, in order.</summary>
+    public IReadOnlyList<StoreChange> Changes => _changes;
 
     public AllocationTransaction Transaction { get; set; } = new();
 
@@ -51,5 +55,14 @@ internal sealed class DecisionBatch(ObjectStore store)
         _working = _working.Remove(obj.Ref, 0);
     }
 
-    public Decision Done(StoredObject? reply) => new(_changes, reply, null, Transaction);
+    /// <summary>The decision: the controllers that follow every change (<paramref name="beforeDone"/>) run first, once.</summary>
+    public Decision Done(StoredObject? reply)
+    {
+        if (!_done && _changes.Count > 0)
+        {
+            _done = true;
+            beforeDone?.Invoke(this);
+        }
+        return new(_changes, reply, null, Transaction);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ActorCluster.Core.Api;
+using ActorCluster.Core.Defaulting;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Registry;
 using ActorCluster.Core.Store;
@@ -13,7 +14,7 @@ namespace ActorCluster.Core.ControlPlane;
 /// its Node object, labels, InternalIP and pod range, and is Ready; membership decides readiness afterwards, and a
 /// node that stops being Ready has its pods marked not ready so endpoints follow (MarkPodsNotReady).
 /// </summary>
-internal sealed class NodeLifecycleController(ControllerContext context, string podNetworkPrefix, SchedulerController scheduler, EndpointsController endpoints)
+internal sealed class NodeLifecycleController(ControllerContext context, string podNetworkPrefix, SchedulerController scheduler, EndpointsController endpoints, PodWrites pods)
 {
     public const string HostnameLabel = "kubernetes.io/hostname";
 
@@ -22,7 +23,7 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
 
     public Decision Register(ObjectStore store, string name, string address, string kernel, string osImage, string akkaAddress, NodeCapacity capacity)
     {
-        var batch = new DecisionBatch(store);
+        var batch = context.NewBatch(store);
         var existing = store.Get<V1Node>(ResourceKind.Node, "", name);
         var node = existing is null ? new V1Node { ApiVersion = "v1", Kind = "Node", Metadata = new V1ObjectMeta { Name = name } } : KubeObjects.Clone(existing);
         if (existing is null)
@@ -63,6 +64,7 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
             OsImage = osImage, KernelVersion = kernel, MachineID = "", SystemUUID = "", BootID = "",
         };
         node.Status.Conditions = [ReadyCondition("True", "KubeletReady", "kubelet is posting ready status", now, existing)];
+        SetTaints(node, "True");
         batch.Put(existing is null ? ChangeType.Added : ChangeType.Modified, ResourceKind.Node, node);
         scheduler.ScheduleAllPending(batch);
         return batch.Done(batch.Latest(new ObjectRef("nodes", "", name)));
@@ -81,7 +83,7 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
     /// </summary>
     public Decision RenewLease(ObjectStore store, string name)
     {
-        var batch = new DecisionBatch(store);
+        var batch = context.NewBatch(store);
         var node = store.Get<V1Node>(ResourceKind.Node, "", name);
         if (node is null || store.Get<V1Namespace>(ResourceKind.Namespace, "", NodeLeaseNamespace) is null) return batch.Done(null);
         var existing = store.Get<V1Lease>(ResourceKind.Lease, NodeLeaseNamespace, name);
@@ -117,12 +119,13 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
     public Decision SetReady(ObjectStore store, string name, string status, string reason, string message)
     {
         var existing = store.Get<V1Node>(ResourceKind.Node, "", name);
-        var batch = new DecisionBatch(store);
+        var batch = context.NewBatch(store);
         if (existing is null) return batch.Done(null);
         var current = existing.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready");
         if (current?.Status == status && current.Reason == reason) return batch.Done(null);
         var node = KubeObjects.Clone(existing);
         node.Status.Conditions = [ReadyCondition(status, reason, message, context.Now(), existing)];
+        SetTaints(node, status);
         batch.Put(ChangeType.Modified, ResourceKind.Node, node);
         if (status != "True")
         {
@@ -144,6 +147,68 @@ internal sealed class NodeLifecycleController(ControllerContext context, string 
             scheduler.ScheduleAllPending(batch);
         }
         return batch.Done(null);
+    }
+
+    /// <summary>
+    /// The node lifecycle controller's taints: an Unknown node is unreachable, a False one not ready, each as
+    /// NoSchedule and NoExecute (the NoExecute one with the time it was added, which eviction counts from); a Ready
+    /// node has neither.
+    /// </summary>
+    private void SetTaints(V1Node node, string ready)
+    {
+        var keep = (node.Spec.Taints ?? []).Where(t => t.Key is not (PodDefaults.NotReadyTaint or PodDefaults.UnreachableTaint)).ToList();
+        var key = ready switch
+        {
+            "Unknown" => PodDefaults.UnreachableTaint,
+            "False" => PodDefaults.NotReadyTaint,
+            _ => null,
+        };
+        if (key is not null)
+        {
+            var since = node.Spec.Taints?.FirstOrDefault(t => t.Key == key && t.Effect == "NoExecute")?.TimeAdded ?? context.Now();
+            keep.Add(new V1Taint { Key = key, Effect = "NoSchedule" });
+            keep.Add(new V1Taint { Key = key, Effect = "NoExecute", TimeAdded = since });
+        }
+        node.Spec.Taints = keep.Count == 0 ? null : keep;
+    }
+
+    /// <summary>
+    /// The taint eviction controller: a pod on a node with a NoExecute taint goes once it has tolerated it for its
+    /// tolerationSeconds (at once without a matching toleration; never with one that has no limit). The node is not
+    /// Ready, so the pod is deleted outright and its ReplicaSet creates a replacement on a Ready node.
+    /// </summary>
+    public void EvictFromLostNodes(DecisionBatch batch)
+    {
+        var now = context.Clock();
+        // A taint older than this control plane is counted from its start: after a restart of the whole cluster the
+        // nodes' old taints would otherwise evict every pod before their nodes could register again.
+        var observedSince = _started;
+        foreach (var node in batch.All<V1Node>(ResourceKind.Node).ToList())
+        {
+            var taints = (node.Spec?.Taints ?? []).Where(t => t.Effect == "NoExecute").ToList();
+            if (taints.Count == 0) continue;
+            foreach (var pod in batch.All<V1Pod>(ResourceKind.Pod).Where(p => p.Spec?.NodeName == node.Metadata.Name && p.Metadata.DeletionTimestamp is null).ToList())
+            {
+                if (!taints.Any(t => Evicts(t, pod, observedSince, now))) continue;
+                if (batch.GetStored(ObjectRef.Of(ResourceKind.Pod, pod.Metadata)) is not { } stored) continue;
+                batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.Pod, pod.Metadata, "Normal", "TaintManagerEviction",
+                    $"Marking for deletion Pod {pod.Metadata.NamespaceProperty}/{pod.Metadata.Name}", "taint-eviction-controller"));
+                pods.Delete(batch, stored, 0);
+            }
+        }
+    }
+
+    private readonly DateTime _started = context.Clock();
+
+    private static bool Evicts(V1Taint taint, V1Pod pod, DateTime observedSince, DateTime now)
+    {
+        var toleration = (pod.Spec?.Tolerations ?? []).FirstOrDefault(t =>
+            (t.Effect is null or "" || t.Effect == taint.Effect)
+            && (t.OperatorProperty == "Exists" ? string.IsNullOrEmpty(t.Key) || t.Key == taint.Key : t.Key == taint.Key && (t.Value ?? "") == (taint.Value ?? "")));
+        if (toleration is null) return true;
+        if (toleration.TolerationSeconds is not { } seconds) return false;
+        var since = taint.TimeAdded is { } added && added > observedSince ? added : observedSince;
+        return since.AddSeconds(Math.Max(0, seconds)) <= now;
     }
 
     public static IEnumerable<V1Pod> PodsOn(ObjectStore store, string node) =>

@@ -11,23 +11,37 @@ public static class PodDefaults
 {
     public const int DefaultTerminationGracePeriodSeconds = 30;
     public const int DefaultTolerationSeconds = 300;
+    public const string NotReadyTaint = "node.kubernetes.io/not-ready";
+    public const string UnreachableTaint = "node.kubernetes.io/unreachable";
 
-    public static V1Pod Apply(V1Pod input)
+    public static V1Pod Apply(V1Pod input, long tolerationSeconds = DefaultTolerationSeconds)
     {
         var pod = KubeObjects.Clone(input);
         pod.ApiVersion = "v1";
         pod.Kind = "Pod";
         pod.Metadata ??= new V1ObjectMeta();
         var spec = pod.Spec ??= new V1PodSpec();
+        ApplySpec(spec);
+        spec.EnableServiceLinks ??= true;
+        spec.Priority ??= 0;
+        spec.PreemptionPolicy ??= "PreemptLowerPriority";
+        spec.Tolerations ??= [];
+        AddDefaultToleration(spec, NotReadyTaint, tolerationSeconds);
+        AddDefaultToleration(spec, UnreachableTaint, tolerationSeconds);
+        return pod;
+    }
 
+    /// <summary>
+    /// SetDefaults_PodSpec and the containers' defaults: what a pod template gets too (a Deployment's, a
+    /// ReplicaSet's). Service links, priority and the default tolerations belong to pods only (admission adds them).
+    /// </summary>
+    public static void ApplySpec(V1PodSpec spec)
+    {
         if (string.IsNullOrEmpty(spec.RestartPolicy)) spec.RestartPolicy = "Always";
         if (string.IsNullOrEmpty(spec.DnsPolicy)) spec.DnsPolicy = "ClusterFirst";
         if (string.IsNullOrEmpty(spec.SchedulerName)) spec.SchedulerName = "default-scheduler";
         spec.TerminationGracePeriodSeconds ??= DefaultTerminationGracePeriodSeconds;
         spec.SecurityContext ??= new V1PodSecurityContext();
-        spec.EnableServiceLinks ??= true;
-        spec.Priority ??= 0;
-        spec.PreemptionPolicy ??= "PreemptLowerPriority";
 
         foreach (var c in spec.Containers ?? [])
         {
@@ -40,11 +54,6 @@ public static class PodDefaults
                 if (string.IsNullOrEmpty(p.Protocol)) p.Protocol = ServiceTypes.TCP;
             }
         }
-
-        spec.Tolerations ??= [];
-        AddDefaultToleration(spec, "node.kubernetes.io/not-ready");
-        AddDefaultToleration(spec, "node.kubernetes.io/unreachable");
-        return pod;
     }
 
     /// <summary>Always for ":latest" or an untagged image, IfNotPresent otherwise (digests included).</summary>
@@ -58,7 +67,7 @@ public static class PodDefaults
         return image[(colon + 1)..] == "latest" ? "Always" : "IfNotPresent";
     }
 
-    private static void AddDefaultToleration(V1PodSpec spec, string key)
+    private static void AddDefaultToleration(V1PodSpec spec, string key, long seconds)
     {
         if (spec.Tolerations!.Any(t => t.Key == key && (t.Effect is null || t.Effect == "NoExecute"))) return;
         spec.Tolerations!.Add(new V1Toleration
@@ -66,7 +75,7 @@ public static class PodDefaults
             Key = key,
             OperatorProperty = "Exists",
             Effect = "NoExecute",
-            TolerationSeconds = DefaultTolerationSeconds,
+            TolerationSeconds = seconds,
         });
     }
 }

@@ -40,6 +40,10 @@ public static class Patches
     /// <summary>Lists of scalars that merge (union) instead of being replaced.</summary>
     private static readonly HashSet<string> MergedPrimitiveLists = new(StringComparer.Ordinal) { "metadata.finalizers" };
 
+    /// <summary>A pod template's fields (a Deployment's or ReplicaSet's <c>spec.template</c>) merge as a pod's do.</summary>
+    private static string TemplatePath(string path) =>
+        path.StartsWith("spec.template.", StringComparison.Ordinal) ? path["spec.template.".Length..] : path;
+
     public static JsonNode Apply(string contentType, JsonNode original, string patch)
     {
         JsonNode? patchNode;
@@ -118,12 +122,12 @@ public static class Patches
                 result.Remove(key);
                 continue;
             }
-            if (value is JsonArray patchList && MergeKeys.TryGetValue(childPath, out var mergeKey) && mergeKey.Length > 0)
+            if (value is JsonArray patchList && MergeKeys.TryGetValue(TemplatePath(childPath), out var mergeKey) && mergeKey.Length > 0)
             {
                 result[key] = MergeList(result[key] as JsonArray, patchList, mergeKey, childPath, patchObject[$"$setElementOrder/{key}"] as JsonArray);
                 continue;
             }
-            if (value is JsonArray primitives && MergedPrimitiveLists.Contains(childPath) && result[key] is JsonArray existing)
+            if (value is JsonArray primitives && MergedPrimitiveLists.Contains(TemplatePath(childPath)) && result[key] is JsonArray existing)
             {
                 foreach (var p in primitives)
                 {

@@ -10,10 +10,10 @@ namespace ActorCluster.Core.Registry;
 /// <summary>The Pod write path: default, validate, accept; status starts Pending and changes only through /status.</summary>
 public static class PodAdmission
 {
-    public static Admission<V1Pod> Create(V1Pod input, V1Pod? existing, WriteContext ctx)
+    public static Admission<V1Pod> Create(V1Pod input, V1Pod? existing, WriteContext ctx, long tolerationSeconds = PodDefaults.DefaultTolerationSeconds)
     {
         var txn = new AllocationTransaction();
-        var pod = PodDefaults.Apply(input);
+        var pod = PodDefaults.Apply(input, tolerationSeconds);
         var nsError = ObjectMetaRules.ApplyNamespace(pod.Metadata, ctx.Namespace);
         if (nsError is not null) return Admission<V1Pod>.Reject(nsError, txn);
         ObjectMetaRules.PrepareCreate(pod.Metadata, ctx);

@@ -96,6 +96,59 @@ public sealed class LabelSelector : IEquatable<LabelSelector>
             .ToList());
     }
 
+    /// <summary>
+    /// metav1.LabelSelectorAsSelector: matchLabels as equalities, matchExpressions (In, NotIn, Exists, DoesNotExist)
+    /// as requirements. Null or empty selects nothing (null is returned); a malformed one throws FormatException.
+    /// </summary>
+    public static LabelSelector? FromApi(k8s.Models.V1LabelSelector? selector)
+    {
+        if (selector is null || (selector.MatchLabels is not { Count: > 0 } && selector.MatchExpressions is not { Count: > 0 })) return null;
+        var parts = new List<string>();
+        foreach (var (key, value) in selector.MatchLabels ?? new Dictionary<string, string>()) parts.Add($"{key}={value}");
+        foreach (var e in selector.MatchExpressions ?? [])
+        {
+            parts.Add(e.OperatorProperty switch
+            {
+                "In" => $"{e.Key} in ({string.Join(",", e.Values ?? [])})",
+                "NotIn" => $"{e.Key} notin ({string.Join(",", e.Values ?? [])})",
+                "Exists" => e.Key,
+                "DoesNotExist" => "!" + e.Key,
+                _ => throw new FormatException($"{GoFormat.Quote(e.OperatorProperty ?? "")} is not a valid label selector operator"),
+            });
+        }
+        return Parse(string.Join(",", parts));
+    }
+
+    /// <summary>A workload's selector, or null when it selects nothing or cannot be parsed (validation reports that).</summary>
+    public static LabelSelector? TryFromApi(k8s.Models.V1LabelSelector? selector)
+    {
+        try
+        {
+            return FromApi(selector);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>metav1.FormatLabelSelector: what kubectl's SELECTOR column shows (<c>&lt;none&gt;</c> for nothing).</summary>
+    public static string Format(k8s.Models.V1LabelSelector? selector)
+    {
+        try
+        {
+            var parsed = FromApi(selector);
+            return parsed is null || parsed.IsEmpty ? "<none>" : parsed.ToString();
+        }
+        catch (FormatException)
+        {
+            return "<error>";
+        }
+    }
+
+    public bool MatchesLabels(IDictionary<string, string>? labels) =>
+        Matches(labels is null ? new Dictionary<string, string>() : labels.AsReadOnly());
+
     public bool Matches(IReadOnlyDictionary<string, string> labels)
     {
         foreach (var r in Requirements)

@@ -67,6 +67,20 @@ public static class TableConverter
             new("Name", "string", "name", "Name must be unique within a namespace.", 1),
         ],
         "leases" => [NameColumn, new("Holder", "string", "", "holderIdentity contains the identity of the holder of a current lease."), AgeColumn],
+        "deployments" =>
+        [
+            NameColumn, new("Ready", "string", "", "Number of the pod with ready state"),
+            new("Up-to-date", "string", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            new("Available", "string", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            AgeColumn, .. TemplateColumns("Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
+        ],
+        "replicasets" =>
+        [
+            NameColumn, new("Desired", "integer", "", "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1."),
+            new("Current", "integer", "", "Replicas is the most recently observed number of replicas."),
+            new("Ready", "integer", "", "The number of ready replicas for this replica set."),
+            AgeColumn, .. TemplateColumns("Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template."),
+        ],
         _ => [NameColumn, AgeColumn],
     };
 
@@ -80,8 +94,32 @@ public static class TableConverter
         V1EndpointSlice s => SliceCells(s, now),
         Corev1Event e => EventCells(e, now),
         V1Lease l => [l.Metadata.Name, l.Spec?.HolderIdentity ?? "", HumanDuration.Age(l.Metadata.CreationTimestamp, now)],
+        V1Deployment d =>
+        [
+            d.Metadata.Name, $"{d.Status?.ReadyReplicas ?? 0}/{d.Spec?.Replicas ?? 0}", (long)(d.Status?.UpdatedReplicas ?? 0), (long)(d.Status?.AvailableReplicas ?? 0),
+            HumanDuration.Age(d.Metadata.CreationTimestamp, now), .. TemplateCells(d.Spec?.Template, d.Spec?.Selector),
+        ],
+        V1ReplicaSet rs =>
+        [
+            rs.Metadata.Name, (long)(rs.Spec?.Replicas ?? 0), (long)(rs.Status?.Replicas ?? 0), (long)(rs.Status?.ReadyReplicas ?? 0),
+            HumanDuration.Age(rs.Metadata.CreationTimestamp, now), .. TemplateCells(rs.Spec?.Template, rs.Spec?.Selector),
+        ],
         _ => [obj.Object.Metadata.Name, HumanDuration.Age(obj.Object.Metadata.CreationTimestamp, now)],
     };
+
+    /// <summary>The -o wide columns of a workload: its template's containers and images, and its selector.</summary>
+    private static TableColumn[] TemplateColumns(string selectorDescription) =>
+    [
+        new("Containers", "string", "", "Names of each container in the template.", 1),
+        new("Images", "string", "", "Images referenced by each container in the template.", 1),
+        new("Selector", "string", "", selectorDescription, 1),
+    ];
+
+    private static object[] TemplateCells(V1PodTemplateSpec? template, V1LabelSelector? selector)
+    {
+        var containers = template?.Spec?.Containers ?? [];
+        return [string.Join(",", containers.Select(c => c.Name)), string.Join(",", containers.Select(c => c.Image)), Selectors.LabelSelector.Format(selector)];
+    }
 
     private static object[] PodCells(V1Pod pod, DateTime now)
     {

@@ -18,8 +18,14 @@ public static class PodValidation
     public static List<FieldError> Validate(V1Pod pod)
     {
         var errs = MetadataValidation.ValidateObjectMeta(pod.Metadata, requiresNamespace: true, MetadataValidation.DnsSubdomainName);
-        var spec = pod.Spec ?? new V1PodSpec();
-        var specPath = FieldPath.Spec;
+        errs.AddRange(ValidateSpec(pod.Spec ?? new V1PodSpec(), FieldPath.Spec));
+        return errs;
+    }
+
+    /// <summary>ValidatePodSpec at <paramref name="specPath"/> (<c>spec</c> of a pod, <c>spec.template.spec</c> of a template).</summary>
+    public static List<FieldError> ValidateSpec(V1PodSpec spec, FieldPath specPath)
+    {
+        var errs = new List<FieldError>();
 
         var containers = spec.Containers ?? [];
         if (containers.Count == 0)

@@ -1,0 +1,76 @@
+using ActorCluster.Core.Endpoints;
+using ActorCluster.Core.Objects;
+using ActorCluster.Core.Selectors;
+using ActorCluster.Core.Workloads;
+using k8s.Models;
+
+namespace ActorCluster.Core.ControlPlane;
+
+/// <summary>
+/// Runs the Deployment and ReplicaSet controllers on what a decision changed, as their informers would: a pod
+/// wakes the ReplicaSet that owns it (or one whose selector would adopt it), a ReplicaSet wakes itself and its
+/// Deployment, a Deployment wakes itself. Each round handles the changes the previous one made, until nothing moves
+/// (bounded: what is left is picked up by the next change or the periodic resync).
+/// </summary>
+internal sealed class WorkloadControllers(DeploymentController deployments, ReplicaSetController replicaSets)
+{
+    private const int MaxRounds = 8;
+
+    public void Reconcile(DecisionBatch batch)
+    {
+        var seen = 0;
+        for (var round = 0; round < MaxRounds && seen < batch.Changes.Count; round++)
+        {
+            var changes = batch.Changes.Skip(seen).ToList();
+            seen = batch.Changes.Count;
+            var dirtyDeployments = new SortedSet<ObjectKey>(KeyOrder);
+            var dirtyReplicaSets = new SortedSet<ObjectKey>(KeyOrder);
+            foreach (var change in changes)
+            {
+                var meta = change.Object.Object.Metadata;
+                var ns = meta.NamespaceProperty ?? "";
+                if (change.Object.Kind == ResourceKind.Deployment)
+                {
+                    if (change.Type != ChangeType.Deleted) dirtyDeployments.Add(ObjectKey.Of(meta));
+                }
+                else if (change.Object.Kind == ResourceKind.ReplicaSet)
+                {
+                    if (change.Type != ChangeType.Deleted) dirtyReplicaSets.Add(ObjectKey.Of(meta));
+                    if (ControllerRefs.ControllerOf(meta) is { Kind: "Deployment" } owner) dirtyDeployments.Add(new ObjectKey(ns, owner.Name));
+                }
+                else if (change.Object.Kind == ResourceKind.Pod)
+                {
+                    if (ControllerRefs.ControllerOf(meta) is { Kind: "ReplicaSet" } owner)
+                    {
+                        dirtyReplicaSets.Add(new ObjectKey(ns, owner.Name));
+                        // A Recreate rollout waits for the old pods to be gone, not only asked to stop.
+                        if (change.Type == ChangeType.Deleted
+                            && batch.Get<V1ReplicaSet>(ResourceKind.ReplicaSet, ns, owner.Name) is { } rs
+                            && ControllerRefs.ControllerOf(rs.Metadata) is { Kind: "Deployment" } deployment)
+                            dirtyDeployments.Add(new ObjectKey(ns, deployment.Name));
+                    }
+                    else if (change.Type != ChangeType.Deleted && meta.DeletionTimestamp is null)
+                    {
+                        foreach (var rs in batch.All<V1ReplicaSet>(ResourceKind.ReplicaSet).Where(r => r.Metadata.NamespaceProperty == ns && Selects(r, meta)))
+                            dirtyReplicaSets.Add(ObjectKey.Of(rs.Metadata));
+                    }
+                }
+            }
+            foreach (var key in dirtyDeployments) deployments.Sync(batch, key);
+            foreach (var key in dirtyReplicaSets) replicaSets.Sync(batch, key);
+        }
+    }
+
+    /// <summary>Every Deployment and ReplicaSet, once (after recovery, and periodically for time-based conditions).</summary>
+    public void ResyncAll(DecisionBatch batch)
+    {
+        foreach (var d in batch.All<V1Deployment>(ResourceKind.Deployment).Select(d => ObjectKey.Of(d.Metadata)).OrderBy(k => k, KeyOrder).ToList())
+            deployments.Sync(batch, d);
+        foreach (var rs in batch.All<V1ReplicaSet>(ResourceKind.ReplicaSet).Select(r => ObjectKey.Of(r.Metadata)).OrderBy(k => k, KeyOrder).ToList())
+            replicaSets.Sync(batch, rs);
+    }
+
+    private static bool Selects(V1ReplicaSet rs, V1ObjectMeta pod) => LabelSelector.TryFromApi(rs.Spec?.Selector)?.MatchesLabels(pod.Labels) == true;
+
+    private static readonly IComparer<ObjectKey> KeyOrder = Comparer<ObjectKey>.Create((a, b) => string.CompareOrdinal(a.ToString(), b.ToString()));
+}

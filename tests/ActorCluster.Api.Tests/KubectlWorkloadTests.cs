@@ -1,0 +1,111 @@
+namespace ActorCluster.Api.Tests;
+
+/// <summary>
+/// Deployments and ReplicaSets with the real kubectl (v1.32), as a user reaches for them after the walkthrough:
+/// <c>create deployment</c> (sent as protobuf), <c>get -o wide</c>, <c>rollout status|history|undo|restart</c>,
+/// <c>scale</c> (the scale subresource), <c>set image</c>, <c>describe</c>, and deletion with and without cascade.
+/// </summary>
+public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluster>
+{
+    [SkippableFact]
+    public async Task A_deployment_is_created_rolled_out_scaled_updated_undone_and_restarted()
+    {
+        Assert.Matches(@"(?m)^deployments\s+deploy\s+apps/v1\s+true\s+Deployment$", await c.Ok("api-resources"));
+        Assert.Equal("deployment.apps/web created\n", await c.Ok("create", "deployment", "web", "--image=kubetm/app", "--replicas=3", "--port=8080"));
+        Assert.EndsWith("deployment \"web\" successfully rolled out\n", await c.Ok("rollout", "status", "deployment/web", "--timeout=60s"), StringComparison.Ordinal);
+
+        var wide = await c.Ok("get", "deploy,rs", "-o", "wide");
+        Assert.Matches(@"(?m)^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR$", wide);
+        Assert.Matches(@"(?m)^deployment\.apps/web\s+3/3\s+3\s+3\s+\S+\s+app\s+kubetm/app\s+app=web$", wide);
+        Assert.Matches(@"(?m)^NAME\s+DESIRED\s+CURRENT\s+READY\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR$", wide);
+        var first = System.Text.RegularExpressions.Regex.Match(wide, @"(?m)^replicaset\.apps/(web-(\w+))\s+3\s+3\s+3\s+\S+\s+app\s+kubetm/app\s+app=web,pod-template-hash=(\w+)$");
+        Assert.True(first.Success, wide);
+        Assert.Equal(first.Groups[2].Value, first.Groups[3].Value);
+        var pods = await c.Ok("get", "pods", "-l", "app=web", "-o", "wide");
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(pods, $@"(?m)^{first.Groups[1].Value}-\w{{5}}\s+1/1\s+Running\s+0\s").Count);
+        // The three spread over the three nodes, as the scheduler spreads them.
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(pods, @"k8s-worker(\d)").Select(m => m.Groups[1].Value).Distinct().Count());
+
+        Assert.Equal("deployment.apps/web scaled\n", await c.Ok("scale", "deployment", "web", "--replicas=4"));
+        await c.Ok("rollout", "status", "deployment/web", "--timeout=60s");
+        Assert.Matches(@"(?m)^web\s+4/4\s+4\s+4\s", await c.Ok("get", "deploy", "web"));
+        Assert.Equal("4", await c.Ok("get", "deployment", "web", "--subresource=scale", "-o", "jsonpath={.spec.replicas}"));
+        Assert.Matches(@"(?m)^NAME\s+DESIRED\s+AVAILABLE\nweb\s+4\s+4\n", await c.Ok("get", "deployment", "web", "--subresource=scale"));
+
+        Assert.Equal("deployment.apps/web image updated\n", await c.Ok("set", "image", "deployment/web", "app=kubetm/app:v2"));
+        await c.Ok("rollout", "status", "deployment/web", "--timeout=60s");
+        Assert.Matches(@"(?m)^web\s+4/4\s+4\s+4\s+\S+\s+app\s+kubetm/app:v2\s", await c.Ok("get", "deploy", "web", "-o", "wide"));
+        Assert.Matches(@"(?m)^REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>\n", await c.Ok("rollout", "history", "deployment/web"));
+
+        Assert.Equal("deployment.apps/web rolled back\n", await c.Ok("rollout", "undo", "deployment/web"));
+        await c.Ok("rollout", "status", "deployment/web", "--timeout=60s");
+        // The first ReplicaSet serves again, now as revision 3.
+        Assert.Matches($@"(?m)^{first.Groups[1].Value}\s+4\s+4\s+4\s", await c.Ok("get", "rs"));
+        Assert.Matches(@"(?m)^REVISION\s+CHANGE-CAUSE\n2\s+<none>\n3\s+<none>\n", await c.Ok("rollout", "history", "deployment/web"));
+
+        Assert.Equal("deployment.apps/web restarted\n", await c.Ok("rollout", "restart", "deployment/web"));
+        await c.Ok("rollout", "status", "deployment/web", "--timeout=60s");
+        var described = await c.Ok("describe", "deployment", "web");
+        Assert.Matches(@"(?m)^Replicas:\s+4 desired \| 4 updated \| 4 total \| 4 available \| 0 unavailable$", described);
+        Assert.Matches(@"(?m)^RollingUpdateStrategy:\s+25% max unavailable, 25% max surge$", described);
+        Assert.Matches(@"(?m)^  Annotations:\s+kubectl\.kubernetes\.io/restartedAt: ", described);
+        Assert.Matches(@"(?m)^  Available\s+True\s+MinimumReplicasAvailable$", described);
+        Assert.Matches(@"(?m)^  Progressing\s+True\s+NewReplicaSetAvailable$", described);
+        Assert.Matches(@"(?m)^NewReplicaSet:\s+web-\w+ \(4/4 replicas created\)$", described);
+        Assert.Matches(@"(?m)^  Normal  ScalingReplicaSet  \S+\s+deployment-controller  Scaled up replica set web-\w+ from 0 to 3$", described);
+        Assert.Matches(@"(?m)^Annotations:\s+deployment\.kubernetes\.io/revision: 4$", described);
+    }
+
+    [SkippableFact]
+    public async Task A_deleted_pod_comes_back_and_deletion_cascades_unless_orphaned()
+    {
+        await c.Ok("create", "deployment", "heal", "--image=kubetm/app", "--replicas=2");
+        await c.Ok("rollout", "status", "deployment/heal", "--timeout=60s");
+        var victim = (await c.Ok("get", "pods", "-l", "app=heal", "-o", "jsonpath={.items[0].metadata.name}")).Trim();
+        await c.Ok("delete", "pod", victim, "--wait=true");
+        await Cluster.Tests.TestCluster.Eventually(async () =>
+        {
+            var names = (await c.Ok("get", "pods", "-l", "app=heal", "--field-selector=status.phase=Running", "-o", "name")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            return names.Length == 2 && !names.Contains($"pod/{victim}");
+        }, TimeSpan.FromSeconds(60), "a replacement for the deleted pod");
+
+        // --cascade=orphan leaves the ReplicaSet and its pods, without an owner.
+        Assert.Equal("deployment.apps \"heal\" deleted\n", await c.Ok("delete", "deployment", "heal", "--cascade=orphan"));
+        Assert.Matches(@"(?m)^heal-\w+\s+2\s+2\s+2\s", await c.Ok("get", "rs", "-l", "app=heal"));
+        Assert.Equal("", await c.Ok("get", "rs", "-l", "app=heal", "-o", "jsonpath={.items[0].metadata.ownerReferences}"));
+        // Deleting the ReplicaSet now takes its pods (background propagation).
+        await c.Ok("delete", "rs", "-l", "app=heal", "--wait=true");
+        await Cluster.Tests.TestCluster.Eventually(async () => (await c.Ok("get", "pods", "-l", "app=heal", "-o", "name")).Length == 0,
+            TimeSpan.FromSeconds(60), "the orphaned pods deleted with their ReplicaSet");
+    }
+
+    [SkippableFact]
+    public async Task Invalid_deployments_and_scales_are_refused_as_kube_apiserver_refuses_them()
+    {
+        var manifest = ApiCluster.File("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: bad}
+            spec:
+              replicas: -1
+              selector: {matchLabels: {app: bad}}
+              template:
+                metadata: {labels: {app: other}}
+                spec: {containers: [{name: app, image: kubetm/app}]}
+            """);
+        var refused = await c.Run("apply", "-f", manifest);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("The Deployment \"bad\" is invalid: \n* spec.replicas: Invalid value: -1: must be greater than or equal to 0\n"
+                        + "* spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`", refused.Stderr, StringComparison.Ordinal);
+        var notFound = await c.Run("get", "deployment", "bad");
+        Assert.Contains("Error from server (NotFound): deployments.apps \"bad\" not found", notFound.Stderr, StringComparison.Ordinal);
+        var scale = await c.Run("scale", "deployment", "bad", "--replicas=2");
+        Assert.Contains("deployments.apps \"bad\" not found", scale.Stderr, StringComparison.Ordinal);
+
+        await c.Ok("create", "deployment", "fixed", "--image=kubetm/app");
+        var patched = await c.Run("patch", "deployment", "fixed", "-p", """{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}""");
+        Assert.Contains("spec.selector: Invalid value: &v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"other\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable", patched.Stderr, StringComparison.Ordinal);
+        var negative = await c.Run("patch", "deployment", "fixed", "--subresource=scale", "--type=merge", "-p", """{"spec":{"replicas":-3}}""");
+        Assert.Contains("The Scale \"fixed\" is invalid: spec.replicas: Invalid value: -3: must be greater than or equal to 0", negative.Stderr, StringComparison.Ordinal);
+    }
+}
