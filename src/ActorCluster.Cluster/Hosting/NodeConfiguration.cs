@@ -96,11 +96,14 @@ public sealed record NodeConfiguration(
         }
         var ttl = config.GetTimeSpan("actorcluster.apiserver.event-ttl", null, allowInfinite: false);
         if (ttl <= TimeSpan.Zero) throw new FormatException("actorcluster.apiserver.event-ttl must be positive");
+        var resync = config.GetTimeSpan("actorcluster.apiserver.resync-interval", null, allowInfinite: false);
+        if (resync <= TimeSpan.Zero) throw new FormatException("actorcluster.apiserver.resync-interval must be positive");
         return new ApiServerSettings(controlPlane, Positive("actorcluster.apiserver.snapshot-every"), Positive("actorcluster.apiserver.watch-history"))
         {
             MaxObjectBytes = Positive("actorcluster.apiserver.max-object-bytes"),
             EventTtl = ttl,
             EventSweepInterval = TimeSpan.FromTicks(Math.Min(ttl.Ticks, TimeSpan.FromMinutes(1).Ticks)),
+            ResyncInterval = resync,
         };
     }
 

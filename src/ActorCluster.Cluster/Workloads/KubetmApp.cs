@@ -11,8 +11,11 @@ public sealed record PodIdentity(string Name, string Namespace, string IP, strin
 /// The built-in image <c>kubetm/app</c>: a small HTTP/1.1 server (keep-alive) bound to podIP:containerPort.
 /// <c>GET /hostname</c> answers the pod's name, <c>GET /client</c> the client address as the pod sees it (the one a
 /// PROXY protocol v2 header names, when the connection starts with one),
-/// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200. Stopping is graceful: the listener closes at once,
-/// connections finish the request in hand, and whatever is left is closed when the grace period ends.
+/// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200. Stopping is graceful, as a server behind a Service should
+/// stop: it keeps serving for <see cref="ShutdownDelay"/> (what a preStop sleep gives a real app: the time the
+/// proxies need to stop sending it new connections, since the endpoint change and the stop start together), then
+/// the listener closes, connections finish the request in hand, and whatever is left is closed when the grace period
+/// ends.
 /// </summary>
 public sealed class KubetmApp : IWorkload
 {
@@ -176,9 +179,19 @@ public sealed class KubetmApp : IWorkload
         return -1;
     }
 
-    /// <summary>Stops accepting at once; requests in progress get up to <paramref name="grace"/> to finish.</summary>
+    /// <summary>How long a stopping workload keeps accepting (never longer than its grace period).</summary>
+    public static readonly TimeSpan ShutdownDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Stops accepting after <see cref="ShutdownDelay"/> (at once when <paramref name="grace"/> is shorter); requests in
+    /// progress get the rest of <paramref name="grace"/> to finish.
+    /// </summary>
     public async Task StopAsync(TimeSpan grace)
     {
+        if (_draining.IsCancellationRequested) return;
+        var delay = grace < ShutdownDelay ? grace : ShutdownDelay;
+        if (delay > TimeSpan.Zero) await Task.Delay(delay).ConfigureAwait(false);
+        grace -= delay;
         if (_draining.IsCancellationRequested) return;
         _listener.Dispose();
         await _draining.CancelAsync().ConfigureAwait(false);

@@ -19,9 +19,14 @@ internal sealed class SchedulerController(ControllerContext context)
             return;
         }
         var nodes = batch.All<V1Node>(ResourceKind.Node).ToList();
-        var load = batch.All<V1Pod>(ResourceKind.Pod).Where(p => p.Spec?.NodeName is not null)
-            .GroupBy(p => p.Spec.NodeName).ToDictionary(g => g.Key, g => g.Count());
-        var result = Scheduler.Schedule(pod, nodes, load);
+        // Pods on their way out do not count: a rolling update would otherwise crowd the new pods together.
+        var placed = batch.All<V1Pod>(ResourceKind.Pod).Where(p => p.Spec?.NodeName is not null && Workloads.ControllerRefs.IsActive(p)).ToList();
+        var load = placed.GroupBy(p => p.Spec.NodeName).ToDictionary(g => g.Key, g => g.Count());
+        var owner = Workloads.ControllerRefs.ControllerOf(pod.Metadata)?.Uid;
+        var peers = owner is null
+            ? null
+            : placed.Where(p => Workloads.ControllerRefs.ControllerOf(p.Metadata)?.Uid == owner).GroupBy(p => p.Spec.NodeName).ToDictionary(g => g.Key, g => g.Count());
+        var result = Scheduler.Schedule(pod, nodes, load, peers);
         if (result.NodeName is not null)
         {
             pod.Spec.NodeName = result.NodeName;
