@@ -72,6 +72,13 @@ public static class Discovery
                     ["verbs"] = new JsonArray("get", "patch", "update"),
                 });
             }
+            if (kind == ResourceKind.Pod)
+            {
+                list.Add(new JsonObject
+                {
+                    ["name"] = "pods/log", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "Pod", ["verbs"] = new JsonArray("get"),
+                });
+            }
             if (kind.Scalable)
             {
                 list.Add(new JsonObject

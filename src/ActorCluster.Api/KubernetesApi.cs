@@ -48,6 +48,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly PatchHandler _patch;
     private readonly ProxySubresources _proxy;
     private readonly ScaleSubresource _scale;
+    private readonly PodLogs _logs;
     private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
     private readonly HealthChecks _health;
@@ -65,6 +66,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _patch = new PatchHandler(_apiServer, _bodies);
         _proxy = new ProxySubresources(node, _apiServer, _bodies);
         _scale = new ScaleSubresource(_apiServer, _bodies);
+        _logs = new PodLogs(node, _apiServer);
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
@@ -268,6 +270,12 @@ public sealed class KubernetesApi : IAsyncDisposable
         var t = Resolve(groupVersion, segments);
         // For cluster-scoped kinds the "namespace" segment is not part of the address.
         var ns = t.Kind.Namespaced ? t.Namespace : null;
+        if (t.Subresource == "log" && t.Kind == ResourceKind.Pod && t.Name is not null && method == "GET")
+        {
+            Authorize(ctx, user, new ResourceAttributes("get", "", "pods", "log", ns, t.Name));
+            await _logs.Handle(ctx, ns!, t.Name);
+            return;
+        }
         if (t.Subresource == "scale" && t.Kind.Scalable && t.Name is not null)
         {
             Authorize(ctx, user, new ResourceAttributes(ApiAudit.Verb(method, named: true, watch: false), t.Kind.Group, t.Kind.Resource, "scale", ns, t.Name));

@@ -40,12 +40,9 @@ internal sealed class ProxySubresources(ActorClusterNode node, ApiServerClient a
                 var containerPort = port.Length == 0
                     ? pod.Spec.Containers.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).FirstOrDefault(80)
                     : int.TryParse(port, out var n) ? n : pod.Spec.Containers.SelectMany(c => c.Ports ?? []).FirstOrDefault(p => p.Name == port)?.ContainerPort ?? 0;
-                var podNode = pod.Spec.NodeName is { } nodeName && await apiServer.Ask(new GetObject("nodes", null, nodeName)) is ObjectReply nodeReply
-                    ? Core.ControlPlane.NodeDirectory.Info(KubeObjects.FromJson<k8s.Models.V1Node>(nodeReply.Json))
-                    : null;
-                if (pod.Status?.Phase != "Running" || containerPort <= 0 || podNode?.AkkaAddress is null)
+                var podActor = pod.Status?.Phase == "Running" && containerPort > 0 ? await PodActors.Find(node, apiServer, pod) : null;
+                if (podActor is null)
                     throw new ApiErrorException(new ApiError(503, "ServiceUnavailable", $"no endpoints available for pod {GoFormat.Quote(name)}"));
-                var podActor = ((Akka.Actor.ExtendedActorSystem)node.System).Provider.ResolveActorRef($"{podNode.AkkaAddress}/user/node-agent/{pod.Metadata.Uid}");
                 answer = await podActor.Ask<object>(new Cluster.Node.PodProxyRequest(containerPort, ctx.Request.Method, pathAndQuery, ctx.Request.ContentType, body), ApiServerClient.AskTimeout);
             }
         }

@@ -108,4 +108,62 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
         var negative = await c.Run("patch", "deployment", "fixed", "--subresource=scale", "--type=merge", "-p", """{"spec":{"replicas":-3}}""");
         Assert.Contains("The Scale \"fixed\" is invalid: spec.replicas: Invalid value: -3: must be greater than or equal to 0", negative.Stderr, StringComparison.Ordinal);
     }
+
+    [SkippableFact]
+    public async Task Logs_show_each_request_follow_streams_them_and_previous_shows_the_container_before_a_restart()
+    {
+        await c.Ok("apply", "-f", ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: talker}
+            spec:
+              containers: [{name: app, image: kubetm/app, ports: [{containerPort: 8080}]}]
+            """));
+        await c.Ok("wait", "--for=condition=Ready", "pod/talker", "--timeout=60s");
+        Assert.Equal("talker", (await c.Ok("get", "--raw", "/api/v1/namespaces/default/pods/talker:8080/proxy/hostname")).Trim());
+        var logs = await c.Ok("logs", "talker");
+        Assert.Matches(@"(?m)^kubetm/app talker listening on 127\.\d+\.\d+\.\d+:8080/TCP$", logs);
+        Assert.Matches(@"(?m)^\S+ GET /hostname 200$", logs);
+        Assert.Matches(@"^\S+ GET /hostname 200\n$", await c.Ok("logs", "talker", "--tail=1"));
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z \S+ GET /hostname 200\n$", await c.Ok("logs", "talker", "--tail=1", "--timestamps"));
+
+        // -f: lines as they come.
+        var info = new System.Diagnostics.ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--kubeconfig", c.Api.KubeconfigPath, "--cache-dir", c.CacheDir, "logs", "-f", "talker", "--tail=0" }) info.ArgumentList.Add(a);
+        using (var follow = System.Diagnostics.Process.Start(info)!)
+        {
+            var seen = new System.Text.StringBuilder();
+            follow.OutputDataReceived += (_, e) =>
+            {
+                lock (seen) seen.AppendLine(e.Data);
+            };
+            follow.BeginOutputReadLine();
+            try
+            {
+                await Cluster.Tests.TestCluster.Eventually(async () =>
+                {
+                    await c.Ok("get", "--raw", "/api/v1/namespaces/default/pods/talker:8080/proxy/client");
+                    lock (seen) return seen.ToString().Contains(" GET /client 200", StringComparison.Ordinal);
+                }, TimeSpan.FromSeconds(30), "kubectl logs -f printing a new request");
+                lock (seen) Assert.DoesNotContain("GET /hostname", seen.ToString(), StringComparison.Ordinal);
+            }
+            finally
+            {
+                follow.Kill();
+            }
+        }
+
+        var noPrevious = await c.Run("logs", "talker", "--previous");
+        Assert.Contains("previous terminated container \"app\" in pod \"talker\" not found", noPrevious.Stderr, StringComparison.Ordinal);
+        Assert.Contains("container nope is not valid for pod talker", (await c.Run("logs", "talker", "-c", "nope")).Stderr, StringComparison.Ordinal);
+        Assert.Contains("pods \"ghost\" not found", (await c.Run("logs", "ghost")).Stderr, StringComparison.Ordinal);
+
+        // The app crashes (POST /crash): kubelet starts it again, and --previous shows what the first one wrote.
+        await c.Ok("create", "--raw", "/api/v1/namespaces/default/pods/talker:8080/proxy/crash", "-f", ApiCluster.File("{}"));
+        await Cluster.Tests.TestCluster.Eventually(async () => await c.Ok("get", "pod", "talker", "-o", "jsonpath={.status.containerStatuses[0].restartCount}") == "1",
+            TimeSpan.FromSeconds(30), "the container restarted");
+        Assert.Matches(@"(?m)^\S+ POST /crash 200$", await c.Ok("logs", "talker", "--previous"));
+        Assert.DoesNotContain("POST /crash", await c.Ok("logs", "talker"), StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^talker\s+1/1\s+Running\s+1 \(\S+ ago\)\s", await c.Ok("get", "pod", "talker"));
+    }
 }

@@ -71,6 +71,7 @@ public sealed class SerializationAndWatchTests
         if (type == typeof(string)) return parameter?.Contains("json", StringComparison.OrdinalIgnoreCase) == true ? "{\"kind\":\"Service\"}" : "text";
         if (type == typeof(int) || type == typeof(long) || type == typeof(double)) return Convert.ChangeType(7, type, System.Globalization.CultureInfo.InvariantCulture);
         if (type == typeof(bool)) return true;
+        if (type == typeof(DateTime)) return new DateTime(2026, 12, 6, 12, 0, 0, DateTimeKind.Utc);
         if (type == typeof(byte[])) return new byte[] { 1, 2, 3 };
         if (typeof(IActorRef).IsAssignableFrom(type)) return someRef;
         if (Nullable.GetUnderlyingType(type) is { } inner) return Sample(inner, someRef, parameter);

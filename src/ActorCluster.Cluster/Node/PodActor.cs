@@ -1,6 +1,7 @@
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Workloads;
 using ActorCluster.Core.Objects;
+using ActorCluster.Core.Workloads;
 using Akka.Actor;
 using Akka.Event;
 using k8s.Models;
@@ -8,8 +9,10 @@ using k8s.Models;
 namespace ActorCluster.Cluster.Node;
 
 /// <summary>
-/// One pod on its node (kubelet's pod worker): starts the containers' workloads on the pod IP, reports the
-/// pod's status until the ApiServer has it, and on deletion stops gracefully and confirms.
+/// One pod on its node (kubelet's pod worker): starts the containers on the pod IP, runs their probes (startup,
+/// then liveness and readiness; readiness decides the pod's Ready condition and so its endpoints), restarts a
+/// container that exits or fails its liveness probe (restartPolicy, CrashLoopBackOff), reports the pod's status
+/// until the ApiServer has it, and on deletion stops gracefully and confirms.
 /// </summary>
 public sealed class PodActor : ReceiveActor, IWithTimers
 {
@@ -18,7 +21,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private readonly string _ip;
     private readonly string _nodeName;
     private readonly string _hostIP;
-    private readonly List<IWorkload> _workloads = [];
+    private readonly List<ContainerRun> _containers = [];
     private V1Pod _pod;
     private V1PodStatus _status = new();
     private bool _statusAcknowledged;
@@ -49,16 +52,26 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         {
             if (_terminating) return;
             _terminating = true;
+            foreach (var run in _containers) CancelProbes(run);
             var self = Self;
-            var workloads = _workloads.ToList();
-            Task.WhenAll(workloads.Select(w => w.StopAsync(t.GracePeriod)))
+            Task.WhenAll(_containers.Where(r => r.Process is not null).Select(r => r.Process!.StopAsync(t.GracePeriod)))
                 .ContinueWith(_ => (object)StoppedWorkloads.Instance, TaskScheduler.Default)
                 .PipeTo(self);
         });
         Receive<StoppedWorkloads>(_ =>
         {
-            _workloads.Clear();
+            foreach (var run in _containers) run.Process = null;
             ConfirmTerminated();
+        });
+        Receive<ProbeTick>(OnProbeTick);
+        Receive<ProbeDone>(OnProbeDone);
+        Receive<ContainerExited>(OnContainerExited);
+        Receive<RestartContainer>(r =>
+        {
+            var run = _containers.Single(c => c.Spec.Name == r.Container);
+            if (_terminating || run.Incarnation != r.Incarnation) return;
+            StartContainer(run, restart: true);
+            UpdateStatus();
         });
         Receive<Acknowledged>(_ =>
         {
@@ -74,6 +87,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         });
         Receive<ApiErrorReply>(e => _log.Warning("pod {0}: status rejected: {1}", _pod.Metadata.Name, e.StatusJson));
         Receive<PodProxyRequest>(r => Forward(r).PipeTo(Sender, Self));
+        Receive<PodLogRequest>(r => Sender.Tell(Logs(r)));
         Receive<ResendStatus>(_ =>
         {
             if (_terminating) ConfirmTerminated();
@@ -96,9 +110,54 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         public static readonly ResendStatus Instance = new();
     }
 
+    private enum ProbeKind
+    {
+        Startup,
+        Liveness,
+        Readiness,
+    }
+
+    private sealed record ProbeTick(string Container, ProbeKind Kind, int Incarnation);
+
+    private sealed record ProbeDone(string Container, ProbeKind Kind, int Incarnation, bool Ok, string Failure);
+
+    private sealed record ContainerExited(string Container, int Incarnation, int ExitCode);
+
+    private sealed record RestartContainer(string Container, int Incarnation);
+
+    /// <summary>One container of the pod as kubelet follows it: its process, status, probes and restarts.</summary>
+    private sealed class ContainerRun(V1Container spec)
+    {
+        public V1Container Spec { get; } = spec;
+        public KubetmContainer? Process { get; set; }
+        public V1ContainerStatus Status { get; set; } = new() { Name = spec.Name, Image = spec.Image, ImageID = "", RestartCount = 0, Ready = false, Started = false };
+
+        /// <summary>Which start of the container a timer or result belongs to (older ones are ignored).</summary>
+        public int Incarnation { get; set; }
+
+        /// <summary>Restarts counted for the back-off (reset after a long enough run).</summary>
+        public int BackOffRestarts { get; set; }
+
+        /// <summary>The switches (and so the log) of the container before the current one, for <c>logs --previous</c>.</summary>
+        public KubetmSwitches? Previous { get; set; }
+
+        /// <summary>The switches of the latest container (running or ended).</summary>
+        public KubetmSwitches? Latest { get; set; }
+
+        public ProbeCounter? Startup { get; set; }
+        public ProbeCounter? Liveness { get; set; }
+        public ProbeCounter? Readiness { get; set; }
+    }
+
     protected override void PreStart()
     {
-        _status = StartContainers();
+        foreach (var c in _pod.Spec.Containers)
+        {
+            var run = new ContainerRun(c);
+            _containers.Add(run);
+            StartContainer(run, restart: false);
+        }
+        _status = BuildStatus();
         SendStatus();
         // Reports go to a singleton that may be moving; repeat until acknowledged.
         Timers.StartPeriodicTimer("resend", ResendStatus.Instance, _statusResendInterval);
@@ -106,7 +165,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var w in _workloads) _ = w.DisposeAsync().AsTask();
+        foreach (var run in _containers) _ = run.Process?.KillAsync();
         base.PostStop();
     }
 
@@ -162,74 +221,267 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         stored?.Phase == mine.Phase && stored?.PodIP == mine.PodIP
         && stored?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status == mine.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status;
 
-    /// <summary>Starts each container's workload and describes the outcome as kubelet would.</summary>
-    private V1PodStatus StartContainers()
-    {
-        var now = DateTime.UtcNow;
-        var identity = new PodIdentity(_pod.Metadata.Name, _pod.Metadata.NamespaceProperty, _ip, _nodeName);
-        var statuses = new List<V1ContainerStatus>();
-        foreach (var c in _pod.Spec.Containers)
-        {
-            var status = new V1ContainerStatus
-            {
-                Name = c.Name, Image = c.Image, ImageID = "", RestartCount = 0, Ready = false, Started = false,
-                ContainerID = $"actorcluster://{_pod.Metadata.Uid}/{c.Name}",
-            };
-            if (!KubetmApp.IsImage(c.Image))
-            {
-                var why = $"image \"{c.Image}\" is not available: ActorCluster runs the built-in image {KubetmApp.Image} only";
-                status.ContainerID = null;
-                status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ErrImagePull", Message = why } };
-                statuses.Add(status);
-                // kubelet's events for a pull that fails, naming the image that does exist.
-                RecordEvent(c, "Normal", "Pulling", $"Pulling image \"{c.Image}\"");
-                RecordEvent(c, "Warning", "Failed", $"Failed to pull image \"{c.Image}\": {why}");
-                RecordEvent(c, "Warning", "Failed", "Error: ErrImagePull");
-                continue;
-            }
-            try
-            {
-                foreach (var port in c.Ports ?? [])
-                {
-                    if (port.Protocol is null or "TCP") _workloads.Add(KubetmApp.Start(identity, port.ContainerPort));
-                    else if (port.Protocol == "UDP") _workloads.Add(KubetmUdp.Start(identity, port.ContainerPort));
-                }
-                status.ImageID = "actorcluster://" + KubetmApp.Image;
-                status.Ready = true;
-                status.Started = true;
-                status.State = new V1ContainerState { Running = new V1ContainerStateRunning { StartedAt = now } };
-                RecordEvent(c, "Normal", "Pulled", $"Container image \"{c.Image}\" already present on machine");
-                RecordEvent(c, "Normal", "Created", $"Created container: {c.Name}");
-                RecordEvent(c, "Normal", "Started", $"Started container {c.Name}");
-            }
-            catch (System.Net.Sockets.SocketException e)
-            {
-                _log.Warning("pod {0}: container {1} cannot listen on {2}: {3}", _pod.Metadata.Name, c.Name, _ip, e.Message);
-                status.State = new V1ContainerState
-                {
-                    Waiting = new V1ContainerStateWaiting { Reason = "RunContainerError", Message = $"listen on {_ip}: {e.Message}" },
-                };
-                RecordEvent(c, "Warning", "Failed", $"Error: listen on {_ip}: {e.Message}");
-            }
-            statuses.Add(status);
-        }
+    private PodIdentity Identity => new(_pod.Metadata.Name, _pod.Metadata.NamespaceProperty, _ip, _nodeName);
 
+    /// <summary>kubelet's name for the pod in its messages: name_namespace(uid).</summary>
+    private string PodFullName => $"{_pod.Metadata.Name}_{_pod.Metadata.NamespaceProperty}({_pod.Metadata.Uid})";
+
+    /// <summary>Starts (or starts again) one container and its probes, and describes the outcome as kubelet would.</summary>
+    private void StartContainer(ContainerRun run, bool restart)
+    {
+        var c = run.Spec;
+        run.Incarnation++;
+        var status = run.Status;
+        status.Ready = false;
+        status.Started = false;
+        if (!KubetmApp.IsImage(c.Image))
+        {
+            var why = $"image \"{c.Image}\" is not available: ActorCluster runs the built-in image {KubetmApp.Image} only";
+            status.ContainerID = null;
+            status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ErrImagePull", Message = why } };
+            // kubelet's events for a pull that fails, naming the image that does exist.
+            RecordEvent(c, "Normal", "Pulling", $"Pulling image \"{c.Image}\"");
+            RecordEvent(c, "Warning", "Failed", $"Failed to pull image \"{c.Image}\": {why}");
+            RecordEvent(c, "Warning", "Failed", "Error: ErrImagePull");
+            return;
+        }
+        try
+        {
+            var process = KubetmContainer.Start(Identity, c);
+            run.Process = process;
+            if (run.Latest is not null) run.Previous = run.Latest;
+            run.Latest = process.Switches;
+            if (restart) status.RestartCount++;
+            status.ContainerID = $"actorcluster://{_pod.Metadata.Uid}/{c.Name}/{run.Incarnation}";
+            status.ImageID = "actorcluster://" + KubetmApp.Image;
+            status.State = new V1ContainerState { Running = new V1ContainerStateRunning { StartedAt = ObjectMetaTime(process.Started) } };
+            RecordEvent(c, "Normal", "Pulled", $"Container image \"{c.Image}\" already present on machine");
+            RecordEvent(c, "Normal", "Created", $"Created container: {c.Name}");
+            RecordEvent(c, "Normal", "Started", $"Started container {c.Name}");
+            var incarnation = run.Incarnation;
+            process.Exited.PipeTo(Self, success: code => new ContainerExited(c.Name, incarnation, code));
+            // Without a startup probe the container counts as started at once; without a readiness probe, ready.
+            run.Startup = c.StartupProbe is null ? null : new ProbeCounter(ProbeTiming.Of(c.StartupProbe), initial: false);
+            run.Liveness = c.LivenessProbe is null ? null : new ProbeCounter(ProbeTiming.Of(c.LivenessProbe), initial: true);
+            run.Readiness = c.ReadinessProbe is null ? null : new ProbeCounter(ProbeTiming.Of(c.ReadinessProbe), initial: false);
+            if (run.Startup is null) Started(run);
+            else Schedule(run, ProbeKind.Startup, run.Startup.Timing);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            _log.Warning("pod {0}: container {1} cannot listen on {2}: {3}", _pod.Metadata.Name, c.Name, _ip, e.Message);
+            status.State = new V1ContainerState
+            {
+                Waiting = new V1ContainerStateWaiting { Reason = "RunContainerError", Message = $"listen on {_ip}: {e.Message}" },
+            };
+            RecordEvent(c, "Warning", "Failed", $"Error: listen on {_ip}: {e.Message}");
+        }
+    }
+
+    /// <summary>The startup probe succeeded (or there is none): liveness and readiness probes begin.</summary>
+    private void Started(ContainerRun run)
+    {
+        run.Status.Started = true;
+        run.Status.Ready = run.Readiness is null;
+        if (run.Liveness is not null) Schedule(run, ProbeKind.Liveness, run.Liveness.Timing);
+        if (run.Readiness is not null) Schedule(run, ProbeKind.Readiness, run.Readiness.Timing);
+    }
+
+    private void Schedule(ContainerRun run, ProbeKind kind, ProbeTiming timing) =>
+        Timers.StartPeriodicTimer(ProbeKey(run, kind), new ProbeTick(run.Spec.Name, kind, run.Incarnation),
+            TimeSpan.FromSeconds(timing.InitialDelaySeconds), TimeSpan.FromSeconds(timing.PeriodSeconds));
+
+    private static string ProbeKey(ContainerRun run, ProbeKind kind) => $"probe/{run.Spec.Name}/{kind}";
+
+    private void CancelProbes(ContainerRun run)
+    {
+        foreach (var kind in Enum.GetValues<ProbeKind>()) Timers.Cancel(ProbeKey(run, kind));
+    }
+
+    private void OnProbeTick(ProbeTick tick)
+    {
+        var run = _containers.Single(c => c.Spec.Name == tick.Container);
+        if (_terminating || run.Incarnation != tick.Incarnation || run.Process is null) return;
+        var probe = tick.Kind switch
+        {
+            ProbeKind.Startup => run.Spec.StartupProbe,
+            ProbeKind.Liveness => run.Spec.LivenessProbe,
+            _ => run.Spec.ReadinessProbe,
+        };
+        var counter = tick.Kind switch
+        {
+            ProbeKind.Startup => run.Startup,
+            ProbeKind.Liveness => run.Liveness,
+            _ => run.Readiness,
+        };
+        if (probe is null || counter is null) return;
+        Probing.Run(probe, run.Spec, Identity, TimeSpan.FromSeconds(counter.Timing.TimeoutSeconds))
+            .PipeTo(Self, success: r => new ProbeDone(tick.Container, tick.Kind, tick.Incarnation, r.Ok, r.Failure));
+    }
+
+    private void OnProbeDone(ProbeDone done)
+    {
+        var run = _containers.Single(c => c.Spec.Name == done.Container);
+        if (_terminating || run.Incarnation != done.Incarnation || run.Process is null) return;
+        var counter = done.Kind switch
+        {
+            ProbeKind.Startup => run.Startup,
+            ProbeKind.Liveness => run.Liveness,
+            _ => run.Readiness,
+        };
+        if (counter is null) return;
+        var changed = counter.Record(done.Ok);
+        // kubelet records every failure (its recorder folds repeats into a count); here a streak's first failure and
+        // the one that crosses the threshold are recorded, so a pod left failing does not fill the Event store.
+        if (!done.Ok && (counter.ConsecutiveFailures == 1 || changed))
+            RecordEvent(run.Spec, "Warning", "Unhealthy", $"{done.Kind} probe failed: {done.Failure}");
+        if (!changed) return;
+        switch (done.Kind)
+        {
+            case ProbeKind.Startup when counter.Result:
+                Timers.Cancel(ProbeKey(run, ProbeKind.Startup));
+                Started(run);
+                UpdateStatus();
+                break;
+            case ProbeKind.Startup or ProbeKind.Liveness:
+                // Failed: kubelet kills the container; its exit restarts it per restartPolicy.
+                CancelProbes(run);
+                RecordEvent(run.Spec, "Normal", "Killing", $"Container {run.Spec.Name} failed {done.Kind.ToString().ToLowerInvariant()} probe, will be restarted");
+                _ = run.Process.KillAsync();
+                break;
+            case ProbeKind.Readiness:
+                run.Status.Ready = counter.Result;
+                UpdateStatus();
+                break;
+        }
+    }
+
+    /// <summary>A container ended (crashed, or killed for a failed probe): restarted per restartPolicy, with back-off.</summary>
+    private void OnContainerExited(ContainerExited exited)
+    {
+        var run = _containers.Single(c => c.Spec.Name == exited.Container);
+        if (_terminating || run.Incarnation != exited.Incarnation || run.Process is null) return;
+        CancelProbes(run);
+        var now = DateTime.UtcNow;
+        var ran = now - run.Process.Started;
+        var terminated = new V1ContainerStateTerminated
+        {
+            ExitCode = exited.ExitCode, Reason = exited.ExitCode == 0 ? "Completed" : "Error",
+            StartedAt = ObjectMetaTime(run.Process.Started), FinishedAt = ObjectMetaTime(now), ContainerID = run.Status.ContainerID,
+        };
+        run.Process = null;
+        run.Status.Ready = false;
+        run.Status.Started = false;
+        run.Status.LastState = new V1ContainerState { Terminated = terminated };
+        var policy = _pod.Spec.RestartPolicy ?? "Always";
+        if (policy == "Never" || (policy == "OnFailure" && exited.ExitCode == 0))
+        {
+            run.Status.State = new V1ContainerState { Terminated = terminated };
+            UpdateStatus();
+            return;
+        }
+        if (ran >= CrashLoopBackOff.ResetAfter) run.BackOffRestarts = 0;
+        var delay = CrashLoopBackOff.Delay(run.BackOffRestarts++);
+        if (delay == TimeSpan.Zero)
+        {
+            StartContainer(run, restart: true);
+        }
+        else
+        {
+            run.Status.State = new V1ContainerState
+            {
+                Waiting = new V1ContainerStateWaiting
+                {
+                    Reason = "CrashLoopBackOff",
+                    Message = $"back-off {GoDuration(delay)} restarting failed container={run.Spec.Name} pod={PodFullName}",
+                },
+            };
+            RecordEvent(run.Spec, "Warning", "BackOff", $"Back-off restarting failed container {run.Spec.Name} in pod {PodFullName}");
+            Timers.StartSingleTimer($"restart/{run.Spec.Name}", new RestartContainer(run.Spec.Name, run.Incarnation), delay);
+        }
+        UpdateStatus();
+    }
+
+    /// <summary>kubelet's container logs: the current (or previous) container's lines, or why there are none.</summary>
+    private PodLogResponse Logs(PodLogRequest r)
+    {
+        PodLogResponse Fail(string error) => new([], 0, false, error);
+        var pod = _pod.Metadata.Name;
+        ContainerRun? run;
+        if (r.Container is { Length: > 0 } name)
+        {
+            run = _containers.FirstOrDefault(c => c.Spec.Name == name);
+            if (run is null) return Fail($"container {name} is not valid for pod {pod}");
+        }
+        else if (_containers.Count == 1)
+        {
+            run = _containers[0];
+        }
+        else
+        {
+            return Fail($"a container name must be specified for pod {pod}, choose one of: [{string.Join(" ", _containers.Select(c => c.Spec.Name))}]");
+        }
+        var switches = r.Previous ? run.Previous : run.Latest;
+        if (switches is null)
+        {
+            return Fail(r.Previous
+                ? $"previous terminated container \"{run.Spec.Name}\" in pod \"{pod}\" not found"
+                : $"container \"{run.Spec.Name}\" in pod \"{pod}\" is waiting to start: {run.Status.State?.Waiting?.Reason ?? "ContainerCreating"}");
+        }
+        var lines = switches.LogSince(r.From ?? 0);
+        if (r.Since is { } since) lines = [.. lines.Where(l => l.Time >= since)];
+        if (r.From is null && r.TailLines is { } tail) lines = [.. lines.TakeLast(Math.Max(0, tail))];
+        var next = lines.Count > 0 ? lines[^1].Number + 1 : r.From ?? switches.LogSince(0).LastOrDefault()?.Number + 1 ?? 0;
+        var running = !r.Previous && run.Process is not null && ReferenceEquals(run.Process.Switches, switches) && !_terminating;
+        return new PodLogResponse([.. lines.Select(l => new PodLogEntry(l.Time, l.Text))], next, running);
+    }
+
+    /// <summary>Go's time.Duration.String() for whole seconds: 10s, 1m20s, 5m0s.</summary>
+    private static string GoDuration(TimeSpan d) =>
+        d.TotalSeconds < 60 ? $"{(int)d.TotalSeconds}s" : $"{(int)d.TotalMinutes}m{d.Seconds}s";
+
+    private static DateTime ObjectMetaTime(DateTime t) => new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, DateTimeKind.Utc);
+
+    /// <summary>The pod's status from its containers; reported when it changed.</summary>
+    private void UpdateStatus()
+    {
+        var status = BuildStatus();
+        if (KubeObjects.SemanticEquals(status, _status)) return;
+        _status = status;
+        _statusAcknowledged = false;
+        SendStatus();
+    }
+
+    private V1PodStatus BuildStatus()
+    {
+        var now = ObjectMetaTime(DateTime.UtcNow);
+        var statuses = _containers.Select(r => KubeObjects.Clone(r.Status)).ToList();
         var allReady = statuses.All(s => s.Ready);
         var notReady = statuses.Where(s => !s.Ready).Select(s => s.Name).ToList();
-        V1PodCondition Condition(string type, bool ok) => new()
+        V1PodCondition Condition(string type, bool ok)
         {
-            Type = type, Status = ok ? "True" : "False", LastTransitionTime = now,
-            Reason = ok || type == "Initialized" ? null : "ContainersNotReady",
-            Message = ok || type == "Initialized" ? null : $"containers with unready status: [{string.Join(" ", notReady)}]",
-        };
+            var status = ok ? "True" : "False";
+            var old = _status.Conditions?.FirstOrDefault(c => c.Type == type);
+            return new V1PodCondition
+            {
+                Type = type, Status = status, LastTransitionTime = old?.Status == status ? old.LastTransitionTime : now,
+                Reason = ok || type == "Initialized" ? null : "ContainersNotReady",
+                Message = ok || type == "Initialized" ? null : $"containers with unready status: [{string.Join(" ", notReady)}]",
+            };
+        }
+        var everRan = statuses.All(s => s.State?.Running is not null || s.LastState?.Terminated is not null || s.State?.Terminated is not null);
+        var allTerminated = statuses.All(s => s.State?.Terminated is not null);
+        var phase = !everRan ? "Pending"
+            : allTerminated ? (statuses.All(s => s.State!.Terminated!.ExitCode == 0) ? "Succeeded" : "Failed")
+            : "Running";
         return new V1PodStatus
         {
-            Phase = allReady ? "Running" : "Pending",
+            Phase = phase,
             HostIP = _hostIP,
             HostIPs = [new V1HostIP { Ip = _hostIP }],
             PodIP = _ip,
             PodIPs = [new V1PodIP { Ip = _ip }],
-            StartTime = now,
+            StartTime = _status.StartTime ?? now,
             Conditions = [Condition("Initialized", true), Condition("Ready", allReady), Condition("ContainersReady", allReady)],
             ContainerStatuses = statuses,
         };

@@ -12,3 +12,15 @@ public sealed record PodProxyRequest(int Port, string Method, string PathAndQuer
 
 /// <summary>The workload's answer (Status 0: it could not be reached; Error says why), and which pod gave it.</summary>
 public sealed record PodProxyResponse(string Pod, string Node, int Status, string? ContentType, byte[] Body, string? Error = null) : IClusterMessage;
+
+/// <summary>
+/// A container's log (what <c>kubectl logs</c> reads): lines from number <paramref name="From"/> on (null: from the
+/// start, or the last <paramref name="TailLines"/>), of the current container or the previous one. Answered with
+/// <see cref="PodLogResponse"/>; a follower asks again from <c>Next</c>.
+/// </summary>
+public sealed record PodLogRequest(string? Container, bool Previous, long? From, int? TailLines, DateTime? Since) : IClusterMessage;
+
+/// <summary>Lines (time and text), the number to ask from next, whether the container still runs, or an error in kubelet's words.</summary>
+public sealed record PodLogResponse(IReadOnlyList<PodLogEntry> Lines, long Next, bool Running, string? Error = null) : IClusterMessage;
+
+public sealed record PodLogEntry(DateTime Time, string Text);

@@ -11,7 +11,10 @@ public sealed record PodIdentity(string Name, string Namespace, string IP, strin
 /// The built-in image <c>kubetm/app</c>: a small HTTP/1.1 server (keep-alive) bound to podIP:containerPort.
 /// <c>GET /hostname</c> answers the pod's name, <c>GET /client</c> the client address as the pod sees it (the one a
 /// PROXY protocol v2 header names, when the connection starts with one),
-/// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200. Stopping is graceful, as a server behind a Service should
+/// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200 (500 once <c>POST /unhealthy</c>), <c>GET /ready</c> 200 (503
+/// once <c>POST /unready</c>; <c>POST /ready</c> and <c>POST /healthy</c> undo them), <c>POST /crash</c> makes the
+/// container exit with code 1 (see <see cref="KubetmSwitches"/>); every request is logged as a line: client, method,
+/// path, status. Stopping is graceful, as a server behind a Service should
 /// stop: it keeps serving for <see cref="ShutdownDelay"/> (what a preStop sleep gives a real app: the time the
 /// proxies need to stop sending it new connections, since the endpoint change and the stop start together), then
 /// the listener closes, connections finish the request in hand, and whatever is left is closed when the grace period
@@ -22,6 +25,7 @@ public sealed class KubetmApp : IWorkload
     public const string Image = "kubetm/app";
 
     private readonly PodIdentity _pod;
+    private readonly KubetmSwitches _switches;
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _draining = new();
@@ -29,9 +33,10 @@ public sealed class KubetmApp : IWorkload
     private readonly HashSet<Socket> _connections = [];
     private readonly Task _acceptLoop;
 
-    private KubetmApp(PodIdentity pod, Socket listener)
+    private KubetmApp(PodIdentity pod, Socket listener, KubetmSwitches switches)
     {
         _pod = pod;
+        _switches = switches;
         _listener = listener;
         _acceptLoop = Task.Run(() => ActorCluster.Proxy.AcceptLoop.RunAsync(_listener, Serve, _draining.Token));
     }
@@ -51,7 +56,7 @@ public sealed class KubetmApp : IWorkload
     }
 
     /// <summary>Binds and starts serving; throws <see cref="SocketException"/> when the address is taken.</summary>
-    public static KubetmApp Start(PodIdentity pod, int port)
+    public static KubetmApp Start(PodIdentity pod, int port, KubetmSwitches? switches = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -64,7 +69,7 @@ public sealed class KubetmApp : IWorkload
             socket.Dispose();
             throw;
         }
-        return new KubetmApp(pod, socket);
+        return new KubetmApp(pod, socket, switches ?? new KubetmSwitches());
     }
 
     private async Task Serve(Socket client)
@@ -110,6 +115,7 @@ public sealed class KubetmApp : IWorkload
                 var head = Encoding.ASCII.GetString(buffer, 0, end);
                 var lines = head.Split("\r\n");
                 var parts = lines[0].Split(' ');
+                var method = parts[0];
                 var path = parts.Length > 1 ? parts[1] : "/";
                 var close = lines.Skip(1).Any(l => l.StartsWith("Connection:", StringComparison.OrdinalIgnoreCase) && l.Contains("close", StringComparison.OrdinalIgnoreCase))
                             || (parts.Length > 2 && parts[2] == "HTTP/1.0");
@@ -132,12 +138,18 @@ public sealed class KubetmApp : IWorkload
                 Array.Copy(buffer, consumed, buffer, 0, filled - consumed);
                 filled -= consumed;
 
-                var (status, body) = Respond(path, remote);
+                var (status, body) = Respond(method, path, remote);
+                _switches.Log($"{remote.Address}:{remote.Port} {method} {path} {status[..3]}");
                 var stopping = _draining.IsCancellationRequested;
                 var response = Encoding.ASCII.GetBytes(
                     $"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n" +
                     (close || stopping ? "Connection: close\r\n" : "") + "\r\n" + body);
                 await client.SendAsync(response, SocketFlags.None).ConfigureAwait(false);
+                if (method == "POST" && path == "/crash")
+                {
+                    _switches.Crash();
+                    return;
+                }
                 if (close || stopping) return;
             }
         }
@@ -156,15 +168,27 @@ public sealed class KubetmApp : IWorkload
         }
     }
 
-    private (string Status, string Body) Respond(string path, IPEndPoint remote)
+    private (string Status, string Body) Respond(string method, string path, IPEndPoint remote)
     {
         var q = path.IndexOf('?');
         if (q >= 0) path = path[..q];
+        if (method == "POST")
+        {
+            switch (path)
+            {
+                case "/unready": _switches.Ready = false; return ("200 OK", "not ready from now on\n");
+                case "/ready": _switches.Ready = true; return ("200 OK", "ready from now on\n");
+                case "/unhealthy": _switches.Healthy = false; return ("200 OK", "unhealthy from now on\n");
+                case "/healthy": _switches.Healthy = true; return ("200 OK", "healthy from now on\n");
+                case "/crash": return ("200 OK", "crashing\n");
+            }
+        }
         return path switch
         {
             "/hostname" => ("200 OK", _pod.Name + "\n"),
             "/client" => ("200 OK", $"{remote.Address}:{remote.Port}\n"),
-            "/health" or "/healthz" => ("200 OK", "ok\n"),
+            "/health" or "/healthz" => _switches.Healthy ? ("200 OK", "ok\n") : ("500 Internal Server Error", "unhealthy\n"),
+            "/ready" or "/readyz" => _switches.Ready ? ("200 OK", "ready\n") : ("503 Service Unavailable", "not ready\n"),
             "/" => ("200 OK", $"pod: {_pod.Name}\nnamespace: {_pod.Namespace}\nip: {_pod.IP}\nnode: {_pod.NodeName}\n"),
             _ => ("404 Not Found", "not found\n"),
         };

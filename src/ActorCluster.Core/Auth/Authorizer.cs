@@ -33,7 +33,7 @@ public static class Authorizer
             && ((a.Group == "authorization.k8s.io" && a.Resource is "selfsubjectaccessreviews" or "selfsubjectrulesreviews")
                 || (a.Group == "authentication.k8s.io" && a.Resource == "selfsubjectreviews")))
             return true;
-        return user.Groups.Contains(UserInfo.View) && ReadVerbs.Contains(a.Verb) && a.Subresource is null or "status" or "scale";
+        return user.Groups.Contains(UserInfo.View) && ReadVerbs.Contains(a.Verb) && a.Subresource is null or "status" or "scale" or "log";
     }
 
     /// <summary>One rule of a SelfSubjectRulesReview: verbs on resources of API groups.</summary>

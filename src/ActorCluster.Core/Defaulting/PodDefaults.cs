@@ -49,6 +49,15 @@ public static class PodDefaults
             if (string.IsNullOrEmpty(c.TerminationMessagePath)) c.TerminationMessagePath = "/dev/termination-log";
             if (string.IsNullOrEmpty(c.TerminationMessagePolicy)) c.TerminationMessagePolicy = "File";
             c.Resources ??= new V1ResourceRequirements();
+            foreach (var probe in new[] { c.LivenessProbe, c.ReadinessProbe, c.StartupProbe })
+            {
+                if (probe is null) continue;
+                probe.TimeoutSeconds ??= 1;
+                probe.PeriodSeconds ??= 10;
+                probe.SuccessThreshold ??= 1;
+                probe.FailureThreshold ??= 3;
+                if (probe.HttpGet is { } get) get.Scheme ??= "HTTP";
+            }
             foreach (var p in c.Ports ?? [])
             {
                 if (string.IsNullOrEmpty(p.Protocol)) p.Protocol = ServiceTypes.TCP;

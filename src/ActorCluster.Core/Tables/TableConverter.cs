@@ -136,13 +136,21 @@ public static class TableConverter
         if (pod.Metadata.DeletionTimestamp is not null) reason = pod.Status?.Reason == "NodeLost" ? "Unknown" : "Terminating";
         return
         [
-            pod.Metadata.Name, $"{ready}/{total}", reason, restarts.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            pod.Metadata.Name, $"{ready}/{total}", reason, RestartsCell(restarts, statuses, now),
             HumanDuration.Age(pod.Metadata.CreationTimestamp, now),
             string.IsNullOrEmpty(pod.Status?.PodIP) ? None : pod.Status.PodIP,
             string.IsNullOrEmpty(pod.Spec?.NodeName) ? None : pod.Spec.NodeName,
             string.IsNullOrEmpty(pod.Status?.NominatedNodeName) ? None : pod.Status.NominatedNodeName,
             pod.Spec?.ReadinessGates is { Count: > 0 } gates ? $"0/{gates.Count}" : None,
         ];
+    }
+
+    /// <summary>printPod's RESTARTS: the count, and since 1.28 how long ago the last container ended.</summary>
+    private static string RestartsCell(int restarts, IList<V1ContainerStatus> statuses, DateTime now)
+    {
+        var count = restarts.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var last = statuses.Select(c => c.LastState?.Terminated?.FinishedAt).Where(t => t is not null).Max();
+        return restarts > 0 && last is not null ? $"{count} ({HumanDuration.Age(last, now)} ago)" : count;
     }
 
     private static object[] ServiceCells(V1Service svc, DateTime now)

@@ -76,6 +76,36 @@ public static class PodValidation
         return errs;
     }
 
+    /// <summary>validateProbe: one handler, non-negative numbers, successThreshold 1 for liveness and startup probes.</summary>
+    private static IEnumerable<FieldError> ValidateProbe(V1Probe? probe, FieldPath path, bool successMustBeOne)
+    {
+        if (probe is null) yield break;
+        var handlers = new (string Name, bool Set)[] { ("exec", probe.Exec is not null), ("httpGet", probe.HttpGet is not null), ("tcpSocket", probe.TcpSocket is not null), ("grpc", probe.Grpc is not null) };
+        var set = handlers.Where(h => h.Set).ToList();
+        if (set.Count == 0) yield return FieldError.Required(path, "must specify a handler type");
+        foreach (var extra in set.Skip(1)) yield return FieldError.Forbidden(path.Child(extra.Name), "may not specify more than 1 handler type");
+        foreach (var (name, value) in new (string, int?)[]
+                 {
+                     ("initialDelaySeconds", probe.InitialDelaySeconds), ("timeoutSeconds", probe.TimeoutSeconds), ("periodSeconds", probe.PeriodSeconds),
+                     ("successThreshold", probe.SuccessThreshold), ("failureThreshold", probe.FailureThreshold),
+                 })
+        {
+            if (value is < 0) yield return FieldError.Invalid(path.Child(name), value.Value, "must be greater than or equal to 0");
+        }
+        if (successMustBeOne && probe.SuccessThreshold is { } success && success != 1)
+            yield return FieldError.Invalid(path.Child("successThreshold"), success, "must be 1");
+        var port = probe.HttpGet?.Port ?? probe.TcpSocket?.Port;
+        var portPath = path.Child(probe.HttpGet is not null ? "httpGet" : "tcpSocket").Child("port");
+        if (port?.Value is { } text)
+        {
+            var numeric = int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number);
+            foreach (var m in numeric ? NameRules.IsValidPortNum(number) : NameRules.IsValidPortName(text))
+                yield return FieldError.Invalid(portPath, numeric ? number : text, m);
+        }
+        if (probe.Exec is { } exec && exec.Command is not { Count: > 0 })
+            yield return FieldError.Required(path.Child("exec").Child("command"));
+    }
+
     private static IEnumerable<FieldError> ValidateContainer(V1Container c, HashSet<string> names, FieldPath path)
     {
         if (string.IsNullOrEmpty(c.Name))
@@ -95,6 +125,10 @@ public static class PodValidation
 
         if (!string.IsNullOrEmpty(c.ImagePullPolicy) && !PullPolicies.Contains(c.ImagePullPolicy))
             yield return FieldError.NotSupported(path.Child("imagePullPolicy"), c.ImagePullPolicy, PullPolicies);
+
+        foreach (var e in ValidateProbe(c.LivenessProbe, path.Child("livenessProbe"), successMustBeOne: true)) yield return e;
+        foreach (var e in ValidateProbe(c.ReadinessProbe, path.Child("readinessProbe"), successMustBeOne: false)) yield return e;
+        foreach (var e in ValidateProbe(c.StartupProbe, path.Child("startupProbe"), successMustBeOne: true)) yield return e;
 
         var portNames = new HashSet<string>(StringComparer.Ordinal);
         var ports = c.Ports ?? [];

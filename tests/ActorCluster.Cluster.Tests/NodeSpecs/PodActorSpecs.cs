@@ -95,4 +95,80 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
         Assert.Contains("\"reason\":\"ErrImagePull\"", report.StatusJson, StringComparison.Ordinal);
         Assert.Contains("\"phase\":\"Pending\"", report.StatusJson, StringComparison.Ordinal);
     }
+
+    private static V1Pod Probed(string name, V1Probe? readiness = null, V1Probe? liveness = null)
+    {
+        var pod = Pod(name);
+        pod.Spec.Containers[0].ReadinessProbe = readiness;
+        pod.Spec.Containers[0].LivenessProbe = liveness;
+        return pod;
+    }
+
+    private static V1Probe Http(string path, int failureThreshold = 1) => new()
+    {
+        HttpGet = new V1HTTPGetAction { Path = path, Port = 8080 }, PeriodSeconds = 1, TimeoutSeconds = 1, FailureThreshold = failureThreshold,
+    };
+
+    private static V1PodStatus Status(ReportPodStatus report) => ActorCluster.Core.Objects.KubeObjects.FromJson<V1PodStatus>(report.StatusJson);
+
+    private static bool Ready(V1PodStatus status) => status.Conditions.Single(c => c.Type == "Ready").Status == "True";
+
+    /// <summary>The next status report that satisfies <paramref name="condition"/> (the Events in between are collected).</summary>
+    private V1PodStatus NextStatus(Akka.TestKit.TestProbe apiServer, Func<V1PodStatus, bool> condition, List<Corev1Event> events) =>
+        Status((ReportPodStatus)apiServer.FishForMessage(m =>
+        {
+            if (m is CreateObject create) events.Add(Event(create));
+            return m is ReportPodStatus r && condition(Status(r));
+        }, Wait));
+
+    [Fact]
+    public void A_readiness_probe_decides_whether_the_pod_is_ready()
+    {
+        var apiServer = CreateTestProbe();
+        var events = new List<Corev1Event>();
+        var pod = ChildActorOf(PodActor.Props(Probed("pod-r", readiness: Http("/ready")), "127.0.20.5", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
+        // Not ready until the probe has succeeded once.
+        Assert.False(Ready(NextStatus(apiServer, _ => true, events)));
+        NextStatus(apiServer, Ready, events);
+
+        pod.Tell(new PodProxyRequest(8080, "POST", "/unready", null, []));
+        var unready = NextStatus(apiServer, s => !Ready(s), events);
+        Assert.Equal("containers with unready status: [app]", unready.Conditions.Single(c => c.Type == "Ready").Message);
+        Assert.False(unready.ContainerStatuses.Single().Ready);
+        Assert.Equal("Running", unready.Phase);
+        Assert.Contains(events, e => e.Reason == "Unhealthy" && e.Message == "Readiness probe failed: HTTP probe failed with statuscode: 503");
+
+        pod.Tell(new PodProxyRequest(8080, "POST", "/ready", null, []));
+        Assert.Equal(0, NextStatus(apiServer, Ready, events).ContainerStatuses.Single().RestartCount);
+    }
+
+    [Fact]
+    public void A_failed_liveness_probe_restarts_the_container_and_repeated_crashes_back_off()
+    {
+        var apiServer = CreateTestProbe();
+        var events = new List<Corev1Event>();
+        var pod = ChildActorOf(PodActor.Props(Probed("pod-l", liveness: Http("/health", failureThreshold: 2)), "127.0.20.6", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry));
+        NextStatus(apiServer, Ready, events);
+
+        pod.Tell(new PodProxyRequest(8080, "POST", "/unhealthy", null, []));
+        ExpectMsg<PodProxyResponse>(Wait);
+        // Killed after two failures in a row and started again at once (the first restart has no back-off).
+        var restarted = NextStatus(apiServer, s => s.ContainerStatuses.Single().RestartCount == 1, events);
+        var container = restarted.ContainerStatuses.Single();
+        Assert.Equal((137, "Error"), (container.LastState.Terminated.ExitCode, container.LastState.Terminated.Reason));
+        Assert.NotNull(container.State.Running);
+        Assert.Contains(events, e => e.Reason == "Killing" && e.Message == "Container app failed liveness probe, will be restarted");
+        Assert.Contains(events, e => e.Reason == "Unhealthy" && e.Message == "Liveness probe failed: HTTP probe failed with statuscode: 500");
+        // The new container is healthy again and answers.
+        pod.Tell(new PodProxyRequest(8080, "GET", "/health", null, []));
+        Assert.Equal(200, ExpectMsg<PodProxyResponse>(Wait).Status);
+
+        // A crash: this time kubelet waits (CrashLoopBackOff, 10 s) before starting it again.
+        pod.Tell(new PodProxyRequest(8080, "POST", "/crash", null, []));
+        var backingOff = NextStatus(apiServer, s => s.ContainerStatuses.Single().State.Waiting is not null, events).ContainerStatuses.Single();
+        Assert.Equal("CrashLoopBackOff", backingOff.State.Waiting.Reason);
+        Assert.Equal("back-off 10s restarting failed container=app pod=pod-l_default(uid-pod-l)", backingOff.State.Waiting.Message);
+        Assert.Equal((1, 1), (backingOff.LastState.Terminated.ExitCode, backingOff.RestartCount));
+        Assert.Contains(events, e => e.Reason == "BackOff" && e.Message == "Back-off restarting failed container app in pod pod-l_default(uid-pod-l)");
+    }
 }

@@ -1,0 +1,95 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Workloads;
+
+/// <summary>The outcome of a command run inside a container.</summary>
+public sealed record CommandResult(int ExitCode, string Stdout, string Stderr);
+
+/// <summary>
+/// The few commands the built-in image has (it is not a Linux userland): <c>hostname</c>, <c>cat /etc/hostname</c>,
+/// <c>env</c>, <c>echo</c>, <c>true</c>, <c>false</c>, <c>wget -qO- URL</c> and <c>curl URL</c> (from the pod's own
+/// address, so a ClusterIP can be called "from inside a pod"), and <c>sh -c "one of these"</c>. Anything else
+/// fails as a missing executable does. Used by exec probes.
+/// </summary>
+public static class BuiltinCommands
+{
+    public const string Available = "hostname, cat /etc/hostname, env, echo, true, false, wget -qO- URL, curl URL, sh -c \"...\"";
+
+    public static async Task<CommandResult> Run(IReadOnlyList<string> argv, PodIdentity pod, V1Container container, TimeSpan timeout)
+    {
+        if (argv.Count == 0) return new CommandResult(127, "", "no command\n");
+        var name = Path.GetFileName(argv[0]);
+        switch (name)
+        {
+            case "sh" or "bash" when argv.Count == 3 && argv[1] == "-c":
+                return await Run(argv[2].Split(' ', StringSplitOptions.RemoveEmptyEntries), pod, container, timeout).ConfigureAwait(false);
+            case "true":
+                return new CommandResult(0, "", "");
+            case "false":
+                return new CommandResult(1, "", "");
+            case "hostname":
+                return new CommandResult(0, pod.Name + "\n", "");
+            case "cat" when argv.Count == 2 && argv[1] == "/etc/hostname":
+                return new CommandResult(0, pod.Name + "\n", "");
+            case "cat":
+                return new CommandResult(1, "", $"cat: {string.Join(' ', argv.Skip(1))}: No such file or directory\n");
+            case "echo":
+                return new CommandResult(0, string.Join(' ', argv.Skip(1)) + "\n", "");
+            case "env":
+                var env = new StringBuilder();
+                env.Append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n").Append($"HOSTNAME={pod.Name}\n");
+                foreach (var e in container.Env ?? []) env.Append($"{e.Name}={e.Value}\n");
+                return new CommandResult(0, env.ToString(), "");
+            case "wget" or "curl":
+                var url = argv.Skip(1).LastOrDefault(a => !a.StartsWith('-'));
+                if (url is null) return new CommandResult(1, "", $"{name}: missing URL\n");
+                return await Fetch(name, url, pod, timeout).ConfigureAwait(false);
+            default:
+                return new CommandResult(127, "", $"exec: \"{argv[0]}\": executable file not found in $PATH (the built-in image kubetm/app has: {Available})\n");
+        }
+    }
+
+    /// <summary>An HTTP GET from the pod's own address, as wget or curl report it.</summary>
+    private static async Task<CommandResult> Fetch(string tool, string url, PodIdentity pod, TimeSpan timeout)
+    {
+        if (!url.Contains("://", StringComparison.Ordinal)) url = "http://" + url;
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != "http")
+            return new CommandResult(1, "", $"{tool}: unsupported URL {url} (plain http only)\n");
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, token) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new IPEndPoint(IPAddress.Parse(pod.IP), 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, token).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        using var client = new HttpClient(handler) { Timeout = timeout };
+        try
+        {
+            using var response = await client.GetAsync(uri).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+            if (tool == "wget" && !response.IsSuccessStatusCode)
+                return new CommandResult(8, "", $"wget: server returned error: HTTP/1.1 {(int)response.StatusCode} {response.ReasonPhrase}\n");
+            return new CommandResult(0, body, "");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or SocketException)
+        {
+            return tool == "wget"
+                ? new CommandResult(4, "", $"wget: can't connect to remote host ({uri.Host}): {e.GetBaseException().Message}\n")
+                : new CommandResult(7, "", $"curl: (7) Failed to connect to {uri.Host} port {uri.Port}: {e.GetBaseException().Message}\n");
+        }
+    }
+}
