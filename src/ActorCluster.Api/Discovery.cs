@@ -78,6 +78,10 @@ public static class Discovery
                 {
                     ["name"] = "pods/log", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "Pod", ["verbs"] = new JsonArray("get"),
                 });
+                list.Add(new JsonObject
+                {
+                    ["name"] = "pods/exec", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "PodExecOptions", ["verbs"] = new JsonArray("create", "get"),
+                });
             }
             if (kind.Scalable)
             {

@@ -49,6 +49,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly ProxySubresources _proxy;
     private readonly ScaleSubresource _scale;
     private readonly PodLogs _logs;
+    private readonly PodExec _exec;
     private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
     private readonly HealthChecks _health;
@@ -67,6 +68,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _proxy = new ProxySubresources(node, _apiServer, _bodies);
         _scale = new ScaleSubresource(_apiServer, _bodies);
         _logs = new PodLogs(node, _apiServer);
+        _exec = new PodExec(node, _apiServer);
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
@@ -103,7 +105,12 @@ public sealed class KubernetesApi : IAsyncDisposable
                 // The body limit is ours (413 with a Status body, as kube-apiserver answers), not Kestrel's bare 413.
                 k.Limits.MaxRequestBodySize = null;
             })
-            .Configure(app => app.Run(ctx => api is { } ready ? ready.Handle(ctx) : Unavailable(ctx)))), logging);
+            .Configure(app =>
+            {
+                // kubectl exec speaks WebSocket (channel subprotocols).
+                app.UseWebSockets();
+                app.Run(ctx => api is { } ready ? ready.Handle(ctx) : Unavailable(ctx));
+            })), logging);
         var addresses = node.Host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         var url = $"https://{options.Address}:{new Uri(addresses.First()).Port}";
         var kubeconfig = Path.Combine(options.DataDir, "kubeconfig");
@@ -270,6 +277,13 @@ public sealed class KubernetesApi : IAsyncDisposable
         var t = Resolve(groupVersion, segments);
         // For cluster-scoped kinds the "namespace" segment is not part of the address.
         var ns = t.Kind.Namespaced ? t.Namespace : null;
+        if (t.Subresource == "exec" && t.Kind == ResourceKind.Pod && t.Name is not null && method is "GET" or "POST")
+        {
+            // kube-apiserver authorizes exec as create on pods/exec, whatever the method of the upgrade.
+            Authorize(ctx, user, new ResourceAttributes("create", "", "pods", "exec", ns, t.Name));
+            await _exec.Handle(ctx, ns!, t.Name);
+            return;
+        }
         if (t.Subresource == "log" && t.Kind == ResourceKind.Pod && t.Name is not null && method == "GET")
         {
             Authorize(ctx, user, new ResourceAttributes("get", "", "pods", "log", ns, t.Name));

@@ -166,4 +166,40 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
         Assert.DoesNotContain("POST /crash", await c.Ok("logs", "talker"), StringComparison.Ordinal);
         Assert.Matches(@"(?m)^talker\s+1/1\s+Running\s+1 \(\S+ ago\)\s", await c.Ok("get", "pod", "talker"));
     }
+
+    [SkippableFact]
+    public async Task Exec_runs_the_built_in_images_commands_from_the_pods_address_and_passes_on_exit_codes()
+    {
+        await c.Ok("apply", "-f", ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: shell, labels: {app: shell}}
+            spec:
+              containers: [{name: app, image: kubetm/app, ports: [{containerPort: 8080}], env: [{name: GREETING, value: hello}]}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: shell}
+            spec: {selector: {app: shell}, ports: [{port: 9000, targetPort: 8080}]}
+            """));
+        await c.Ok("wait", "--for=condition=Ready", "pod/shell", "--timeout=60s");
+        Assert.Equal("shell\n", await c.Ok("exec", "shell", "--", "hostname"));
+        Assert.Equal("shell\n", await c.Ok("exec", "shell", "-c", "app", "--", "cat", "/etc/hostname"));
+        Assert.Contains("GREETING=hello\n", await c.Ok("exec", "shell", "--", "env"), StringComparison.Ordinal);
+        // From inside the pod: a ClusterIP answers, and the pod sees its own address as the client.
+        var clusterIP = await c.Ok("get", "svc", "shell", "-o", "jsonpath={.spec.clusterIP}");
+        var podIP = await c.Ok("get", "pod", "shell", "-o", "jsonpath={.status.podIP}");
+        await Cluster.Tests.TestCluster.Eventually(async () => (await c.Run("exec", "shell", "--", "wget", "-qO-", $"http://{clusterIP}:9000/hostname")).Stdout == "shell\n",
+            TimeSpan.FromSeconds(30), "the ClusterIP answering from inside the pod");
+        Assert.StartsWith(podIP + ":", await c.Ok("exec", "shell", "--", "curl", "-s", $"http://{podIP}:8080/client"), StringComparison.Ordinal);
+
+        var failed = await c.Run("exec", "shell", "--", "false");
+        Assert.Equal(1, failed.ExitCode);
+        Assert.Contains("command terminated with exit code 1", failed.Stderr, StringComparison.Ordinal);
+        var missing = await c.Run("exec", "shell", "--", "ls", "/");
+        Assert.Equal(127, missing.ExitCode);
+        Assert.Contains("exec: \"ls\": executable file not found in $PATH", missing.Stderr, StringComparison.Ordinal);
+        Assert.Contains("container nope is not valid for pod shell", (await c.Run("exec", "shell", "-c", "nope", "--", "hostname")).Stderr, StringComparison.Ordinal);
+        Assert.Contains("Error from server (NotFound): pods \"ghost\" not found", (await c.Run("exec", "ghost", "--", "hostname")).Stderr, StringComparison.Ordinal);
+    }
 }

@@ -1,5 +1,6 @@
 using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Workloads;
+using ActorCluster.Core.Api;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Workloads;
 using Akka.Actor;
@@ -88,6 +89,17 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         Receive<ApiErrorReply>(e => _log.Warning("pod {0}: status rejected: {1}", _pod.Metadata.Name, e.StatusJson));
         Receive<PodProxyRequest>(r => Forward(r).PipeTo(Sender, Self));
         Receive<PodLogRequest>(r => Sender.Tell(Logs(r)));
+        Receive<PodExecRequest>(r =>
+        {
+            var run = ContainerFor(r.Container, out var error);
+            if (run is null || run.Process is null || _terminating)
+            {
+                Sender.Tell(new PodExecResponse(0, "", "", error ?? $"container not found ({GoFormat.Quote(run?.Spec.Name ?? r.Container ?? "")})"));
+                return;
+            }
+            BuiltinCommands.Run(r.Command, Identity, run.Spec, ExecTimeout)
+                .PipeTo(Sender, Self, success: result => new PodExecResponse(result.ExitCode, result.Stdout, result.Stderr));
+        });
         Receive<ResendStatus>(_ =>
         {
             if (_terminating) ConfirmTerminated();
@@ -407,20 +419,8 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     {
         PodLogResponse Fail(string error) => new([], 0, false, error);
         var pod = _pod.Metadata.Name;
-        ContainerRun? run;
-        if (r.Container is { Length: > 0 } name)
-        {
-            run = _containers.FirstOrDefault(c => c.Spec.Name == name);
-            if (run is null) return Fail($"container {name} is not valid for pod {pod}");
-        }
-        else if (_containers.Count == 1)
-        {
-            run = _containers[0];
-        }
-        else
-        {
-            return Fail($"a container name must be specified for pod {pod}, choose one of: [{string.Join(" ", _containers.Select(c => c.Spec.Name))}]");
-        }
+        var run = ContainerFor(r.Container, out var error);
+        if (run is null) return Fail(error!);
         var switches = r.Previous ? run.Previous : run.Latest;
         if (switches is null)
         {
@@ -434,6 +434,24 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         var next = lines.Count > 0 ? lines[^1].Number + 1 : r.From ?? switches.LogSince(0).LastOrDefault()?.Number + 1 ?? 0;
         var running = !r.Previous && run.Process is not null && ReferenceEquals(run.Process.Switches, switches) && !_terminating;
         return new PodLogResponse([.. lines.Select(l => new PodLogEntry(l.Time, l.Text))], next, running);
+    }
+
+    /// <summary>A command run in a container gets this long (a wget to a Service that does not answer, say).</summary>
+    private static readonly TimeSpan ExecTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The container a request names (or the only one), or kube-apiserver's words for why not.</summary>
+    private ContainerRun? ContainerFor(string? name, out string? error)
+    {
+        error = null;
+        if (name is { Length: > 0 })
+        {
+            var run = _containers.FirstOrDefault(c => c.Spec.Name == name);
+            if (run is null) error = $"container {name} is not valid for pod {_pod.Metadata.Name}";
+            return run;
+        }
+        if (_containers.Count == 1) return _containers[0];
+        error = $"a container name must be specified for pod {_pod.Metadata.Name}, choose one of: [{string.Join(" ", _containers.Select(c => c.Spec.Name))}]";
+        return null;
     }
 
     /// <summary>Go's time.Duration.String() for whole seconds: 10s, 1m20s, 5m0s.</summary>

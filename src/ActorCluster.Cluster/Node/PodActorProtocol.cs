@@ -24,3 +24,9 @@ public sealed record PodLogRequest(string? Container, bool Previous, long? From,
 public sealed record PodLogResponse(IReadOnlyList<PodLogEntry> Lines, long Next, bool Running, string? Error = null) : IClusterMessage;
 
 public sealed record PodLogEntry(DateTime Time, string Text);
+
+/// <summary>Runs a command in one of the pod's containers (<c>kubectl exec</c>); answered with <see cref="PodExecResponse"/>.</summary>
+public sealed record PodExecRequest(string? Container, IReadOnlyList<string> Command) : IClusterMessage;
+
+/// <summary>The command's exit code and output, or (Error) why it could not run, in kubelet's words.</summary>
+public sealed record PodExecResponse(int ExitCode, string Stdout, string Stderr, string? Error = null) : IClusterMessage;

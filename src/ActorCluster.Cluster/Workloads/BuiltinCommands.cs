@@ -26,6 +26,8 @@ public static class BuiltinCommands
         {
             case "sh" or "bash" when argv.Count == 3 && argv[1] == "-c":
                 return await Run(argv[2].Split(' ', StringSplitOptions.RemoveEmptyEntries), pod, container, timeout).ConfigureAwait(false);
+            case "sh" or "bash":
+                return new CommandResult(126, "", $"an interactive shell is not available: the built-in image kubetm/app runs these commands: {Available}\n");
             case "true":
                 return new CommandResult(0, "", "");
             case "false":
