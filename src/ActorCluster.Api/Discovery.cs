@@ -82,6 +82,10 @@ public static class Discovery
                 {
                     ["name"] = "pods/exec", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "PodExecOptions", ["verbs"] = new JsonArray("create", "get"),
                 });
+                list.Add(new JsonObject
+                {
+                    ["name"] = "pods/portforward", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "PodPortForwardOptions", ["verbs"] = new JsonArray("create", "get"),
+                });
             }
             if (kind.Scalable)
             {

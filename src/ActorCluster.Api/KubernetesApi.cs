@@ -50,6 +50,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly ScaleSubresource _scale;
     private readonly PodLogs _logs;
     private readonly PodExec _exec;
+    private readonly PodPortForward _portForward;
     private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
     private readonly HealthChecks _health;
@@ -69,6 +70,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _scale = new ScaleSubresource(_apiServer, _bodies);
         _logs = new PodLogs(node, _apiServer);
         _exec = new PodExec(node, _apiServer);
+        _portForward = new PodPortForward(_apiServer);
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
@@ -282,6 +284,12 @@ public sealed class KubernetesApi : IAsyncDisposable
             // kube-apiserver authorizes exec as create on pods/exec, whatever the method of the upgrade.
             Authorize(ctx, user, new ResourceAttributes("create", "", "pods", "exec", ns, t.Name));
             await _exec.Handle(ctx, ns!, t.Name);
+            return;
+        }
+        if (t.Subresource == "portforward" && t.Kind == ResourceKind.Pod && t.Name is not null && method is "GET" or "POST")
+        {
+            Authorize(ctx, user, new ResourceAttributes("create", "", "pods", "portforward", ns, t.Name));
+            await _portForward.Handle(ctx, ns!, t.Name);
             return;
         }
         if (t.Subresource == "log" && t.Kind == ResourceKind.Pod && t.Name is not null && method == "GET")

@@ -128,29 +128,14 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
         Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z \S+ GET /hostname 200\n$", await c.Ok("logs", "talker", "--tail=1", "--timestamps"));
 
         // -f: lines as they come.
-        var info = new System.Diagnostics.ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--kubeconfig", c.Api.KubeconfigPath, "--cache-dir", c.CacheDir, "logs", "-f", "talker", "--tail=0" }) info.ArgumentList.Add(a);
-        using (var follow = System.Diagnostics.Process.Start(info)!)
+        using (var follow = new BackgroundKubectl(c, new Dictionary<string, string>(), "logs", "-f", "talker", "--tail=0"))
         {
-            var seen = new System.Text.StringBuilder();
-            follow.OutputDataReceived += (_, e) =>
+            await Cluster.Tests.TestCluster.Eventually(async () =>
             {
-                lock (seen) seen.AppendLine(e.Data);
-            };
-            follow.BeginOutputReadLine();
-            try
-            {
-                await Cluster.Tests.TestCluster.Eventually(async () =>
-                {
-                    await c.Ok("get", "--raw", "/api/v1/namespaces/default/pods/talker:8080/proxy/client");
-                    lock (seen) return seen.ToString().Contains(" GET /client 200", StringComparison.Ordinal);
-                }, TimeSpan.FromSeconds(30), "kubectl logs -f printing a new request");
-                lock (seen) Assert.DoesNotContain("GET /hostname", seen.ToString(), StringComparison.Ordinal);
-            }
-            finally
-            {
-                follow.Kill();
-            }
+                await c.Ok("get", "--raw", "/api/v1/namespaces/default/pods/talker:8080/proxy/client");
+                return follow.Output.Contains(" GET /client 200", StringComparison.Ordinal);
+            }, TimeSpan.FromSeconds(30), "kubectl logs -f printing a new request");
+            Assert.DoesNotContain("GET /hostname", follow.Output, StringComparison.Ordinal);
         }
 
         var noPrevious = await c.Run("logs", "talker", "--previous");
@@ -170,19 +155,7 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
     [SkippableFact]
     public async Task Exec_runs_the_built_in_images_commands_from_the_pods_address_and_passes_on_exit_codes()
     {
-        await c.Ok("apply", "-f", ApiCluster.File("""
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: shell, labels: {app: shell}}
-            spec:
-              containers: [{name: app, image: kubetm/app, ports: [{containerPort: 8080}], env: [{name: GREETING, value: hello}]}]
-            ---
-            apiVersion: v1
-            kind: Service
-            metadata: {name: shell}
-            spec: {selector: {app: shell}, ports: [{port: 9000, targetPort: 8080}]}
-            """));
-        await c.Ok("wait", "--for=condition=Ready", "pod/shell", "--timeout=60s");
+        await PodBehindService("shell", "env: [{name: GREETING, value: hello}]");
         Assert.Equal("shell\n", await c.Ok("exec", "shell", "--", "hostname"));
         Assert.Equal("shell\n", await c.Ok("exec", "shell", "-c", "app", "--", "cat", "/etc/hostname"));
         Assert.Contains("GREETING=hello\n", await c.Ok("exec", "shell", "--", "env"), StringComparison.Ordinal);
@@ -201,5 +174,119 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
         Assert.Contains("exec: \"ls\": executable file not found in $PATH", missing.Stderr, StringComparison.Ordinal);
         Assert.Contains("container nope is not valid for pod shell", (await c.Run("exec", "shell", "-c", "nope", "--", "hostname")).Stderr, StringComparison.Ordinal);
         Assert.Contains("Error from server (NotFound): pods \"ghost\" not found", (await c.Run("exec", "ghost", "--", "hostname")).Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>A kubetm/app pod labelled app=<paramref name="name"/> on 8080, a Service of the same name on 9000 for it, the pod Ready.</summary>
+    private async Task PodBehindService(string name, string containerExtra = "")
+    {
+        var extra = containerExtra.Length > 0 ? ", " + containerExtra : "";
+        await c.Ok("apply", "-f", ApiCluster.File($$$"""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: {{{name}}}, labels: {app: {{{name}}}}}
+            spec:
+              containers: [{name: app, image: kubetm/app, ports: [{containerPort: 8080}]{{{extra}}}}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: {{{name}}}}
+            spec: {selector: {app: {{{name}}}}, ports: [{port: 9000, targetPort: 8080}]}
+            """));
+        await c.Ok("wait", "--for=condition=Ready", $"pod/{name}", "--timeout=60s");
+    }
+
+    /// <summary>A kubectl that runs on (logs -f, port-forward) until disposed, and what it printed so far.</summary>
+    private class BackgroundKubectl : IDisposable
+    {
+        private readonly System.Diagnostics.Process _process;
+        private readonly System.Text.StringBuilder _output = new();
+
+        public BackgroundKubectl(ApiCluster c, IReadOnlyDictionary<string, string> environment, params string[] args)
+        {
+            var info = new System.Diagnostics.ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var (name, value) in environment) info.Environment[name] = value;
+            foreach (var a in new[] { "--kubeconfig", c.Api.KubeconfigPath, "--cache-dir", c.CacheDir }.Concat(args)) info.ArgumentList.Add(a);
+            _process = System.Diagnostics.Process.Start(info)!;
+            _process.OutputDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+            _process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        public string Output
+        {
+            get
+            {
+                lock (_output) return _output.ToString();
+            }
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) _process.Kill();
+            _process.Dispose();
+        }
+    }
+
+    /// <summary>kubectl port-forward in the background, and the local port it chose.</summary>
+    private sealed class PortForward(ApiCluster c, bool websockets, params string[] args)
+        // Without WebSockets kubectl speaks SPDY over a plain HTTP upgrade (its fallback).
+        : BackgroundKubectl(c, websockets ? new Dictionary<string, string>() : new Dictionary<string, string> { ["KUBECTL_PORT_FORWARD_WEBSOCKETS"] = "false" }, ["port-forward", .. args])
+    {
+        public PortForward(ApiCluster c, params string[] args) : this(c, websockets: true, args)
+        {
+        }
+
+        public async Task<int> LocalPort()
+        {
+            System.Text.RegularExpressions.Match? match = null;
+            await Cluster.Tests.TestCluster.Eventually(() => (match = System.Text.RegularExpressions.Regex.Match(Output, @"Forwarding from 127\.0\.0\.1:(\d+) -> ")).Success,
+                TimeSpan.FromSeconds(30), "kubectl port-forward listening");
+            return int.Parse(match!.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Port_forward_to_a_pod_and_a_service_carries_10_MB_intact_and_reports_a_refused_port()
+    {
+        await PodBehindService("forwarded");
+        var podIP = await c.Ok("get", "pod", "forwarded", "-o", "jsonpath={.status.podIP}");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        var direct = await http.GetByteArrayAsync($"http://{podIP}:8080/bytes/10485760");
+        Assert.Equal(10485760, direct.Length);
+
+        using (var forward = new PortForward(c, "pod/forwarded", ":8080"))
+        {
+            var port = await forward.LocalPort();
+            Assert.Equal("forwarded\n", await http.GetStringAsync($"http://127.0.0.1:{port}/hostname"));
+            // Several connections at once, each its own stream pair; the large one intact.
+            var many = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => http.GetStringAsync($"http://127.0.0.1:{port}/hostname")));
+            Assert.All(many, a => Assert.Equal("forwarded\n", a));
+            Assert.Equal(direct, await http.GetByteArrayAsync($"http://127.0.0.1:{port}/bytes/10485760"));
+            Assert.Contains("Handling connection for", forward.Output, StringComparison.Ordinal);
+        }
+
+        using (var forward = new PortForward(c, websockets: false, "pod/forwarded", ":8080"))
+        {
+            var port = await forward.LocalPort();
+            Assert.Equal(direct, await http.GetByteArrayAsync($"http://127.0.0.1:{port}/bytes/10485760"));
+        }
+
+        // svc/x: kubectl picks one of the Service's pods and the target port behind the Service's port.
+        using (var forward = new PortForward(c, "svc/forwarded", ":9000"))
+        {
+            var port = await forward.LocalPort();
+            Assert.Matches(@"-> 8080\b", forward.Output);
+            Assert.Equal("forwarded\n", await http.GetStringAsync($"http://127.0.0.1:{port}/hostname"));
+        }
+
+        // A port nothing listens on: the connection ends, and kubectl says why in kubelet's words.
+        using (var forward = new PortForward(c, "pod/forwarded", ":9999"))
+        {
+            var port = await forward.LocalPort();
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            await Cluster.Tests.TestCluster.Eventually(() => forward.Output.Contains($"error forwarding port 9999 to pod forwarded_default", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(10), "kubectl reporting the refused port");
+        }
     }
 }

@@ -11,7 +11,7 @@ public sealed record PodIdentity(string Name, string Namespace, string IP, strin
 /// The built-in image <c>kubetm/app</c>: a small HTTP/1.1 server (keep-alive) bound to podIP:containerPort.
 /// <c>GET /hostname</c> answers the pod's name, <c>GET /client</c> the client address as the pod sees it (the one a
 /// PROXY protocol v2 header names, when the connection starts with one),
-/// <c>GET /</c> pod, IP and node, <c>GET /health</c> 200 (500 once <c>POST /unhealthy</c>), <c>GET /ready</c> 200 (503
+/// <c>GET /</c> pod, IP and node, <c>GET /bytes/N</c> N characters of a fixed pattern, <c>GET /health</c> 200 (500 once <c>POST /unhealthy</c>), <c>GET /ready</c> 200 (503
 /// once <c>POST /unready</c>; <c>POST /ready</c> and <c>POST /healthy</c> undo them), <c>POST /crash</c> makes the
 /// container exit with code 1 (see <see cref="KubetmSwitches"/>); every request is logged as a line: client, method,
 /// path, status. Stopping is graceful, as a server behind a Service should
@@ -183,6 +183,8 @@ public sealed class KubetmApp : IWorkload
                 case "/crash": return ("200 OK", "crashing\n");
             }
         }
+        if (path.StartsWith("/bytes/", StringComparison.Ordinal) && int.TryParse(path["/bytes/".Length..], out var size) && size is >= 0 and <= MaxBytes)
+            return ("200 OK", Bytes(size));
         return path switch
         {
             "/hostname" => ("200 OK", _pod.Name + "\n"),
@@ -192,6 +194,18 @@ public sealed class KubetmApp : IWorkload
             "/" => ("200 OK", $"pod: {_pod.Name}\nnamespace: {_pod.Namespace}\nip: {_pod.IP}\nnode: {_pod.NodeName}\n"),
             _ => ("404 Not Found", "not found\n"),
         };
+    }
+
+    private const int MaxBytes = 64 << 20;
+
+    /// <summary><c>GET /bytes/N</c>: N characters of a fixed pattern (to check that a path carries a large answer intact).</summary>
+    public static string Bytes(int size)
+    {
+        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        return string.Create(size, 0, (span, _) =>
+        {
+            for (var i = 0; i < span.Length; i++) span[i] = alphabet[(int)((i * 7L + i / 977) % alphabet.Length)];
+        });
     }
 
     private static int IndexOfHeaderEnd(byte[] buffer, int length)
