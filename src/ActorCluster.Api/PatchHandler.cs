@@ -19,6 +19,11 @@ internal sealed class PatchHandler(ApiServerClient apiServer, RequestBodies bodi
     public async Task Handle(HttpContext ctx, ResourceKind kind, string? ns, string name, bool status, bool table)
     {
         var dryRun = QueryValues.DryRun(ctx.Request.Query["dryRun"]);
+        if ((ctx.Request.ContentType ?? "").Split(';')[0].Trim() == ServerSideApply.ContentType)
+        {
+            await Apply(ctx, kind, ns, name, status, table, dryRun);
+            return;
+        }
         var patch = await bodies.ReadText(ctx);
         var contentType = ctx.Request.ContentType ?? "";
         var strict = ctx.Request.Query["fieldValidation"].ToString() == "Strict";
@@ -50,5 +55,56 @@ internal sealed class PatchHandler(ApiServerClient apiServer, RequestBodies bodi
             break;
         }
         await Reply(ctx, reply is ApiError e ? ApiErrorReply.From(e) : reply, 200, table);
+    }
+
+    /// <summary>
+    /// Server-side apply: the applied configuration (named fieldManager) merged into the live object, or the object
+    /// created from it; a field another manager owns with another value is a 409 naming it, unless force=true.
+    /// </summary>
+    private async Task Apply(HttpContext ctx, ResourceKind kind, string? ns, string name, bool status, bool table, bool dryRun)
+    {
+        var q = ctx.Request.Query;
+        var manager = q["fieldManager"].ToString();
+        if (manager.Length == 0)
+        {
+            throw new ApiErrorException(ApiError.Invalid("meta.k8s.io", "PatchOptions", "",
+                [FieldError.Required(FieldPath.Root("fieldManager"), "is required for apply patch")]));
+        }
+        var force = QueryValues.Bool("force", q["force"]);
+        var applied = JsonNode.Parse(await bodies.ReadBody(ctx, kind))!.AsObject();
+        if (applied["metadata"]?["name"]?.GetValue<string>() is { } bodyName && bodyName != name)
+            throw new ApiErrorException(ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})"));
+        object reply = ApiError.InternalError("apply did not run");
+        var code = 200;
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var current = await apiServer.Ask(new GetObject(kind.Resource, ns, name));
+            var live = current is ObjectReply stored ? JsonNode.Parse(stored.Json)!.AsObject() : null;
+            if (live is null && current is ApiErrorReply { Code: not 404 })
+            {
+                reply = current;
+                break;
+            }
+            var outcome = ServerSideApply.Apply(live, applied, manager, force, DateTime.UtcNow);
+            if (outcome.Object is null)
+            {
+                var message = ServerSideApply.ConflictMessage(outcome.Conflicts);
+                throw new ApiErrorException(new ApiError(409, "Conflict", message,
+                    new ApiErrorDetails(name, kind.Group, kind.Resource,
+                        [.. outcome.Conflicts.Select(c => new ApiErrorCause("FieldManagerConflict", $"conflict with \"{c.Manager}\"" + (c.Operation == "Update" ? $" using {c.ApiVersion}" : ""), c.Field))])));
+            }
+            var json = outcome.Object.ToJsonString();
+            if (live is null)
+            {
+                reply = await apiServer.Ask(new CreateObject(kind.Resource, ns ?? (kind.Namespaced ? "default" : null), json, dryRun));
+                code = 201;
+                if (reply is ApiErrorReply { Code: 409 }) continue; // created meanwhile: apply to it
+                break;
+            }
+            reply = await apiServer.Ask(new UpdateObject(kind.Resource, ns, name, json, status, dryRun));
+            if (reply is ApiErrorReply { Code: 409 }) continue; // changed meanwhile: apply again to the new version
+            break;
+        }
+        await Reply(ctx, reply is ApiError e ? ApiErrorReply.From(e) : reply, code, table);
     }
 }

@@ -289,4 +289,44 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
                 TimeSpan.FromSeconds(10), "kubectl reporting the refused port");
         }
     }
+
+    [SkippableFact]
+    public async Task Server_side_apply_creates_records_managers_refuses_conflicts_and_forces_them()
+    {
+        string Manifest(int replicas) => ApiCluster.File($$$"""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: ssa, labels: {tier: web}}
+            spec:
+              replicas: {{{replicas}}}
+              selector: {matchLabels: {app: ssa}}
+              template:
+                metadata: {labels: {app: ssa}}
+                spec: {containers: [{name: app, image: kubetm/app}]}
+            """);
+        Assert.Equal("deployment.apps/ssa serverside-applied\n", await c.Ok("apply", "--server-side", "-f", Manifest(2)));
+        Assert.Equal("deployment.apps/ssa serverside-applied\n", await c.Ok("apply", "--server-side", "-f", Manifest(2)));
+        Assert.Equal("kubectl Apply", await c.Ok("get", "deploy", "ssa", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}"));
+        await c.Ok("rollout", "status", "deployment/ssa", "--timeout=60s");
+
+        var conflict = await c.Run("apply", "--server-side", "--field-manager=autoscaler", "-f", Manifest(4));
+        Assert.NotEqual(0, conflict.ExitCode);
+        Assert.Contains("error: Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas", conflict.Stderr, StringComparison.Ordinal);
+        Assert.Equal("2", await c.Ok("get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}"));
+
+        Assert.Equal("deployment.apps/ssa serverside-applied\n", await c.Ok("apply", "--server-side", "--field-manager=autoscaler", "--force-conflicts", "-f", Manifest(4)));
+        await c.Ok("rollout", "status", "deployment/ssa", "--timeout=60s");
+        Assert.Matches(@"(?m)^ssa\s+4/4\s", await c.Ok("get", "deploy", "ssa"));
+        // kubectl no longer owns replicas: its next apply with another value conflicts with the autoscaler now.
+        Assert.Contains("conflict with \"autoscaler\": .spec.replicas", (await c.Run("apply", "--server-side", "-f", Manifest(2))).Stderr, StringComparison.Ordinal);
+
+        // A core object too, created by apply.
+        Assert.Equal("service/ssa serverside-applied\n", await c.Ok("apply", "--server-side", "-f", ApiCluster.File("""
+            apiVersion: v1
+            kind: Service
+            metadata: {name: ssa}
+            spec: {selector: {app: ssa}, ports: [{port: 9000, targetPort: 8080}]}
+            """)));
+        Assert.Matches(@"^127\.\d+\.\d+\.\d+$", await c.Ok("get", "svc", "ssa", "-o", "jsonpath={.spec.clusterIP}"));
+    }
 }

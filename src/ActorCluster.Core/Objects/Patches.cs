@@ -40,6 +40,9 @@ public static class Patches
     /// <summary>Lists of scalars that merge (union) instead of being replaced.</summary>
     private static readonly HashSet<string> MergedPrimitiveLists = new(StringComparer.Ordinal) { "metadata.finalizers" };
 
+    /// <summary>The merge key of a list field (<c>spec.template.spec.containers</c> -> name), or null for an atomic list.</summary>
+    public static string? MergeKeyFor(string path) => MergeKeys.TryGetValue(TemplatePath(path), out var key) && key.Length > 0 ? key : null;
+
     /// <summary>A pod template's fields (a Deployment's or ReplicaSet's <c>spec.template</c>) merge as a pod's do.</summary>
     private static string TemplatePath(string path) =>
         path.StartsWith("spec.template.", StringComparison.Ordinal) ? path["spec.template.".Length..] : path;

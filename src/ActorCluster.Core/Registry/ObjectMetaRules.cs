@@ -27,7 +27,7 @@ public static class ObjectMetaRules
         meta.ResourceVersion = null;
         meta.DeletionTimestamp = null;
         meta.DeletionGracePeriodSeconds = null;
-        meta.ManagedFields = null;
+        // managedFields are kept as written (server-side apply records its managers there).
         meta.SelfLink = null;
     }
 
@@ -60,7 +60,8 @@ public static class ObjectMetaRules
         meta.DeletionTimestamp = old.DeletionTimestamp;
         meta.DeletionGracePeriodSeconds = old.DeletionGracePeriodSeconds;
         meta.ResourceVersion = old.ResourceVersion;
-        meta.ManagedFields = null;
+        // An update that says nothing about managedFields keeps them (as kube-apiserver does).
+        meta.ManagedFields ??= old.ManagedFields;
         return null;
     }
 
