@@ -277,6 +277,20 @@ public class DeploymentControllerTests
         Assert.Null(_cp.Store.Get<V1Node>(ResourceKind.Node, "", "k8s-worker3")!.Spec.Taints);
     }
 
+    [Fact]
+    public void A_replica_set_that_cannot_be_created_is_reported_and_the_write_still_succeeds()
+    {
+        // A valid Deployment name so long that "<name>-<hash>" is no valid ReplicaSet name.
+        var name = string.Join(".", Enumerable.Repeat(new string('a', 62), 4)) + ".b";
+        var d = Commit(_cp.Create(ResourceKind.Deployment, "default", Parse(Manifest.Replace("name: web", $"name: {name}", StringComparison.Ordinal))));
+        Assert.Empty(_cp.Store.All<V1ReplicaSet>(ResourceKind.ReplicaSet));
+        Assert.Contains(_cp.Store.All<Corev1Event>(ResourceKind.Event), e => e.Reason == "FailedCreate" && e.Message.Contains("ReplicaSet.apps", StringComparison.Ordinal));
+        Assert.Equal(1, _cp.Store.Get<V1Deployment>(ResourceKind.Deployment, "default", name)!.Status.ObservedGeneration);
+        Assert.NotNull(d.Reply);
+        // And the periodic resync does not fail on it either.
+        Commit(_cp.Resync());
+    }
+
     [Theory]
     [InlineData("replicas: 3", "replicas: -1", "spec.replicas: Invalid value: -1: must be greater than or equal to 0")]
     [InlineData("{app: web}}\n  template", "{app: other}}\n  template", "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`")]

@@ -52,7 +52,7 @@ public sealed class ControlPlane
         _pods = new PodWrites(context, _scheduler, _endpoints, config.DefaultTolerationSeconds);
         _nodes = new NodeLifecycleController(context, config.PodNetworkPrefix, _scheduler, _endpoints, _pods);
         _gc = new GarbageCollector(_pods);
-        _workloads = new WorkloadControllers(new DeploymentController(context, _gc), new ReplicaSetController(context, _pods));
+        _workloads = new WorkloadControllers(context, new DeploymentController(context, _gc), new ReplicaSetController(context, _pods));
         context.FollowUps = _workloads.Reconcile;
     }
 

@@ -55,15 +55,21 @@ internal sealed class DeploymentController(ControllerContext context, GarbageCol
     private void Rolling(DecisionBatch batch, V1Deployment d, List<V1ReplicaSet> rss, LabelSelector selector)
     {
         var (newRs, olds) = NewAndOld(batch, d, rss, create: true);
+        if (newRs is null)
+        {
+            // It could not be created (an Event says why): the status still tells, and the next sync tries again.
+            WriteStatus(batch, d, null, OwnedReplicaSets(batch, d, selector));
+            return;
+        }
         var replicas = d.Spec.Replicas ?? 1;
         var (surge, unavailable) = Fenceposts(d);
-        var next = RolloutPlanner.RollingStep(replicas, surge, unavailable, Count(newRs!), olds.Select(Count).ToList());
+        var next = RolloutPlanner.RollingStep(replicas, surge, unavailable, Count(newRs), olds.Select(Count).ToList());
         var moved = false;
-        foreach (var rs in olds.Append(newRs!).Where(r => r == newRs || next[r.Metadata.Name] != (r.Spec.Replicas ?? 0)))
+        foreach (var rs in olds.Append(newRs).Where(r => r == newRs || next[r.Metadata.Name] != (r.Spec.Replicas ?? 0)))
             moved |= ScaleReplicaSet(batch, d, rs, next[rs.Metadata.Name]);
         var now = OwnedReplicaSets(batch, d, selector);
-        var current = now.FirstOrDefault(r => r.Metadata.Name == newRs!.Metadata.Name);
-        if (!moved && IsComplete(d, Status(d, current, now))) CleanUp(batch, d, now.Where(r => r.Metadata.Name != newRs!.Metadata.Name).ToList());
+        var current = now.FirstOrDefault(r => r.Metadata.Name == newRs.Metadata.Name);
+        if (!moved && IsComplete(d, Status(d, current, now))) CleanUp(batch, d, now.Where(r => r.Metadata.Name != newRs.Metadata.Name).ToList());
         WriteStatus(batch, d, current, OwnedReplicaSets(batch, d, selector));
     }
 
@@ -79,10 +85,13 @@ internal sealed class DeploymentController(ControllerContext context, GarbageCol
         if (!scaledDown && !oldPodsRunning)
         {
             newRs ??= NewAndOld(batch, d, OwnedReplicaSets(batch, d, selector), create: true).New;
-            var moved = ScaleReplicaSet(batch, d, newRs!, d.Spec.Replicas ?? 1);
-            var now = OwnedReplicaSets(batch, d, selector);
-            var current = now.FirstOrDefault(r => r.Metadata.Name == newRs!.Metadata.Name);
-            if (!moved && IsComplete(d, Status(d, current, now))) CleanUp(batch, d, now.Where(r => r.Metadata.Name != newRs!.Metadata.Name).ToList());
+            if (newRs is not null)
+            {
+                var moved = ScaleReplicaSet(batch, d, newRs, d.Spec.Replicas ?? 1);
+                var now = OwnedReplicaSets(batch, d, selector);
+                var current = now.FirstOrDefault(r => r.Metadata.Name == newRs.Metadata.Name);
+                if (!moved && IsComplete(d, Status(d, current, now))) CleanUp(batch, d, now.Where(r => r.Metadata.Name != newRs.Metadata.Name).ToList());
+            }
         }
         var all = OwnedReplicaSets(batch, d, selector);
         WriteStatus(batch, d, newRs is null ? null : all.FirstOrDefault(r => r.Metadata.Name == newRs.Metadata.Name), all);

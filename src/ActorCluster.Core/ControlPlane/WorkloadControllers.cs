@@ -12,7 +12,7 @@ namespace ActorCluster.Core.ControlPlane;
 /// Deployment, a Deployment wakes itself. Each round handles the changes the previous one made, until nothing moves
 /// (bounded: what is left is picked up by the next change or the periodic resync).
 /// </summary>
-internal sealed class WorkloadControllers(DeploymentController deployments, ReplicaSetController replicaSets)
+internal sealed class WorkloadControllers(ControllerContext context, DeploymentController deployments, ReplicaSetController replicaSets)
 {
     private const int MaxRounds = 8;
 
@@ -56,8 +56,8 @@ internal sealed class WorkloadControllers(DeploymentController deployments, Repl
                     }
                 }
             }
-            foreach (var key in dirtyDeployments) deployments.Sync(batch, key);
-            foreach (var key in dirtyReplicaSets) replicaSets.Sync(batch, key);
+            foreach (var key in dirtyDeployments) Guarded(batch, ResourceKind.Deployment, key, () => deployments.Sync(batch, key));
+            foreach (var key in dirtyReplicaSets) Guarded(batch, ResourceKind.ReplicaSet, key, () => replicaSets.Sync(batch, key));
         }
     }
 
@@ -65,9 +65,28 @@ internal sealed class WorkloadControllers(DeploymentController deployments, Repl
     public void ResyncAll(DecisionBatch batch)
     {
         foreach (var d in batch.All<V1Deployment>(ResourceKind.Deployment).Select(d => ObjectKey.Of(d.Metadata)).OrderBy(k => k, KeyOrder).ToList())
-            deployments.Sync(batch, d);
+            Guarded(batch, ResourceKind.Deployment, d, () => deployments.Sync(batch, d));
         foreach (var rs in batch.All<V1ReplicaSet>(ResourceKind.ReplicaSet).Select(r => ObjectKey.Of(r.Metadata)).OrderBy(k => k, KeyOrder).ToList())
-            replicaSets.Sync(batch, rs);
+            Guarded(batch, ResourceKind.ReplicaSet, rs, () => replicaSets.Sync(batch, rs));
+    }
+
+    /// <summary>
+    /// A controller's failure on one object must not fail the write that woke it (nor every later one, which would
+    /// stop the ApiServer in a loop): it becomes a Warning Event on the object, and the next sync tries again.
+    /// </summary>
+    private void Guarded(DecisionBatch batch, ResourceKind kind, ObjectKey key, Action sync)
+    {
+        try
+        {
+            sync();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var meta = batch.GetStored(new Store.ObjectRef(kind.Resource, key.Namespace, key.Name))?.Object.Metadata
+                       ?? new V1ObjectMeta { Name = key.Name, NamespaceProperty = key.Namespace };
+            batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(kind, meta, "Warning", "SyncFailed",
+                $"{kind.Kind} controller failed: {e.GetType().Name}: {e.Message}", kind == ResourceKind.Deployment ? "deployment-controller" : "replicaset-controller"));
+        }
     }
 
     private static bool Selects(V1ReplicaSet rs, V1ObjectMeta pod) => LabelSelector.TryFromApi(rs.Spec?.Selector)?.MatchesLabels(pod.Labels) == true;
