@@ -322,7 +322,7 @@ public sealed class KubernetesApi : IAsyncDisposable
                     return;
                 case "POST":
                     var dryRun = QueryValues.DryRun(query["dryRun"]);
-                    var body = await _bodies.ReadBody(ctx, t.Kind);
+                    var body = FieldManagers.Record(ctx, null, await _bodies.ReadBody(ctx, t.Kind));
                     ApiAudit.NameFromBody(ctx, body);
                     await Reply(ctx, await _apiServer.Ask(new CreateObject(t.Kind.Resource, ns ?? (t.Kind.Namespaced ? "default" : null), body, dryRun)), 201, table);
                     return;
@@ -340,6 +340,9 @@ public sealed class KubernetesApi : IAsyncDisposable
             {
                 var dryRun = QueryValues.DryRun(query["dryRun"]);
                 var body = await _bodies.ReadBody(ctx, t.Kind);
+                // The writer takes over what it changes (status writes are not managed fields here).
+                if (t.Subresource != "status" && await _apiServer.Ask(new GetObject(t.Kind.Resource, ns, t.Name)) is ObjectReply stored)
+                    body = FieldManagers.Record(ctx, stored.Json, body);
                 await Reply(ctx, await _apiServer.Ask(new UpdateObject(t.Kind.Resource, ns, t.Name, body, t.Subresource == "status", dryRun)), 200, table);
                 return;
             }

@@ -50,6 +50,7 @@ internal sealed class PatchHandler(ApiServerClient apiServer, RequestBodies bodi
                 if (unknown.Count > 0)
                     throw new ApiErrorException(ApiError.BadRequest(string.Join(", ", unknown.Select(u => $".{u}: field not declared in schema"))));
             }
+            if (!status) ServerSideApply.RecordUpdate(JsonNode.Parse(stored.Json)!.AsObject(), patched.AsObject(), FieldManagers.Of(ctx), DateTime.UtcNow);
             reply = await apiServer.Ask(new UpdateObject(kind.Resource, ns, name, patched.ToJsonString(), status, dryRun));
             if (reply is ApiErrorReply { Code: 409 } && !pinned) continue;
             break;

@@ -66,6 +66,7 @@ internal sealed class ScaleSubresource(ApiServerClient apiServer, RequestBodies 
             var pinned = !string.IsNullOrEmpty(given) && given != stored.ResourceVersion.ToString(CultureInfo.InvariantCulture);
             obj["metadata"]!["resourceVersion"] = pinned ? given : stored.ResourceVersion.ToString(CultureInfo.InvariantCulture);
             (obj["spec"] ??= new JsonObject())["replicas"] = replicas;
+            ServerSideApply.RecordUpdate(JsonNode.Parse(stored.Json)!.AsObject(), obj, FieldManagers.Of(ctx), DateTime.UtcNow);
             reply = await apiServer.Ask(new UpdateObject(kind.Resource, ns, name, obj.ToJsonString(), Status: false, dryRun));
             if (reply is ApiErrorReply { Code: 409 } && !pinned) continue;
             break;

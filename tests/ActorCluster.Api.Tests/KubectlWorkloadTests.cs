@@ -319,6 +319,14 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
         Assert.Matches(@"(?m)^ssa\s+4/4\s", await c.Ok("get", "deploy", "ssa"));
         // kubectl no longer owns replicas: its next apply with another value conflicts with the autoscaler now.
         Assert.Contains("conflict with \"autoscaler\": .spec.replicas", (await c.Run("apply", "--server-side", "-f", Manifest(2))).Stderr, StringComparison.Ordinal);
+        // A write that is not an apply (kubectl scale) takes replicas over as an Update manager: the autoscaler's
+        // next apply conflicts with it.
+        await c.Ok("scale", "deployment", "ssa", "--replicas=5");
+        var managers = await c.Ok("get", "deploy", "ssa", "--show-managed-fields", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}");
+        var scaler = System.Text.RegularExpressions.Regex.Match(managers, @"(\S+)/Update").Groups[1].Value;
+        Assert.NotEqual("", scaler);
+        Assert.Contains($"conflict with \"{scaler}\" using apps/v1: .spec.replicas",
+            (await c.Run("apply", "--server-side", "--field-manager=autoscaler", "-f", Manifest(4))).Stderr, StringComparison.Ordinal);
 
         // A core object too, created by apply.
         Assert.Equal("service/ssa serverside-applied\n", await c.Ok("apply", "--server-side", "-f", ApiCluster.File("""

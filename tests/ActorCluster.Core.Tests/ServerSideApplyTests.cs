@@ -84,4 +84,29 @@ public class ServerSideApplyTests
         Assert.Equal("Apply failed with 2 conflicts: conflicts with \"kubectl\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"app\"].image",
             ServerSideApply.ConflictMessage([new ApplyConflict("kubectl", "Apply", "apps/v1", ".spec.replicas"),
                 new ApplyConflict("kubectl", "Apply", "apps/v1", ServerSideApply.Printed("f:spec/f:template/f:spec/f:containers/k:{\"name\":\"app\"}/f:image"))]));
+
+    [Fact]
+    public void A_write_that_is_not_an_apply_takes_over_what_it_changes_and_then_conflicts_with_an_apply()
+    {
+        var created = Config(2);
+        ServerSideApply.RecordUpdate(null, created, "kubectl-create", Now);
+        var entry = created["metadata"]!["managedFields"]!.AsArray().Single()!;
+        Assert.Equal(("kubectl-create", "Update"), ((string)entry["manager"]!, (string)entry["operation"]!));
+        Assert.Contains("f:spec/f:replicas", ServerSideApply.FromFieldsV1(entry["fieldsV1"]!.AsObject()));
+
+        // kubectl applies (server-side) the same values: shared, no conflict.
+        var applied = Stored(ServerSideApply.Apply(created, Config(2), "kubectl", false, Now).Object!);
+        // kubectl scale changes replicas (a write without managedFields in its body): it takes replicas over.
+        var scaled = applied.DeepClone().AsObject();
+        scaled["spec"]!["replicas"] = 5;
+        scaled["metadata"]!.AsObject().Remove("managedFields");
+        ServerSideApply.RecordUpdate(applied, scaled, "kubectl-scale", Now);
+        var managers = scaled["metadata"]!["managedFields"]!.AsArray().Select(e => (string)e!["manager"]!).ToList();
+        Assert.Equal(["kubectl-create", "kubectl", "kubectl-scale"], managers);
+        var apply = scaled["metadata"]!["managedFields"]!.AsArray().Single(e => (string)e!["manager"]! == "kubectl")!;
+        Assert.DoesNotContain("f:spec/f:replicas", ServerSideApply.FromFieldsV1(apply["fieldsV1"]!.AsObject()));
+
+        var conflict = ServerSideApply.Apply(scaled, Config(2), "other", false, Now);
+        Assert.Equal("Apply failed with 1 conflict: conflict with \"kubectl-scale\" using apps/v1: .spec.replicas", ServerSideApply.ConflictMessage(conflict.Conflicts));
+    }
 }

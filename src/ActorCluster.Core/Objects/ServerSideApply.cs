@@ -76,6 +76,47 @@ public static class ServerSideApply
         return new ApplyOutcome(merged, []);
     }
 
+    /// <summary>
+    /// A write that is not an apply (create, PUT, patch, scale): <paramref name="manager"/> takes the fields it set or
+    /// changed (all of them on a create) under an <c>Update</c> entry, and the other managers lose them, as
+    /// kube-apiserver's field manager records them. So an apply that would change them later conflicts with it.
+    /// </summary>
+    public static void RecordUpdate(JsonObject? old, JsonObject updated, string manager, DateTime now)
+    {
+        var apiVersion = updated["apiVersion"]?.GetValue<string>() ?? old?["apiVersion"]?.GetValue<string>() ?? "v1";
+        var changed = Fields(updated).Where(f => old is null
+            || (f.EndsWith("/.", StringComparison.Ordinal) ? At(old, f) is null : !JsonNode.DeepEquals(At(old, f), At(updated, f)))).ToHashSet(StringComparer.Ordinal);
+        var metadata = (updated["metadata"] ??= new JsonObject()).AsObject();
+        // A write that says nothing about managedFields keeps the stored ones.
+        var given = metadata["managedFields"] as JsonArray ?? old?["metadata"]?["managedFields"] as JsonArray;
+        var entries = given is not null ? given.Select(e => e!.DeepClone().AsObject()).ToList() : [];
+        if (changed.Count == 0 && entries.Count == 0) return;
+        var mine = entries.FirstOrDefault(e => Is(e, manager, "Update"));
+        var fields = mine?["fieldsV1"] is JsonObject v1 ? FromFieldsV1(v1) : new SortedSet<string>(StringComparer.Ordinal);
+        fields.UnionWith(changed);
+        var kept = new JsonArray();
+        foreach (var entry in entries.Where(e => e != mine))
+        {
+            if (entry["fieldsV1"] is JsonObject f)
+            {
+                var remaining = FromFieldsV1(f).Where(p => !changed.Contains(p)).ToList();
+                if (remaining.Count == 0) continue;
+                entry["fieldsV1"] = FieldsV1(remaining);
+            }
+            kept.Add(entry);
+        }
+        if (fields.Count > 0)
+        {
+            kept.Add(new JsonObject
+            {
+                ["manager"] = manager, ["operation"] = "Update", ["apiVersion"] = apiVersion,
+                ["time"] = now.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+                ["fieldsType"] = "FieldsV1", ["fieldsV1"] = FieldsV1(fields),
+            });
+        }
+        metadata["managedFields"] = kept;
+    }
+
     /// <summary>Kubernetes' words for refused conflicts (what kubectl prints before its advice).</summary>
     public static string ConflictMessage(IReadOnlyList<ApplyConflict> conflicts)
     {
