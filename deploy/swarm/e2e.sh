@@ -226,6 +226,19 @@ sys.exit(0 if s.recv(2048).decode().strip() == sys.argv[3] else 1)
 PY
 }
 check "UDP NodePort on host 3 answers from udp-1 on host 1 (through the node tunnel)" until_ok 90 udp_answers 10.200.0.13 "$UDP_PORT" udp-1
+# port-forward across hosts: the manager's API (host 1) reaches pod-2 on host 2 through host 2's node tunnel.
+forwards_to_pod2() {
+  local log="$WORK/port-forward.log" pf port ok=1
+  kubectl --kubeconfig "$WORK/kubeconfig" port-forward pod/pod-2 :8080 >"$log" 2>&1 & pf=$!
+  for _ in $(seq 1 20); do
+    port=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
+    if [ -n "$port" ] && [ "$(curl -s -m 3 "http://127.0.0.1:$port/hostname")" = "pod-2" ]; then ok=0; break; fi
+    sleep 0.5
+  done
+  kill "$pf" 2>/dev/null; wait "$pf" 2>/dev/null
+  return $ok
+}
+check "kubectl port-forward to pod-2 on host 2 through the manager's API (the node tunnel)" until_ok 60 forwards_to_pod2
 check "svc-4 shows EXTERNAL-IP <pending> without a pool" sh -c "kubectl --kubeconfig $WORK/kubeconfig get svc svc-4 --no-headers | awk '{print \$4}' | grep -qx '<pending>'"
 
 # ---------------------------------------------------------------- a LoadBalancer pool of test-network addresses

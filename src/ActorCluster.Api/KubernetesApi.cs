@@ -70,7 +70,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _scale = new ScaleSubresource(_apiServer, _bodies);
         _logs = new PodLogs(node, _apiServer);
         _exec = new PodExec(node, _apiServer);
-        _portForward = new PodPortForward(_apiServer);
+        _portForward = new PodPortForward(_apiServer, node.Host.Services.GetService<Cluster.Proxy.ProxySettings>());
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));

@@ -12,11 +12,13 @@ namespace ActorCluster.Api;
 /// <summary>
 /// The <c>pods/{name}/portforward</c> subresource (<c>kubectl port-forward pod/x</c> and <c>svc/x</c>, which kubectl
 /// resolves to a pod): SPDY/3.1 tunnelled in a WebSocket (what kubectl v1.32 tries first) or over an HTTP upgrade
-/// (its fallback), served by <see cref="SpdyPortForward"/>. Connections go to the pod's address from this node: on
-/// one machine every pod is reachable that way; across hosts only pods on this host are (no tunnel yet).
+/// (its fallback), served by <see cref="SpdyPortForward"/>. Connections go to the pod's address, directly when its
+/// node is on this machine, else through that node's tunnel (as the data plane reaches pods on other hosts).
 /// </summary>
-internal sealed class PodPortForward(ApiServerClient apiServer)
+internal sealed class PodPortForward(ApiServerClient apiServer, ActorCluster.Cluster.Proxy.ProxySettings? proxy)
 {
+    private static readonly TimeSpan DialTimeout = TimeSpan.FromSeconds(5);
+
     private const string Protocol = "portforward.k8s.io";
     private const string TunnelledProtocol = "SPDY/3.1+" + Protocol;
 
@@ -28,6 +30,17 @@ internal sealed class PodPortForward(ApiServerClient apiServer)
         if (pod.Status?.Phase != "Running" || !IPAddress.TryParse(pod.Status.PodIP, out var podIP))
             throw new ApiErrorException(ApiError.BadRequest($"pod {name} is not running and cannot be port-forwarded: phase {pod.Status?.Phase ?? "Pending"}"));
         var description = $"{pod.Metadata.Name}_{ns}, uid {pod.Metadata.Uid}";
+        var nodeIP = pod.Spec?.NodeName is { } nodeName && await apiServer.Ask(new GetObject("nodes", null, nodeName)) is ObjectReply nodeReply
+            ? Core.ControlPlane.NodeDirectory.Info(KubeObjects.FromJson<V1Node>(nodeReply.Json)).InternalIP
+            : null;
+        Func<int, CancellationToken, Task<System.Net.Sockets.Socket?>> dial = (port, token) =>
+        {
+            var target = new IPEndPoint(podIP, port);
+            if (proxy?.TunnelCredentials is { } credentials && nodeIP is { } nodeAddress
+                && !nodeAddress.Equals(proxy.NodeAddress) && proxy.TunnelsTo(nodeAddress))
+                return ActorCluster.Proxy.NodeTunnel.DialAsync(new IPEndPoint(nodeAddress, proxy.TunnelPort), target, proxy.NodeAddress, credentials, DialTimeout, token);
+            return ActorCluster.Proxy.TcpRelay.DialAsync(target, null, DialTimeout, token);
+        };
 
         if (ctx.WebSockets.IsWebSocketRequest && ctx.WebSockets.WebSocketRequestedProtocols.Contains(TunnelledProtocol))
         {
@@ -35,7 +48,7 @@ internal sealed class PodPortForward(ApiServerClient apiServer)
             ctx.Response.Headers.SecWebSocketProtocol = TunnelledProtocol;
             using var socket = await ctx.WebSockets.AcceptWebSocketAsync(subProtocol: null);
             await using var stream = new MessageStream(socket);
-            await new SpdyPortForward(stream, podIP, description).RunAsync(ctx.RequestAborted);
+            await new SpdyPortForward(stream, dial, podIP, description).RunAsync(ctx.RequestAborted);
             return;
         }
         var upgrade = ctx.Features.Get<IHttpUpgradeFeature>();
@@ -44,7 +57,7 @@ internal sealed class PodPortForward(ApiServerClient apiServer)
             ctx.Response.Headers.Upgrade = "SPDY/3.1";
             ctx.Response.Headers["X-Stream-Protocol-Version"] = Protocol;
             await using var stream = await upgrade.UpgradeAsync();
-            await new SpdyPortForward(stream, podIP, description).RunAsync(ctx.RequestAborted);
+            await new SpdyPortForward(stream, dial, podIP, description).RunAsync(ctx.RequestAborted);
             return;
         }
         throw new ApiErrorException(ApiError.BadRequest($"port-forward needs an upgrade: a WebSocket with subprotocol {TunnelledProtocol}, or SPDY/3.1"));

@@ -16,7 +16,7 @@ namespace ActorCluster.Api;
 /// half-close, and a failure is written on the error stream in kubelet's words. PINGs are answered; there is no flow
 /// control (spdystream, kubectl's side, has none either).
 /// </summary>
-internal sealed class SpdyPortForward(Stream transport, IPAddress podIP, string podDescription, TimeSpan dialTimeout)
+internal sealed class SpdyPortForward(Stream transport, Func<int, CancellationToken, Task<Socket?>> dial, IPAddress podIP, string podDescription)
 {
     private const ushort Version = 3;
     private const ushort SynStream = 1, SynReply = 2, RstStream = 3, Ping = 6, GoAway = 7;
@@ -35,10 +35,6 @@ internal sealed class SpdyPortForward(Stream transport, IPAddress podIP, string 
         public uint Id { get; } = id;
         public Dictionary<string, string> Headers { get; } = headers;
         public Channel<byte[]> Incoming { get; } = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    }
-
-    public SpdyPortForward(Stream transport, IPAddress podIP, string podDescription) : this(transport, podIP, podDescription, TimeSpan.FromSeconds(5))
-    {
     }
 
     /// <summary>Serves the session until the client ends it (or the transport fails).</summary>
@@ -136,19 +132,22 @@ internal sealed class SpdyPortForward(Stream transport, IPAddress podIP, string 
             await Fail(error, data, $"invalid port {portText}", token).ConfigureAwait(false);
             return;
         }
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket? dialed;
         try
         {
-            using var dial = CancellationTokenSource.CreateLinkedTokenSource(token);
-            dial.CancelAfter(dialTimeout);
-            await socket.ConnectAsync(new IPEndPoint(podIP, port), dial.Token).ConfigureAwait(false);
+            dialed = await dial(port, token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
-            await Fail(error, data, $"error forwarding port {port} to pod {podDescription}: dial tcp {podIP}:{port}: connect: {(e is SocketException s ? s.Message.ToLowerInvariant() : "i/o timeout")}", token)
-                .ConfigureAwait(false);
+            dialed = null;
+        }
+        if (dialed is null)
+        {
+            await Fail(error, data, $"error forwarding port {port} to pod {podDescription}: dial tcp {podIP}:{port}: connect: connection refused", token).ConfigureAwait(false);
             return;
         }
+        using var socket = dialed;
+        socket.NoDelay = true;
         var toPod = Task.Run(async () =>
         {
             try

@@ -44,6 +44,8 @@ public static class NodeHosting
         };
         services.AddSingleton(options);
         services.AddSingleton(node);
+        // The proxy's settings with this node's tunnel credentials: the API dials pods on other hosts with them.
+        services.AddSingleton(proxy);
         services.AddSingleton(metrics);
         // Akka filters its own lines by akka.loglevel; with DEBUG, the host's minimum (Information) must not hide them.
         if (Akka.Event.Logging.LogLevelFor(node.Config.GetString("akka.loglevel", "INFO")) == Akka.Event.LogLevel.DebugLevel)
