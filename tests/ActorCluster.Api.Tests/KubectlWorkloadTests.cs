@@ -173,6 +173,22 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
         Assert.Equal(127, missing.ExitCode);
         Assert.Contains("exec: \"ls\": executable file not found in $PATH", missing.Stderr, StringComparison.Ordinal);
         Assert.Contains("container nope is not valid for pod shell", (await c.Run("exec", "shell", "-c", "nope", "--", "hostname")).Stderr, StringComparison.Ordinal);
+
+        // kubectl's SPDY fallback (what it speaks when WebSockets are off or refused): the same answers.
+        async Task<ApiCluster.Result> SpdyExec(params string[] args)
+        {
+            var info = new System.Diagnostics.ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            info.Environment["KUBECTL_REMOTE_COMMAND_WEBSOCKETS"] = "false";
+            foreach (var a in new[] { "--kubeconfig", c.Api.KubeconfigPath, "--cache-dir", c.CacheDir, "exec", "shell", "--" }.Concat(args)) info.ArgumentList.Add(a);
+            return await ApiCluster.RunProcess(info, TimeSpan.FromSeconds(60));
+        }
+        var spdy = await SpdyExec("hostname");
+        Assert.True(spdy.ExitCode == 0, spdy.Output);
+        Assert.Equal("shell\n", spdy.Stdout);
+        var spdyFailed = await SpdyExec("false");
+        Assert.Equal(1, spdyFailed.ExitCode);
+        Assert.Contains("command terminated with exit code 1", spdyFailed.Stderr, StringComparison.Ordinal);
+        Assert.Contains("executable file not found", (await SpdyExec("ls")).Stderr, StringComparison.Ordinal);
         Assert.Contains("Error from server (NotFound): pods \"ghost\" not found", (await c.Run("exec", "ghost", "--", "hostname")).Stderr, StringComparison.Ordinal);
     }
 
