@@ -148,10 +148,10 @@ public sealed class ControlPlane
         var ctx = new WriteContext(ns ?? "", _clock(), _newUid);
         if (string.IsNullOrEmpty(input.Metadata?.Name) && !string.IsNullOrEmpty(input.Metadata?.GenerateName))
         {
-            // metadata.generateName: a free name is picked here, retried on a clash as kube-apiserver does (7 tries).
             input = CloneObject(input);
-            for (var attempt = 0; attempt < 7 && (attempt == 0 || Store.Get(ObjectRef.Of(kind, input.Metadata)) is not null); attempt++)
-                input.Metadata.Name = ObjectMetaRules.GenerateName(input.Metadata.GenerateName, _newUid());
+            var generated = input.Metadata;
+            generated.Name = ObjectMetaRules.FreeGeneratedName(generated.GenerateName,
+                name => Store.Get(new ObjectRef(kind.Resource, kind.Namespaced ? ns ?? "" : "", name)) is not null, _newUid);
             input.Metadata.NamespaceProperty ??= ns;
         }
         switch (input)

@@ -79,8 +79,8 @@ internal sealed class ReplicaSetController(ControllerContext context, PodWrites 
             },
             Spec = KubeObjects.Clone(template.Spec ?? new V1PodSpec()),
         };
-        for (var attempt = 0; attempt < 7 && (attempt == 0 || batch.Get<V1Pod>(ResourceKind.Pod, rs.Metadata.NamespaceProperty, pod.Metadata.Name!) is not null); attempt++)
-            pod.Metadata.Name = ObjectMetaRules.GenerateName(pod.Metadata.GenerateName, context.NewUid());
+        pod.Metadata.Name = ObjectMetaRules.FreeGeneratedName(pod.Metadata.GenerateName,
+            name => batch.Get<V1Pod>(ResourceKind.Pod, rs.Metadata.NamespaceProperty, name) is not null, context.NewUid);
         var error = pods.Create(batch, pod, rs.Metadata.NamespaceProperty, out var stored);
         if (error is not null)
         {

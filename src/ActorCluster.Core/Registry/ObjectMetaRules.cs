@@ -47,6 +47,14 @@ public static class ObjectMetaRules
         return prefix + new string(suffix);
     }
 
+    /// <summary>metadata.generateName: a free name from <paramref name="prefix"/>, retried on a clash as kube-apiserver does (7 tries).</summary>
+    public static string FreeGeneratedName(string prefix, Func<string, bool> taken, Func<string> newUid)
+    {
+        var name = GenerateName(prefix, newUid());
+        for (var attempt = 1; attempt < 7 && taken(name); attempt++) name = GenerateName(prefix, newUid());
+        return name;
+    }
+
     /// <summary>
     /// An update keeps the system fields of the stored object; generation moves when the spec changes.
     /// A stale resourceVersion is a Conflict; an empty one means an unconditional update (Services and Pods allow it).
