@@ -1,10 +1,7 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
-using ICSharpCode.SharpZipLib.Zip.Compression;
 
 namespace ActorCluster.Api;
 

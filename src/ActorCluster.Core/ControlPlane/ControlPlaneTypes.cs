@@ -30,7 +30,7 @@ public sealed record Decision(IReadOnlyList<StoreChange> Changes, StoredObject? 
 /// bound to a node that is unreachable or not ready before it is evicted (the tolerationSeconds the
 /// DefaultTolerationSeconds admission plugin gives pods that do not say; Kubernetes' default is 300).
 /// </summary>
-public sealed record ControlPlaneConfig(ServiceNetworkConfig ServiceNetwork, IReadOnlyList<IPAddressPool> LoadBalancerPools, string PodNetworkPrefix = "127.244", long DefaultTolerationSeconds = 300)
+public sealed record ControlPlaneConfig(ServiceNetworkConfig ServiceNetwork, IReadOnlyList<IPAddressPool> LoadBalancerPools, string PodNetworkPrefix = "127.244", long DefaultTolerationSeconds = Defaulting.PodDefaults.DefaultTolerationSeconds)
 {
     public static readonly ControlPlaneConfig Default = new(ServiceNetworkConfig.Default, []);
 }

@@ -177,7 +177,7 @@ internal sealed class DeploymentController(ControllerContext context, GarbageCol
                 batch.Put(ChangeType.Modified, ResourceKind.ReplicaSet, updated);
                 newRs = updated;
             }
-            SetDeploymentRevision(batch, d, Revision(newRs));
+            SetDeploymentRevision(d, Revision(newRs));
             return (newRs, olds);
         }
         if (!create) return (null, olds);
@@ -227,7 +227,7 @@ internal sealed class DeploymentController(ControllerContext context, GarbageCol
             var created = batch.Put(ChangeType.Added, ResourceKind.ReplicaSet, admission.Object!).As<V1ReplicaSet>();
             if (initial > 0) ScalingEvent(batch, d, name, 0, initial);
             SetProgressing(d, "True", "NewReplicaSetCreated", $"Created new replica set \"{name}\"", keepTransition: false);
-            SetDeploymentRevision(batch, d, revision);
+            SetDeploymentRevision(d, revision);
             return (created, olds);
         }
         return (null, olds);
@@ -265,7 +265,7 @@ internal sealed class DeploymentController(ControllerContext context, GarbageCol
         return true;
     }
 
-    private static void SetDeploymentRevision(DecisionBatch batch, V1Deployment d, long revision)
+    private static void SetDeploymentRevision(V1Deployment d, long revision)
     {
         var text = revision.ToString(CultureInfo.InvariantCulture);
         var annotations = d.Metadata.Annotations ??= new Dictionary<string, string>();
