@@ -54,6 +54,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
     private readonly HealthChecks _health;
+    private readonly Dashboard _dashboard;
 
     private KubernetesApi(ActorClusterNode node, string token, string url, string kubeconfig)
     {
@@ -73,6 +74,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _portForward = new PodPortForward(_apiServer, node.Host.Services.GetService<Cluster.Proxy.ProxySettings>());
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
+        _dashboard = new Dashboard(node);
         _watches = new WatchLimiter(node.System.Settings.Config.GetInt("actorcluster.apiserver.max-watches-per-client", 100));
         Url = url;
         KubeconfigPath = kubeconfig;
@@ -140,6 +142,11 @@ public sealed class KubernetesApi : IAsyncDisposable
         var path = ctx.Request.Path.Value?.TrimEnd('/') ?? "";
         try
         {
+            if (Dashboard.ServesFile(ctx.Request.Path.Value ?? "") && ctx.Request.Method is "GET" or "HEAD")
+            {
+                await Dashboard.ServeFile(ctx, ctx.Request.Path.Value!);
+                return;
+            }
             if (HealthChecks.Handles(path))
             {
                 await _health.Handle(ctx, path);
@@ -162,6 +169,11 @@ public sealed class KubernetesApi : IAsyncDisposable
             if (SelfReviews.Handles(path))
             {
                 await SelfReviews.Handle(ctx, path, user, _bodies);
+                return;
+            }
+            if (Dashboard.HandlesApi(path))
+            {
+                await _dashboard.Handle(ctx, path, user);
                 return;
             }
             if (path == "/metrics" && !user.Groups.Contains(UserInfo.Masters) && !user.Groups.Contains(UserInfo.View))

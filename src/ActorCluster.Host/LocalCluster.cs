@@ -157,6 +157,7 @@ public sealed class LocalCluster
                 var stop = Environment.GetEnvironmentVariable(ClusterControl.DetachedVariable) == "1" ? "actorcluster down stops it" : "Ctrl-C stops the cluster";
                 Console.WriteLine($"actorcluster up: {_options.Nodes}/{_options.Nodes} nodes Ready. Use it with: export KUBECONFIG={Path.Combine(dataDir, "kubeconfig")}   ({stop})");
                 Console.WriteLine($"  a read-only user: actorcluster kubeconfig --data-dir {dataDir} --user alice --group view -o alice.kubeconfig");
+                Console.WriteLine($"  the dashboard: https://{Address(1)}:{ApiPort}/ui/ (log in with the token in {Path.Combine(dataDir, "token")})");
                 // The cluster is driven with kubectl: say how to get it rather than let the first command fail.
                 if (!OnPath("kubectl"))
                     Console.WriteLine("  kubectl is not installed: apt-get install kubectl (Debian/Ubuntu with the Kubernetes apt repository), or see https://kubernetes.io/docs/tasks/tools/");

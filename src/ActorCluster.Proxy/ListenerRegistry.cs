@@ -15,6 +15,9 @@ public sealed class ListenerRegistry
 
     public IReadOnlyList<IServiceListener> Listeners => _bound.Values.ToList();
 
+    /// <summary>What the listeners decided and carried, per endpoint (the dashboard's traffic view).</summary>
+    public TrafficLog Traffic { get; } = new();
+
     /// <summary>Addresses wanted but not bound (held by another program), "ip:port" for TCP and "ip:port/UDP".</summary>
     public IEnumerable<string> FailedEndPoints => _failed.Keys.Select(f => f.Protocol == "TCP" ? f.EndPoint.ToString() : $"{f.EndPoint}/{f.Protocol}");
 

@@ -30,9 +30,10 @@ public sealed class ServiceListener : IServiceListener
     private RoutingTable _table;
     private int _disposed;
 
-    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, AffinityMemory affinity, TunnelCredentials? tunnel)
+    private ServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, AffinityMemory affinity, TunnelCredentials? tunnel, TrafficLog? traffic)
     {
         Tunnel = tunnel;
+        Traffic = traffic;
         _socket = socket;
         Affinity = affinity;
         _table = table;
@@ -58,6 +59,9 @@ public sealed class ServiceListener : IServiceListener
     /// <summary>This node's proof for other nodes' tunnels; without it, endpoints behind a tunnel cannot be dialed.</summary>
     internal TunnelCredentials? Tunnel { get; }
 
+    /// <summary>The node's record of decisions and per-endpoint counters (the dashboard's), if it keeps one.</summary>
+    internal TrafficLog? Traffic { get; }
+
     internal int Fd { get; }
 
     internal int Id { get; }
@@ -70,7 +74,7 @@ public sealed class ServiceListener : IServiceListener
 
     /// <summary>Binds; ClusterIPs are shared by every node (SO_REUSEPORT) so the kernel spreads connections over them.</summary>
     public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort,
-        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null)
+        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null, TrafficLog? traffic = null)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the service proxy's relay runs on Linux (epoll)");
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -80,7 +84,7 @@ public sealed class ServiceListener : IServiceListener
             socket.Bind(endPoint);
             socket.Listen(1024);
             socket.Blocking = false; // the loops accept until "would block"
-            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory(), tunnel);
+            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory(), tunnel, traffic);
             RelayLoop.Attach(listener);
             return listener;
         }

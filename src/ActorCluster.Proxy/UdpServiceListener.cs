@@ -19,6 +19,7 @@ public sealed class UdpServiceListener : IServiceListener
     private readonly Socket _socket;
     private readonly IPAddress _nodeAddress;
     private readonly TunnelCredentials? _tunnelCredentials; // this node's proof for other nodes' tunnels
+    private readonly TrafficLog? _traffic; // the node's record of decisions and per-endpoint counters
     private readonly TimeSpan _idleTimeout;
     private readonly TimeProvider _clock;
     private readonly int _maxFlows;
@@ -52,8 +53,9 @@ public sealed class UdpServiceListener : IServiceListener
     private const int TunnelQueue = 256;
     private static readonly TimeSpan TunnelDialTimeout = TimeSpan.FromSeconds(2);
 
-    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits, AffinityMemory affinity, TunnelCredentials? tunnel)
+    private UdpServiceListener(Socket socket, RoutingTable table, TrafficSource source, IPAddress nodeAddress, UdpFlowLimits limits, AffinityMemory affinity, TunnelCredentials? tunnel, TrafficLog? traffic)
     {
+        _traffic = traffic;
         _socket = socket;
         _tunnelCredentials = tunnel;
         _affinity = affinity;
@@ -79,7 +81,7 @@ public sealed class UdpServiceListener : IServiceListener
     public RoutingTable Table => Volatile.Read(ref _table);
 
     public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits,
-        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null)
+        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null, TrafficLog? traffic = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -92,7 +94,7 @@ public sealed class UdpServiceListener : IServiceListener
             socket.Dispose();
             throw;
         }
-        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory(), tunnel);
+        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory(), tunnel, traffic);
     }
 
     /// <summary>Makes the ClusterIP's reuseport group pick a node by client address, so a client's flows stay on one.</summary>
@@ -171,6 +173,7 @@ public sealed class UdpServiceListener : IServiceListener
         if (!decision.Routed)
         {
             Interlocked.Increment(ref decision.Reason == NoRouteReason.NoLocalEndpoints ? ref Stats.RefusedNoLocalEndpoints : ref Stats.RefusedNoEndpoints);
+            _traffic?.Record(table, this, client, decision);
             return null;
         }
         var sourceAddress = Router.SourceAddress(table, Source, client.Address, _nodeAddress);
@@ -202,6 +205,11 @@ public sealed class UdpServiceListener : IServiceListener
         }
         if (decision.Affinity is not null) _affinity.Remember(key, decision.Affinity, table.AffinitySeconds);
         _flows[client] = flow;
+        if (_traffic is not null)
+        {
+            _traffic.Record(table, this, client, decision);
+            Interlocked.Increment(ref _traffic.For(table, endpoint).Connections);
+        }
         Interlocked.Increment(ref Stats.Connections);
         Interlocked.Increment(ref Stats.Active);
         _ = endpoint.Via is { } via

@@ -64,6 +64,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             _registry.FailedEndPoints.ToList(),
             _tunnel?.EndPoint.ToString())));
         Receive<GetProxyCounters>(_ => Sender.Tell(Counters()));
+        Receive<GetTraffic>(_ => Sender.Tell(new NodeTraffic(_settings.NodeName, Counters().Listeners, _registry.Traffic.Endpoints(), _registry.Traffic.Recent())));
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(OnMember);
     }
 

@@ -33,3 +33,17 @@ public sealed record TunnelCounters(long Connections, long Rejected, long DialFa
 
 /// <summary>Every listener's counters, the tunnel's, and how many syncs handed changed Services to their actors.</summary>
 public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel, long Syncs = 0);
+
+/// <summary>
+/// Ask a node's proxy what its data plane did, for the dashboard (asked of every node, so it crosses the wire);
+/// answered with <see cref="NodeTraffic"/>.
+/// </summary>
+public sealed record GetTraffic : Serialization.IClusterMessage
+{
+    public static readonly GetTraffic Instance = new();
+}
+
+/// <summary>One node's listeners, each endpoint's counters (connections given, bytes carried) and its last routing decisions.</summary>
+public sealed record NodeTraffic(
+    string Node, IReadOnlyList<ListenerCounters> Listeners, IReadOnlyList<ActorCluster.Proxy.EndpointTrafficCounts> Endpoints,
+    IReadOnlyList<ActorCluster.Proxy.RouteRecord> Decisions) : Serialization.IClusterMessage;

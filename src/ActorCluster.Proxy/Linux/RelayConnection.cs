@@ -52,6 +52,7 @@ internal sealed unsafe class RelayConnection
     private AffinityEntry? _chosenAffinity;
     private HashSet<string>? _tried;
     private ServiceEndpoint? _endpoint;
+    private EndpointTraffic? _traffic; // the chosen endpoint's counters, when the node keeps a traffic log
     private Flow _up; // client -> endpoint
     private Flow _down; // endpoint -> client
     private byte[]? _challenge; // the tunnel's challenge, as far as it has arrived
@@ -100,6 +101,7 @@ internal sealed unsafe class RelayConnection
                 if (decision.Reason == NoRouteReason.NoEndpoints) Interlocked.Increment(ref stats.RefusedNoEndpoints);
                 else if (decision.Reason == NoRouteReason.NoLocalEndpoints) Interlocked.Increment(ref stats.RefusedNoLocalEndpoints);
                 else Interlocked.Increment(ref stats.Failed);
+                Listener.Traffic?.Record(_table, Listener, new IPEndPoint(_clientAddress, _clientPort), decision);
                 Refuse();
                 return;
             }
@@ -111,6 +113,7 @@ internal sealed unsafe class RelayConnection
             Interlocked.Increment(ref stats.DialRetries);
         }
         Interlocked.Increment(ref stats.Failed);
+        Listener.Traffic?.Record(_table, Listener, new IPEndPoint(_clientAddress, _clientPort), new RouteDecision(null, NoRouteReason.AllEndpointsTried, null));
         Refuse();
     }
 
@@ -261,6 +264,12 @@ internal sealed unsafe class RelayConnection
         _phase = Phase.Relaying;
         if (_chosenAffinity is not null && _affinityKey is not null) Listener.Affinity.Remember(_affinityKey, _chosenAffinity, _table.AffinitySeconds);
         Interlocked.Increment(ref Listener.Stats.Active);
+        if (Listener.Traffic is { } traffic)
+        {
+            traffic.Record(_table, Listener, new IPEndPoint(_clientAddress, _clientPort), new RouteDecision(_endpoint, null, null));
+            _traffic = traffic.For(_table, _endpoint!);
+            Interlocked.Increment(ref _traffic.Connections);
+        }
         _up.Buffer = _loop.RentBuffer();
         _down.Buffer = _loop.RentBuffer();
         if (_table.ProxyProtocol)
@@ -278,14 +287,26 @@ internal sealed unsafe class RelayConnection
 
     private void Pump()
     {
-        var up = Copy(ref _up, _client, _upstream, ref Listener.Stats.BytesIn, _down.Done);
-        var down = Copy(ref _down, _upstream, _client, ref Listener.Stats.BytesOut, _up.Done);
+        var up = Copy(ref _up, _client, _upstream, _down.Done, out var sentUp);
+        var down = Copy(ref _down, _upstream, _client, _up.Done, out var sentDown);
+        // Counted once per readiness event, not per send: the counters are shared by every loop.
+        if (sentUp > 0)
+        {
+            Interlocked.Add(ref Listener.Stats.BytesIn, sentUp);
+            if (_traffic is not null) Interlocked.Add(ref _traffic.BytesIn, sentUp);
+        }
+        if (sentDown > 0)
+        {
+            Interlocked.Add(ref Listener.Stats.BytesOut, sentDown);
+            if (_traffic is not null) Interlocked.Add(ref _traffic.BytesOut, sentDown);
+        }
         if (up == Step.Failed || down == Step.Failed || (_up.Done && _down.Done)) Close();
     }
 
     /// <summary>Moves bytes from one socket to the other until one of them would block.</summary>
-    private static Step Copy(ref Flow flow, int from, int to, ref long bytes, bool otherDone)
+    private static Step Copy(ref Flow flow, int from, int to, bool otherDone, out long moved)
     {
+        moved = 0;
         if (flow.Done) return Step.Finished;
         fixed (byte* buffer = flow.Buffer)
         {
@@ -296,7 +317,7 @@ internal sealed unsafe class RelayConnection
                     var sent = Native.send(to, buffer + flow.Start, (nuint)(flow.End - flow.Start), Native.MSG_NOSIGNAL);
                     if (sent < 0) return Native.Errno == Native.EAGAIN ? Step.Waiting : Step.Failed;
                     flow.Start += (int)sent;
-                    Interlocked.Add(ref bytes, sent);
+                    moved += sent;
                     continue;
                 }
                 if (flow.Eof)
