@@ -15,22 +15,32 @@ public sealed class TrafficLog
     public const int Capacity = 256;
 
     private readonly ConcurrentDictionary<(string ServicePort, string Endpoint), EndpointTraffic> _endpoints = new();
-    private readonly RouteRecord?[] _ring = new RouteRecord?[Capacity];
+    private readonly Entry?[] _ring = new Entry?[Capacity];
     private long _next;
 
     /// <summary>The counters of one endpoint of one service port (created on its first connection).</summary>
     public EndpointTraffic For(RoutingTable table, ServiceEndpoint endpoint) =>
         _endpoints.GetOrAdd((table.DisplayName, endpoint.Address), static (key, e) => new EndpointTraffic(key.ServicePort, key.Endpoint, e.PodNamespace, e.PodName, e.NodeName), endpoint);
 
-    /// <summary>Records one decision: the endpoint chosen, or the refusal (<paramref name="decision"/> not routed).</summary>
-    public void Record(RoutingTable table, IServiceListener listener, IPEndPoint client, RouteDecision decision)
+    /// <summary>
+    /// Records one decision: <paramref name="endpoint"/> chosen, or refused for <paramref name="refusal"/>. One small
+    /// object per connection on the relay's path; the text is made only when someone reads the log.
+    /// </summary>
+    public void Record(RoutingTable table, IServiceListener listener, IPAddress client, int clientPort, ServiceEndpoint? endpoint, NoRouteReason? refusal)
     {
-        var kind = listener.Source == TrafficSource.Internal ? "ClusterIP" : listener.EndPoint.Port == table.NodePort ? "NodePort" : "LoadBalancer";
-        var record = new RouteRecord(DateTime.UtcNow, table.DisplayName, listener.Protocol, kind, listener.EndPoint.ToString(), table.ReceivingNode,
-            client.ToString(), decision.Endpoint?.Address, decision.Endpoint?.PodName, decision.Endpoint?.NodeName,
-            decision.Routed ? null : decision.Describe(table));
         var slot = Interlocked.Increment(ref _next) - 1;
-        Volatile.Write(ref _ring[slot % Capacity], record);
+        Volatile.Write(ref _ring[slot % Capacity], new Entry(DateTime.UtcNow, table, listener, client, clientPort, endpoint, refusal));
+    }
+
+    private sealed record Entry(DateTime Time, RoutingTable Table, IServiceListener Listener, IPAddress Client, int ClientPort, ServiceEndpoint? Endpoint, NoRouteReason? Refusal)
+    {
+        public RouteRecord ToRecord()
+        {
+            var kind = Listener.Source == TrafficSource.Internal ? "ClusterIP" : Listener.EndPoint.Port == Table.NodePort ? "NodePort" : "LoadBalancer";
+            return new RouteRecord(Time, Table.DisplayName, Listener.Protocol, kind, Listener.EndPoint.ToString(), Table.ReceivingNode,
+                new IPEndPoint(Client, ClientPort).ToString(), Endpoint?.Address, Endpoint?.PodName, Endpoint?.NodeName,
+                Refusal is { } reason ? new RouteDecision(null, reason, null).Describe(Table) : null);
+        }
     }
 
     /// <summary>The decisions still held, oldest first.</summary>
@@ -40,7 +50,7 @@ public sealed class TrafficLog
         var list = new List<RouteRecord>(Capacity);
         for (var i = Math.Max(0, next - Capacity); i < next; i++)
         {
-            if (Volatile.Read(ref _ring[i % Capacity]) is { } r) list.Add(r);
+            if (Volatile.Read(ref _ring[i % Capacity]) is { } entry) list.Add(entry.ToRecord());
         }
         return list.OrderBy(r => r.Time).ToList();
     }

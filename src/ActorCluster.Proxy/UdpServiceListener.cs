@@ -173,7 +173,7 @@ public sealed class UdpServiceListener : IServiceListener
         if (!decision.Routed)
         {
             Interlocked.Increment(ref decision.Reason == NoRouteReason.NoLocalEndpoints ? ref Stats.RefusedNoLocalEndpoints : ref Stats.RefusedNoEndpoints);
-            _traffic?.Record(table, this, client, decision);
+            _traffic?.Record(table, this, client.Address, client.Port, null, decision.Reason);
             return null;
         }
         var sourceAddress = Router.SourceAddress(table, Source, client.Address, _nodeAddress);
@@ -207,7 +207,7 @@ public sealed class UdpServiceListener : IServiceListener
         _flows[client] = flow;
         if (_traffic is not null)
         {
-            _traffic.Record(table, this, client, decision);
+            _traffic.Record(table, this, client.Address, client.Port, endpoint, null);
             Interlocked.Increment(ref _traffic.For(table, endpoint).Connections);
         }
         Interlocked.Increment(ref Stats.Connections);

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json.Nodes;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
@@ -87,6 +88,14 @@ public sealed class DashboardTests(ApiCluster c) : IClassFixture<ApiCluster>
         await Until(() => Text("#try-result").Contains("refused, default/svc-2 has no local endpoints", StringComparison.Ordinal), "the try-it refusal");
         browser.Screenshot("5-refused");
 
+        // The keyboard alone opens an object's details (Enter on a focused pod) and closes them (Escape).
+        var pod2 = browser.Driver.FindElement(By.CssSelector(".pod[data-pod='default/pod-2']"));
+        js.ExecuteScript("arguments[0].focus();", pod2);
+        pod2.SendKeys(Keys.Enter);
+        await Until(() => Text("#panel-yaml").Contains("name: pod-2", StringComparison.Ordinal), "pod-2's YAML opened with Enter");
+        browser.Driver.SwitchTo().ActiveElement().SendKeys(Keys.Escape);
+        await Until(() => !browser.Driver.FindElement(By.Id("panel")).Displayed, "the panel closed with Escape");
+
         // Deleting pod-1 from the page (the admin may), then creating it again: a new pod with a new IP appears.
         browser.Driver.FindElement(By.CssSelector(".pod[data-pod='default/pod-1']")).Click();
         await Until(() => Text("#panel-yaml").Contains("kind: Pod", StringComparison.Ordinal) && Text("#panel-yaml").Contains("name: pod-1", StringComparison.Ordinal), "pod-1's YAML");
@@ -109,6 +118,64 @@ public sealed class DashboardTests(ApiCluster c) : IClassFixture<ApiCluster>
         browser.Screenshot("8-phone");
 
         Assert.Empty(browser.ConsoleErrors());
+        // The token travelled only in headers: no logged request line carries it.
+        Assert.DoesNotContain(c.AuditLines, line => line.Contains(c.Api.Token, StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public async Task The_files_need_no_token_and_allow_no_other_origin_while_the_data_needs_a_viewer()
+    {
+        using var anonymous = ThreeApis.TrustedClient(c.Api, c.Cluster.DataDir);
+        anonymous.DefaultRequestHeaders.Authorization = null;
+        using (var redirected = await anonymous.GetAsync("/ui"))
+            Assert.Equal((HttpStatusCode.OK, "/ui/"), (redirected.StatusCode, redirected.RequestMessage!.RequestUri!.AbsolutePath));
+        using (var page = await anonymous.GetAsync("/ui/"))
+        {
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("default-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+            Assert.Equal("no-referrer", page.Headers.GetValues("Referrer-Policy").Single());
+            Assert.Contains("<script src=\"/ui/app.js\"", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/ui/app.js")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/ui/api/traffic")).StatusCode);
+
+        // A user outside the view and admin groups may not read the traffic; a viewer may, from every node.
+        using var dev = await UserClient("dora", "devs");
+        using var forbidden = await dev.GetAsync("/ui/api/traffic");
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        Assert.Equal("forbidden: User \"dora\" cannot get path \"/ui/api/traffic\"", JsonNode.Parse(await forbidden.Content.ReadAsStringAsync())!["message"]!.GetValue<string>());
+        using var viewer = await UserClient("victor", "view");
+        var traffic = JsonNode.Parse(await viewer.GetStringAsync("/ui/api/traffic"))!;
+        Assert.Equal(["k8s-worker1", "k8s-worker2", "k8s-worker3"], traffic["nodes"]!.AsArray().Select(n => n!["node"]!.GetValue<string>()).Order());
+
+        // The try-it box reaches Service addresses of this cluster only, with a plain path.
+        using var admin = ThreeApis.TrustedClient(c.Api, c.Cluster.DataDir);
+        foreach (var (body, message) in new[]
+        {
+            ("{\"address\":\"127.0.0.1:22\",\"path\":\"/\"}", "127.0.0.1:22 is not a Service address of this cluster (a ClusterIP, NodePort or LoadBalancer IP with a TCP port)"),
+            ("{\"address\":\"127.0.0.1:22\",\"path\":\"http://example.com/\"}", "path \"http://example.com/\": expected an absolute path such as /hostname"),
+            ("{\"address\":\"somewhere\"}", "address \"somewhere\": expected ip:port"),
+        })
+        {
+            using var refused = await admin.PostAsync("/ui/api/try", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Equal(message, JsonNode.Parse(await refused.Content.ReadAsStringAsync())!["message"]!.GetValue<string>());
+        }
+    }
+
+    /// <summary>A client with a token-file user's token, once the API knows the user (the file is re-read at most once a second).</summary>
+    private async Task<HttpClient> UserClient(string name, params string[] groups)
+    {
+        var client = ThreeApis.TrustedClient(c.Api, c.Cluster.DataDir);
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiCredentials.LoadOrCreateUserToken(c.Cluster.DataDir, name, groups));
+        var deadline = DateTime.UtcNow + Bound;
+        while ((await client.GetAsync("/api")).StatusCode == HttpStatusCode.Unauthorized)
+        {
+            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException($"the API did not learn user {name} within {Bound.TotalSeconds:0}s");
+            await Task.Delay(100);
+        }
+        return client;
     }
 
     /// <summary>Debian's headless Chromium through its chromedriver, with screenshots saved under <see cref="Screenshots"/>.</summary>

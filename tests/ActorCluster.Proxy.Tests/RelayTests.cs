@@ -165,9 +165,74 @@ public sealed class RelayTests
         }
     }
 
-    private static ServiceListener Listen(IPEndPoint at, params IPEndPoint[] endpoints) => Listen(at, reusePort: false, endpoints);
+    [Fact]
+    public async Task The_traffic_log_keeps_each_connections_decision_and_counts_each_endpoints_connections_and_bytes()
+    {
+        await using var one = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.2"), 7003));
+        await using var two = EchoServer.Start(new IPEndPoint(IPAddress.Parse("127.0.12.3"), 7003));
+        var traffic = new TrafficLog();
+        await using var listener = Listen(new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8004), reusePort: false, traffic, one.EndPoint, two.EndPoint);
+        var payloads = Enumerable.Range(0, 40).Select(i => RandomNumberGenerator.GetBytes(1000 + i)).ToArray();
+        await Task.WhenAll(payloads.Select(p => RoundTrip(listener.EndPoint, p)));
 
-    private static ServiceListener Listen(IPEndPoint at, bool reusePort, params IPEndPoint[] endpoints)
+        // Every connection's decision is kept (fewer than the ring holds), each naming the endpoint it was given.
+        var total = payloads.Sum(p => (long)p.Length);
+        await Poll.Until(() => traffic.Endpoints().Sum(e => e.BytesOut) == total, Bound, "every byte back to the clients counted per endpoint");
+        var decisions = traffic.Recent();
+        Assert.Equal(40, decisions.Count);
+        Assert.All(decisions, d => Assert.Equal(("default/relay", "ClusterIP", "127.0.12.1:8004", null), (d.ServicePort, d.Kind, d.Address, d.Refusal)));
+        var endpoints = traffic.Endpoints();
+        Assert.Equal(40, endpoints.Sum(e => e.Connections));
+        Assert.Equal(total, endpoints.Sum(e => e.BytesIn));
+        foreach (var e in endpoints) Assert.Equal(decisions.Count(d => d.Endpoint == e.Endpoint), e.Connections);
+        Assert.True(decisions.OrderBy(d => d.Time).SequenceEqual(decisions), "oldest first");
+    }
+
+    [Fact]
+    public void The_traffic_log_keeps_only_the_newest_decisions()
+    {
+        var traffic = new TrafficLog();
+        var at = new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8005);
+        var service = new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "empty", NamespaceProperty = "default" },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = at.Port, Protocol = "TCP" }] },
+        };
+        var table = RoutingTable.Build(service, [], "node").Single();
+        var listener = new FakeListener(at, table);
+        for (var i = 0; i < TrafficLog.Capacity + 10; i++)
+            traffic.Record(table, listener, IPAddress.Loopback, 10_000 + i, null, Router.Route(table, TrafficSource.Internal, null, DateTime.UtcNow, 0.5).Reason);
+        var kept = traffic.Recent();
+        Assert.Equal(TrafficLog.Capacity, kept.Count);
+        Assert.Equal("127.0.0.1:10010", kept[0].Client);
+        Assert.Equal($"127.0.0.1:{10_000 + TrafficLog.Capacity + 9}", kept[^1].Client);
+        Assert.All(kept, d => Assert.Equal("default/empty has no endpoints", d.Refusal));
+    }
+
+    private sealed class FakeListener(IPEndPoint endPoint, RoutingTable table) : IServiceListener
+    {
+        public IPEndPoint EndPoint => endPoint;
+
+        public string Protocol => "TCP";
+
+        public TrafficSource Source => TrafficSource.Internal;
+
+        public RoutingTable Table => table;
+
+        public ListenerStats Stats { get; } = new();
+
+        public void Update(RoutingTable table)
+        {
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    private static ServiceListener Listen(IPEndPoint at, params IPEndPoint[] endpoints) => Listen(at, reusePort: false, (TrafficLog?)null, endpoints);
+
+    private static ServiceListener Listen(IPEndPoint at, bool reusePort, params IPEndPoint[] endpoints) => Listen(at, reusePort, (TrafficLog?)null, endpoints);
+
+    private static ServiceListener Listen(IPEndPoint at, bool reusePort, TrafficLog? traffic, params IPEndPoint[] endpoints)
     {
         var service = new V1Service
         {
@@ -182,7 +247,7 @@ public sealed class RelayTests
             Endpoints = [new V1Endpoint { Addresses = [e.Address.ToString()], Conditions = new V1EndpointConditions { Ready = true } }],
         });
         var table = RoutingTable.Build(service, slices, "node").Single();
-        return ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort);
+        return ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort, traffic: traffic);
     }
 
     /// <summary>Sends the payload, half-closes, and reads everything that comes back until end of stream.</summary>

@@ -270,10 +270,10 @@ function renderLines() {
       const b = to.getBoundingClientRect();
       const x1 = a.left + a.width / 2 - box.left, y1 = a.bottom - box.top;
       const x2 = b.left + b.width / 2 - box.left, y2 = b.top - box.top;
-      let perSecond = 0, total = 0;
+      let perSecond = 0, total = 0, bytes = 0;
       for (const [key, rate] of state.rates) {
         if (key.startsWith(keyOf(s) + ':') || key.startsWith(keyOf(s) + '|')) {
-          if (rate.pod === keyOf(p)) { perSecond += rate.perSecond; total += rate.total; }
+          if (rate.pod === keyOf(p)) { perSecond += rate.perSecond; total += rate.total; bytes += rate.bytesPerSecond; }
         }
       }
       const line = document.createElementNS('http://www.w3.org/2000/svg', 'line');
@@ -285,9 +285,10 @@ function renderLines() {
       lines.push(line);
       if (total > 0) {
         const label = document.createElementNS('http://www.w3.org/2000/svg', 'text');
-        label.setAttribute('x', (x1 + x2) / 2 + 4);
-        label.setAttribute('y', (y1 + y2) / 2);
-        label.textContent = `${perSecond.toFixed(1)}/s · ${total}`;
+        // Near the Service end: the gap between the Services and the nodes, where no card hides it.
+        label.setAttribute('x', x1 + (x2 - x1) * 0.25 + 4);
+        label.setAttribute('y', y1 + (y2 - y1) * 0.25);
+        label.textContent = `${perSecond.toFixed(1)} conn/s · ${humanRate(bytes)} · ${total} total`;
         lines.push(label);
       }
     }

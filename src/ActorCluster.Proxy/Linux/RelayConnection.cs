@@ -101,7 +101,7 @@ internal sealed unsafe class RelayConnection
                 if (decision.Reason == NoRouteReason.NoEndpoints) Interlocked.Increment(ref stats.RefusedNoEndpoints);
                 else if (decision.Reason == NoRouteReason.NoLocalEndpoints) Interlocked.Increment(ref stats.RefusedNoLocalEndpoints);
                 else Interlocked.Increment(ref stats.Failed);
-                Listener.Traffic?.Record(_table, Listener, new IPEndPoint(_clientAddress, _clientPort), decision);
+                Listener.Traffic?.Record(_table, Listener, _clientAddress, _clientPort, null, decision.Reason);
                 Refuse();
                 return;
             }
@@ -113,7 +113,7 @@ internal sealed unsafe class RelayConnection
             Interlocked.Increment(ref stats.DialRetries);
         }
         Interlocked.Increment(ref stats.Failed);
-        Listener.Traffic?.Record(_table, Listener, new IPEndPoint(_clientAddress, _clientPort), new RouteDecision(null, NoRouteReason.AllEndpointsTried, null));
+        Listener.Traffic?.Record(_table, Listener, _clientAddress, _clientPort, null, NoRouteReason.AllEndpointsTried);
         Refuse();
     }
 
@@ -266,7 +266,7 @@ internal sealed unsafe class RelayConnection
         Interlocked.Increment(ref Listener.Stats.Active);
         if (Listener.Traffic is { } traffic)
         {
-            traffic.Record(_table, Listener, new IPEndPoint(_clientAddress, _clientPort), new RouteDecision(_endpoint, null, null));
+            traffic.Record(_table, Listener, _clientAddress, _clientPort, _endpoint, null);
             _traffic = traffic.For(_table, _endpoint!);
             Interlocked.Increment(ref _traffic.Connections);
         }
