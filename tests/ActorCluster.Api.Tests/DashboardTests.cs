@@ -10,7 +10,7 @@ namespace ActorCluster.Api.Tests;
 /// a running cluster, the seed walkthrough done with the real kubectl beside it. Each step leaves a screenshot in
 /// bin/.../dashboard-screenshots (the test's artifacts).
 /// </summary>
-public sealed class DashboardTests(ApiCluster c) : IClassFixture<ApiCluster>
+public sealed class DashboardTests(ApiCluster c, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<ApiCluster>
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private static readonly string Screenshots = Path.Combine(AppContext.BaseDirectory, "dashboard-screenshots");
@@ -55,11 +55,18 @@ public sealed class DashboardTests(ApiCluster c) : IClassFixture<ApiCluster>
             "pod-1 with its IP and pod-2 ready");
         await Until(() => Text(".svc[data-service='default/svc-2']").Contains("NodePort", StringComparison.Ordinal), "svc-2 as a NodePort Service");
         await Until(() => (long)js.ExecuteScript("return document.querySelectorAll('#lines line[data-service=\"default/svc-1\"]').length;")! == 2, "svc-1's lines to both pods");
+        // A LoadBalancer without a pool stays <pending>, and the page says why (its Warning Event).
+        await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-4-loadbalancer.yaml"));
+        await Until(() => Text(".svc[data-service='default/svc-4']").Contains("<pending>: ", StringComparison.Ordinal)
+                          && Text(".svc[data-service='default/svc-4']").Contains("no available IPs", StringComparison.Ordinal), "svc-4 <pending> with its reason");
         browser.Screenshot("2-walkthrough-objects");
 
         // Applying the Local variant changes the view (from the watch, no reload).
         await c.Ok("apply", "-f", ApiCluster.SeedFile("svc-2-nodeport-local.yaml"));
+        var applied = System.Diagnostics.Stopwatch.StartNew();
         await Until(() => Text(".svc[data-service='default/svc-2']").Contains("externalTrafficPolicy: Local", StringComparison.Ordinal), "svc-2's externalTrafficPolicy: Local");
+        // Reported, not asserted (a busy machine may be slower): from kubectl's answer to the page showing the change.
+        output.WriteLine($"kubectl apply -> the page showed externalTrafficPolicy: Local after {applied.ElapsedMilliseconds} ms");
         browser.Screenshot("3-local-policy");
 
         // Requests through node 1's NodePort move the counters on the line to pod-1 (Local: node 1 answers from pod-1 only).
