@@ -23,7 +23,8 @@ namespace ActorCluster.Api;
 /// </summary>
 internal sealed class Dashboard(ActorClusterNode node)
 {
-    private static readonly TimeSpan NodeTimeout = TimeSpan.FromSeconds(2);
+    // A node busy enough to take longer is shown as not answering (the page asks again a second later).
+    private static readonly TimeSpan NodeTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan TryTimeout = TimeSpan.FromSeconds(3);
     private const int TryBodyLimit = 4096;
 
@@ -107,7 +108,7 @@ internal sealed class Dashboard(ActorClusterNode node)
         ["apiServerHost"] = ApiServerLink.Host(Akka.Cluster.Cluster.Get(node.System).State)?.Address.ToString(),
         ["nodes"] = new JsonArray(nodes.Select(n =>
         {
-            var json = n.Traffic is null ? new JsonObject { ["error"] = "did not answer within 2s" } : JsonSerializer.SerializeToNode(n.Traffic, TrafficJson)!.AsObject();
+            var json = n.Traffic is null ? new JsonObject { ["error"] = $"did not answer within {NodeTimeout.TotalSeconds:0}s" } : JsonSerializer.SerializeToNode(n.Traffic, TrafficJson)!.AsObject();
             json["address"] = n.Address;
             return (JsonNode)json;
         }).ToArray()),
@@ -162,8 +163,10 @@ internal sealed class Dashboard(ActorClusterNode node)
             result["status"] = (int)response.StatusCode;
             result["body"] = body.Length > TryBodyLimit ? body[..TryBodyLimit] : body;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or SocketException)
         {
+            // A refused connection is reset right after the accept: depending on when the reset lands, the request
+            // fails while connecting (ENOTCONN, ECONNRESET) or while reading. Either way it is the answer to show.
             result["error"] = e is TaskCanceledException ? $"no answer within {TryTimeout.TotalSeconds:0}s" : e.InnerException?.Message ?? e.Message;
         }
         if (localPort is { } port)

@@ -7,7 +7,8 @@ const state = {
   token: null,
   nodes: new Map(), pods: new Map(), services: new Map(), events: new Map(),
   traffic: null, previous: null, rates: new Map(), serviceRates: new Map(),
-  selected: null, stopped: false,
+  selected: null,
+  session: null, // an AbortController per login: logging out ends every watch and request of that login
 };
 const $ = id => document.getElementById(id);
 
@@ -28,6 +29,7 @@ class Unauthorized extends Error {}
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
+    signal: state.session && state.session.signal,
     ...options,
     headers: { Accept: 'application/json', ...(options.headers || {}), Authorization: 'Bearer ' + state.token },
   });
@@ -50,9 +52,10 @@ const keyOf = o => (o.metadata.namespace ? o.metadata.namespace + '/' : '') + o.
 // Lists once, then follows the watch from that version; a watch that ends is resumed, one that says 410 Gone is
 // listed again. Errors back off (1 s, doubling to 10 s); a refused token ends everything.
 async function follow(path, map) {
+  const session = state.session;
   let version = null;
   let backoff = 1000;
-  while (!state.stopped) {
+  while (!session.signal.aborted) {
     try {
       if (version === null) {
         const list = await apiJson(path);
@@ -89,6 +92,7 @@ async function follow(path, map) {
         }
       }
     } catch (e) {
+      if (session.signal.aborted) return;
       if (e instanceof Unauthorized) return logout(e.message);
       setLive(`reconnecting (${e.message})`);
       await sleep(backoff);
@@ -100,7 +104,8 @@ async function follow(path, map) {
 // ------------------------------------------------------------------ traffic
 
 async function pollTraffic() {
-  while (!state.stopped) {
+  const session = state.session;
+  while (!session.signal.aborted) {
     if (!document.hidden) {
       try {
         const traffic = await apiJson('/ui/api/traffic');
@@ -110,6 +115,7 @@ async function pollTraffic() {
         changed();
         setLive('live');
       } catch (e) {
+        if (session.signal.aborted) return;
         if (e instanceof Unauthorized) return logout(e.message);
         setLive(`traffic unavailable (${e.message})`);
       }
@@ -174,6 +180,21 @@ function el(tag, attributes = {}, ...children) {
   return e;
 }
 
+// Replaces a section's content only when it would look different, and keeps the keyboard focus on the same object
+// (buttons carry data-key): the page redraws every second while traffic flows, and a focused button must survive it.
+function update(container, children) {
+  const fresh = document.createElement(container.tagName);
+  fresh.append(...children);
+  if (fresh.innerHTML === container.innerHTML) return;
+  const active = document.activeElement;
+  const key = active && container.contains(active) && active.dataset ? active.dataset.key : null;
+  container.replaceChildren(...fresh.childNodes);
+  if (key) {
+    const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (again) again.focus();
+  }
+}
+
 const badge = (text, kind = '') => el('span', { class: 'badge ' + kind }, text);
 const condition = (o, type) => ((o.status && o.status.conditions) || []).find(c => c.type === type);
 const nodeAddress = n => (((n.status && n.status.addresses) || []).find(a => a.type === 'InternalIP') || {}).address;
@@ -204,7 +225,7 @@ function pendingReason(service) {
 
 function renderServices() {
   const list = [...state.services.values()].sort(byName);
-  $('services').replaceChildren(...list.map(s => {
+  update($('services'), list.map(s => {
     const spec = s.spec || {};
     const ingress = ((s.status && s.status.loadBalancer && s.status.loadBalancer.ingress) || []).map(i => i.ip).filter(Boolean);
     const rate = state.serviceRates.get(keyOf(s));
@@ -213,7 +234,7 @@ function renderServices() {
       ? (ingress.length ? `LoadBalancer IP ${ingress.join(', ')}` : `<pending>${pendingReason(s) ? ': ' + pendingReason(s) : ''}`)
       : null;
     return el('div', { class: 'card svc', 'data-service': keyOf(s) },
-      el('button', { type: 'button', class: 'obj', onclick: () => openPanel('services', s), 'aria-label': `Service ${keyOf(s)}` },
+      el('button', { type: 'button', class: 'obj', 'data-key': 'service:' + keyOf(s), onclick: () => openPanel('services', s), 'aria-label': `Service ${keyOf(s)}` },
         el('h3', {}, keyOf(s)),
         badge(spec.type || 'ClusterIP'),
         spec.externalTrafficPolicy ? badge('externalTrafficPolicy: ' + spec.externalTrafficPolicy, spec.externalTrafficPolicy === 'Local' ? 'warn' : '') : null,
@@ -228,13 +249,13 @@ function renderNodes() {
   const host = state.traffic && state.traffic.apiServerHost;
   const nodes = [...state.nodes.values()].sort(byName);
   const pods = [...state.pods.values()].sort(byName);
-  $('nodes').replaceChildren(...nodes.map(n => {
+  update($('nodes'), nodes.map(n => {
     const ready = condition(n, 'Ready');
     const isReady = ready && ready.status === 'True';
     const annotations = n.metadata.annotations || {};
     const onNode = pods.filter(p => p.spec && p.spec.nodeName === n.metadata.name);
     return el('section', { class: 'card node' + (isReady ? '' : ' notready'), 'data-node': n.metadata.name, 'aria-label': `Node ${n.metadata.name}` },
-      el('button', { type: 'button', class: 'obj', onclick: () => openPanel('nodes', n) },
+      el('button', { type: 'button', class: 'obj', 'data-key': 'node:' + n.metadata.name, onclick: () => openPanel('nodes', n) },
         el('h3', {}, n.metadata.name),
         badge(isReady ? 'Ready' : 'NotReady', isReady ? 'ok' : 'bad'),
         host && annotations['actorcluster.io/akka-address'] === host ? badge('ApiServer', 'warn') : null,
@@ -248,7 +269,7 @@ function renderPod(p) {
   const isReady = ready && ready.status === 'True';
   const labels = Object.entries(p.metadata.labels || {}).map(([k, v]) => `${k}=${v}`).join(', ');
   const terminating = !!p.metadata.deletionTimestamp;
-  return el('button', { type: 'button', class: 'obj pod', 'data-pod': keyOf(p), onclick: () => openPanel('pods', p), 'aria-label': `Pod ${keyOf(p)}` },
+  return el('button', { type: 'button', class: 'obj pod', 'data-pod': keyOf(p), 'data-key': 'pod:' + keyOf(p), onclick: () => openPanel('pods', p), 'aria-label': `Pod ${keyOf(p)}` },
     el('strong', {}, p.metadata.name), ' ',
     badge(terminating ? 'Terminating' : (p.status && p.status.phase) || 'Pending', (p.status && p.status.phase) === 'Running' && !terminating ? 'ok' : 'warn'),
     badge(isReady ? 'ready' : 'not ready', isReady ? 'ok' : 'bad'),
@@ -299,7 +320,7 @@ function renderLines() {
 function renderDecisions() {
   const all = ((state.traffic && state.traffic.nodes) || []).flatMap(n => n.decisions || [])
     .sort((a, b) => b.time.localeCompare(a.time)).slice(0, 30);
-  $('decisions').replaceChildren(...all.map(d => el('tr', { class: d.refusal ? 'refused' : '' },
+  update($('decisions'), all.map(d => el('tr', { class: d.refusal ? 'refused' : '' },
     el('td', {}, d.time.slice(11, 19)),
     el('td', {}, d.client),
     el('td', {}, `${d.kind} ${d.address} on ${d.receivingNode}`),
@@ -311,7 +332,7 @@ const eventTime = e => e.lastTimestamp || e.eventTime || e.metadata.creationTime
 
 function renderEvents() {
   const events = [...state.events.values()].sort((a, b) => eventTime(b).localeCompare(eventTime(a))).slice(0, 50);
-  $('events').replaceChildren(...events.map(e => el('tr', { class: e.type === 'Warning' ? 'warning' : '' },
+  update($('events'), events.map(e => el('tr', { class: e.type === 'Warning' ? 'warning' : '' },
     el('td', {}, eventTime(e).replace('T', ' ').replace('Z', '')),
     el('td', {}, e.type || ''),
     el('td', {}, e.reason || ''),
@@ -399,6 +420,7 @@ async function openPanel(resource, object) {
   $('panel-title').textContent = `${kinds[resource][0]} ${keyOf(object)}`;
   $('panel-yaml').textContent = 'loading...';
   $('panel-delete').hidden = true;
+  window.__permissionsChecked = false;
   panel.hidden = false;
   $('panel-close').focus();
   try {
@@ -408,6 +430,7 @@ async function openPanel(resource, object) {
     if (shown.metadata) { shown.metadata = { ...shown.metadata }; delete shown.metadata.managedFields; }
     $('panel-yaml').textContent = toYaml(shown);
     if (resource === 'pods') $('panel-delete').hidden = !(await allowed('delete', 'pods', object.metadata.namespace));
+    window.__permissionsChecked = true; // for the browser test: the Delete button's state is final
   } catch (e) {
     if (e instanceof Unauthorized) return logout(e.message);
     $('panel-yaml').textContent = `Error: ${e.message}`;
@@ -464,13 +487,15 @@ async function tryIt(event) {
 // ------------------------------------------------------------------ start
 
 function logout(reason) {
-  state.stopped = true;
+  if (state.session) state.session.abort();
+  state.session = null;
   sessionStorage.removeItem(TOKEN_KEY);
   $('app').hidden = true;
   $('panel').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = reason || '';
+  $('token').value = ''; // the token does not stay on a page whose user logged out
   $('who').textContent = '';
   setLive('');
   $('token').focus();
@@ -478,7 +503,9 @@ function logout(reason) {
 
 async function start(token) {
   state.token = token;
-  state.stopped = false;
+  state.session = new AbortController();
+  for (const map of [state.nodes, state.pods, state.services, state.events]) map.clear();
+  state.traffic = state.previous = null;
   try {
     const review = await apiJson('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
