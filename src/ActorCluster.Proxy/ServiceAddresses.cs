@@ -34,6 +34,7 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
     private List<Wanted> _wanted = [];
     private HealthCheckServer? _health;
     private int _nodes = 1;
+    private string? _serviceKey; // "namespace/name", known from the first Service applied
 
     public IPAddress NodeAddress { get; } = nodeAddress;
 
@@ -55,6 +56,9 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
     public async Task<IReadOnlyList<BindFailure>> Apply(V1Service? service, IReadOnlyList<RoutingTable> tables, bool announceLoadBalancer, int nodes)
     {
         var wanted = new List<Wanted>();
+        if (service?.Metadata is { } meta) _serviceKey = meta.NamespaceProperty + "/" + meta.Name;
+        // The dashboard's counters follow the endpoints: those that left the Service (or the whole Service) go.
+        if (_serviceKey is not null) registry.Traffic.Retain(_serviceKey, service is null ? [] : tables);
         if (service is not null)
         {
             foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
@@ -211,5 +215,6 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
         _health = null;
         foreach (var ip in _announced) announcer?.Withdraw(ip);
         _announced.Clear();
+        if (_serviceKey is not null) registry.Traffic.Retain(_serviceKey, []);
     }
 }

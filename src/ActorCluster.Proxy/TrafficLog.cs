@@ -14,13 +14,37 @@ public sealed class TrafficLog
 {
     public const int Capacity = 256;
 
-    private readonly ConcurrentDictionary<(string ServicePort, string Endpoint), EndpointTraffic> _endpoints = new();
+    // Per Service ("namespace/name"), its endpoints' counters: a Service's entries are dropped with the endpoints that
+    // left it (Retain), so pods that come and go do not make the log grow.
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<(string ServicePort, string Endpoint), EndpointTraffic>> _endpoints = new();
     private readonly Entry?[] _ring = new Entry?[Capacity];
     private long _next;
 
     /// <summary>The counters of one endpoint of one service port (created on its first connection).</summary>
     public EndpointTraffic For(RoutingTable table, ServiceEndpoint endpoint) =>
-        _endpoints.GetOrAdd((table.DisplayName, endpoint.Address), static (key, e) => new EndpointTraffic(key.ServicePort, key.Endpoint, e.PodNamespace, e.PodName, e.NodeName), endpoint);
+        _endpoints.GetOrAdd(ServiceKey(table), static _ => new())
+            .GetOrAdd((table.DisplayName, endpoint.Address), static (key, e) => new EndpointTraffic(key.ServicePort, key.Endpoint, e.PodNamespace, e.PodName, e.NodeName), endpoint);
+
+    /// <summary>
+    /// Keeps the counters of <paramref name="service"/>'s endpoints that are still in <paramref name="tables"/> (its
+    /// routing tables now; none: the Service is gone) and drops the others.
+    /// </summary>
+    public void Retain(string service, IReadOnlyList<RoutingTable> tables)
+    {
+        if (!_endpoints.TryGetValue(service, out var counters)) return;
+        if (tables.Count == 0)
+        {
+            _endpoints.TryRemove(service, out _);
+            return;
+        }
+        var current = tables.SelectMany(t => t.Endpoints.Select(e => (t.DisplayName, e.Address))).ToHashSet();
+        foreach (var key in counters.Keys)
+        {
+            if (!current.Contains(key)) counters.TryRemove(key, out _);
+        }
+    }
+
+    private static string ServiceKey(RoutingTable table) => table.Namespace + "/" + table.ServiceName;
 
     /// <summary>
     /// Records one decision: <paramref name="endpoint"/> chosen, or refused for <paramref name="refusal"/>. One small
@@ -57,7 +81,7 @@ public sealed class TrafficLog
 
     /// <summary>Every endpoint's counters as they are now.</summary>
     public IReadOnlyList<EndpointTrafficCounts> Endpoints() =>
-        _endpoints.Values.Select(e => new EndpointTrafficCounts(e.ServicePort, e.Endpoint, e.PodNamespace, e.PodName, e.NodeName,
+        _endpoints.Values.SelectMany(c => c.Values).Select(e => new EndpointTrafficCounts(e.ServicePort, e.Endpoint, e.PodNamespace, e.PodName, e.NodeName,
             Interlocked.Read(ref e.Connections), Interlocked.Read(ref e.BytesIn), Interlocked.Read(ref e.BytesOut))).ToList();
 }
 

@@ -209,6 +209,38 @@ public sealed class RelayTests
         Assert.All(kept, d => Assert.Equal("default/empty has no endpoints", d.Refusal));
     }
 
+    [Fact]
+    public void The_traffic_log_forgets_the_endpoints_that_left_a_service_and_a_deleted_service()
+    {
+        var traffic = new TrafficLog();
+        RoutingTable Table(params string[] addresses)
+        {
+            var service = new V1Service
+            {
+                Metadata = new V1ObjectMeta { Name = "web", NamespaceProperty = "default" },
+                Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 80, Protocol = "TCP" }] },
+            };
+            var slice = new V1EndpointSlice
+            {
+                AddressType = "IPv4",
+                Metadata = new V1ObjectMeta { Name = "web-1" },
+                Ports = [new Discoveryv1EndpointPort { Port = 8080, Protocol = "TCP" }],
+                Endpoints = [.. addresses.Select(a => new V1Endpoint { Addresses = [a], Conditions = new V1EndpointConditions { Ready = true } })],
+            };
+            return RoutingTable.Build(service, [slice], "node").Single();
+        }
+        var both = Table("127.0.12.2", "127.0.12.3");
+        foreach (var e in both.Endpoints) Interlocked.Increment(ref traffic.For(both, e).Connections);
+        Assert.Equal(["127.0.12.2:8080", "127.0.12.3:8080"], traffic.Endpoints().Select(e => e.Endpoint).Order());
+
+        traffic.Retain("default/web", [Table("127.0.12.3")]);
+        Assert.Equal(["127.0.12.3:8080"], traffic.Endpoints().Select(e => e.Endpoint));
+        traffic.Retain("default/other", []);
+        Assert.Single(traffic.Endpoints());
+        traffic.Retain("default/web", []);
+        Assert.Empty(traffic.Endpoints());
+    }
+
     private sealed class FakeListener(IPEndPoint endPoint, RoutingTable table) : IServiceListener
     {
         public IPEndPoint EndPoint => endPoint;

@@ -170,6 +170,9 @@ public sealed class ServiceActorSpecs() : TestKit("akka.loglevel = WARNING", "se
         // The node agent's place in the tree, with the pod's actor (named by its uid) standing in as a probe.
         var podActor = CreateTestProbe();
         Sys.ActorOf(Props.Create(() => new ForwardingParent("pod-a", podActor.Ref)), "node-agent");
+        // The stand-in creates its child when it starts, which is not at once: until then a request to the pod's
+        // path would go to dead letters (a loaded machine showed it).
+        AwaitAssert(() => Assert.NotNull(Sys.ActorSelection("/user/node-agent/pod-a").Ask<ActorIdentity>(new Identify(1), Wait).Result.Subject), Wait);
         var actor = StartServiceActor(CreateTestProbe().Ref);
         actor.Tell(new ServiceChanged(Service("127.0.14.14"), Slices(pod), Nodes));
         AwaitCondition(() => Bound("127.0.14.14:9000"), Wait);
