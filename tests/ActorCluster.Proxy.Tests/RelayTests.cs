@@ -78,23 +78,8 @@ public sealed class RelayTests
         using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=system:node:node", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
             .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
         using var credentials = new TunnelCredentials(certificate);
-        var service = new V1Service
-        {
-            Metadata = new V1ObjectMeta { Name = "slow", NamespaceProperty = "default" },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 8003, Protocol = "TCP" }] },
-        };
         // The pod is on another node, reached through its tunnel; given up on, the connection would be refused.
-        var slice = new V1EndpointSlice
-        {
-            AddressType = "IPv4",
-            Metadata = new V1ObjectMeta { Name = "slow-0" },
-            Ports = [new Discoveryv1EndpointPort { Port = 7000, Protocol = "TCP" }],
-            Endpoints =
-            [
-                new V1Endpoint { Addresses = ["127.0.12.22"], NodeName = "far", Conditions = new V1EndpointConditions { Ready = true } },
-            ],
-        };
-        var table = RoutingTable.Build(service, [slice], "node", node => node == "far" ? new IPEndPoint(IPAddress.Parse("127.0.12.20"), 4054) : null).Single();
+        var table = Table("slow", 8003, 7000, [Ready("127.0.12.22", node: "far")], node => node == "far" ? new IPEndPoint(IPAddress.Parse("127.0.12.20"), 4054) : null);
         var at = new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8003);
         await using var listener = ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort: false, tunnel: credentials);
 
@@ -193,12 +178,7 @@ public sealed class RelayTests
     {
         var traffic = new TrafficLog();
         var at = new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8005);
-        var service = new V1Service
-        {
-            Metadata = new V1ObjectMeta { Name = "empty", NamespaceProperty = "default" },
-            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = at.Port, Protocol = "TCP" }] },
-        };
-        var table = RoutingTable.Build(service, [], "node").Single();
+        var table = Table("empty", at.Port, 7000, []);
         var listener = new FakeListener(at, table);
         for (var i = 0; i < TrafficLog.Capacity + 10; i++)
             traffic.Record(table, listener, IPAddress.Loopback, 10_000 + i, null, Router.Route(table, TrafficSource.Internal, null, DateTime.UtcNow, 0.5).Reason);
@@ -213,33 +193,38 @@ public sealed class RelayTests
     public void The_traffic_log_forgets_the_endpoints_that_left_a_service_and_a_deleted_service()
     {
         var traffic = new TrafficLog();
-        RoutingTable Table(params string[] addresses)
-        {
-            var service = new V1Service
-            {
-                Metadata = new V1ObjectMeta { Name = "web", NamespaceProperty = "default" },
-                Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = 80, Protocol = "TCP" }] },
-            };
-            var slice = new V1EndpointSlice
-            {
-                AddressType = "IPv4",
-                Metadata = new V1ObjectMeta { Name = "web-1" },
-                Ports = [new Discoveryv1EndpointPort { Port = 8080, Protocol = "TCP" }],
-                Endpoints = [.. addresses.Select(a => new V1Endpoint { Addresses = [a], Conditions = new V1EndpointConditions { Ready = true } })],
-            };
-            return RoutingTable.Build(service, [slice], "node").Single();
-        }
-        var both = Table("127.0.12.2", "127.0.12.3");
+        var both = Table("web", 80, 8080, [Ready("127.0.12.2"), Ready("127.0.12.3")]);
         foreach (var e in both.Endpoints) Interlocked.Increment(ref traffic.For(both, e).Connections);
         Assert.Equal(["127.0.12.2:8080", "127.0.12.3:8080"], traffic.Endpoints().Select(e => e.Endpoint).Order());
 
-        traffic.Retain("default/web", [Table("127.0.12.3")]);
+        traffic.Retain("default/web", [Table("web", 80, 8080, [Ready("127.0.12.3")])]);
         Assert.Equal(["127.0.12.3:8080"], traffic.Endpoints().Select(e => e.Endpoint));
         traffic.Retain("default/other", []);
         Assert.Single(traffic.Endpoints());
         traffic.Retain("default/web", []);
         Assert.Empty(traffic.Endpoints());
     }
+
+    /// <summary>Service default/<paramref name="name"/> with one TCP port, its endpoints in one slice at <paramref name="targetPort"/>.</summary>
+    private static RoutingTable Table(string name, int port, int targetPort, IEnumerable<V1Endpoint> endpoints, Func<string, IPEndPoint?>? tunnelOf = null)
+    {
+        var service = new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default" },
+            Spec = new V1ServiceSpec { Ports = [new V1ServicePort { Port = port, Protocol = "TCP" }] },
+        };
+        var slice = new V1EndpointSlice
+        {
+            AddressType = "IPv4",
+            Metadata = new V1ObjectMeta { Name = name + "-0" },
+            Ports = [new Discoveryv1EndpointPort { Port = targetPort, Protocol = "TCP" }],
+            Endpoints = [.. endpoints],
+        };
+        return RoutingTable.Build(service, [slice], "node", tunnelOf).Single();
+    }
+
+    private static V1Endpoint Ready(string address, string? node = null) =>
+        new() { Addresses = [address], NodeName = node, Conditions = new V1EndpointConditions { Ready = true } };
 
     private sealed class FakeListener(IPEndPoint endPoint, RoutingTable table) : IServiceListener
     {
