@@ -28,6 +28,9 @@ internal sealed class Dashboard(ActorClusterNode node)
     private static readonly TimeSpan TryTimeout = TimeSpan.FromSeconds(3);
     private const int TryBodyLimit = 4096;
 
+    /// <summary>A try-it request is a few dozen bytes; anything past this is refused before it is read whole.</summary>
+    private const int TryRequestLimit = 16 * 1024;
+
     private static readonly Dictionary<string, (string Resource, string ContentType)> Files = new()
     {
         ["/ui/"] = ("index.html", "text/html; charset=utf-8"),
@@ -77,9 +80,24 @@ internal sealed class Dashboard(ActorClusterNode node)
             return;
         }
         if (ctx.Request.Method != "POST") throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource"));
-        var request = await JsonNode.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted) as JsonObject
+        var request = JsonNode.Parse(await ReadBounded(ctx)) as JsonObject
                       ?? throw new ApiErrorException(ApiError.BadRequest("expected a JSON object {\"address\": \"ip:port\", \"path\": \"/...\"}"));
         await Json(ctx, 200, await Try(request["address"]?.GetValue<string>() ?? "", request["path"]?.GetValue<string>() ?? "/", ctx.RequestAborted));
+    }
+
+    private static async Task<byte[]> ReadBounded(HttpContext ctx)
+    {
+        var tooLarge = new ApiError(413, "RequestEntityTooLarge", $"Request entity too large: limit is {TryRequestLimit}");
+        if (ctx.Request.ContentLength > TryRequestLimit) throw new ApiErrorException(tooLarge);
+        using var body = new MemoryStream();
+        var chunk = new byte[4096];
+        int n;
+        while ((n = await ctx.Request.Body.ReadAsync(chunk, ctx.RequestAborted)) > 0)
+        {
+            if (body.Length + n > TryRequestLimit) throw new ApiErrorException(tooLarge);
+            body.Write(chunk, 0, n);
+        }
+        return body.ToArray();
     }
 
     /// <summary>Every Up member's traffic; a node that does not answer in time is listed with an error instead.</summary>

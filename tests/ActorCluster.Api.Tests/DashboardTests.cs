@@ -208,6 +208,11 @@ public sealed class DashboardTests(ApiCluster c, Xunit.Abstractions.ITestOutputH
             Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
             Assert.Equal(message, JsonNode.Parse(await refused.Content.ReadAsStringAsync())!["message"]!.GetValue<string>());
         }
+        using (var huge = await admin.PostAsync("/ui/api/try", new StringContent(new string(' ', 1 << 20) + "{}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, huge.StatusCode);
+            Assert.Equal("Request entity too large: limit is 16384", JsonNode.Parse(await huge.Content.ReadAsStringAsync())!["message"]!.GetValue<string>());
+        }
     }
 
     /// <summary>A client with a token-file user's token, once the API knows the user (the file is re-read at most once a second).</summary>
