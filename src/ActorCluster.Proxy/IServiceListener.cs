@@ -16,6 +16,13 @@ public interface IServiceListener : IAsyncDisposable
 
     RoutingTable Table { get; }
 
+    /// <summary>The node's own address (a NodePort listens there; a LoadBalancer IP is another address).</summary>
+    IPAddress NodeAddress { get; }
+
+    /// <summary>ClusterIP, NodePort or LoadBalancer: which of the Service's addresses this is (metrics, the dashboard).</summary>
+    string Kind => Source == TrafficSource.Internal ? "ClusterIP"
+        : EndPoint.Port == Table.NodePort && EndPoint.Address.Equals(NodeAddress) ? "NodePort" : "LoadBalancer";
+
     ListenerStats Stats { get; }
 
     /// <summary>Swaps in a new routing table; new connections (or flows) use it.</summary>

@@ -54,7 +54,7 @@ public sealed class ServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
-    internal IPAddress NodeAddress { get; }
+    public IPAddress NodeAddress { get; }
 
     /// <summary>This node's proof for other nodes' tunnels; without it, endpoints behind a tunnel cannot be dialed.</summary>
     internal TunnelCredentials? Tunnel { get; }

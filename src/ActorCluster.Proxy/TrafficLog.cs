@@ -22,7 +22,7 @@ public sealed class TrafficLog
 
     /// <summary>The counters of one endpoint of one service port (created on its first connection).</summary>
     public EndpointTraffic For(RoutingTable table, ServiceEndpoint endpoint) =>
-        _endpoints.GetOrAdd(ServiceKey(table), static _ => new())
+        _endpoints.GetOrAdd(table.ServiceKey, static _ => new())
             .GetOrAdd((table.DisplayName, endpoint.Address), static (key, e) => new EndpointTraffic(key.ServicePort, key.Endpoint, e.PodNamespace, e.PodName, e.NodeName), endpoint);
 
     /// <summary>
@@ -44,8 +44,6 @@ public sealed class TrafficLog
         }
     }
 
-    private static string ServiceKey(RoutingTable table) => table.Namespace + "/" + table.ServiceName;
-
     /// <summary>
     /// Records one decision: <paramref name="endpoint"/> chosen, or refused for <paramref name="refusal"/>. One small
     /// object per connection on the relay's path; the text is made only when someone reads the log.
@@ -60,8 +58,7 @@ public sealed class TrafficLog
     {
         public RouteRecord ToRecord()
         {
-            var kind = Listener.Source == TrafficSource.Internal ? "ClusterIP" : Listener.EndPoint.Port == Table.NodePort ? "NodePort" : "LoadBalancer";
-            return new RouteRecord(Time, Table.DisplayName, Listener.Protocol, kind, Listener.EndPoint.ToString(), Table.ReceivingNode,
+            return new RouteRecord(Time, Table.DisplayName, Listener.Protocol, Listener.Kind, Listener.EndPoint.ToString(), Table.ReceivingNode,
                 new IPEndPoint(Client, ClientPort).ToString(), Endpoint?.Address, Endpoint?.PodName, Endpoint?.NodeName,
                 Refusal is { } reason ? new RouteDecision(null, reason, null).Describe(Table) : null);
         }

@@ -74,6 +74,8 @@ public sealed class UdpServiceListener : IServiceListener
 
     public string Protocol => "UDP";
 
+    public IPAddress NodeAddress => _nodeAddress;
+
     public TrafficSource Source { get; }
 
     public ListenerStats Stats { get; } = new();

@@ -236,6 +236,8 @@ public sealed class RelayTests
 
         public RoutingTable Table => table;
 
+        public IPAddress NodeAddress => endPoint.Address;
+
         public ListenerStats Stats { get; } = new();
 
         public void Update(RoutingTable table)

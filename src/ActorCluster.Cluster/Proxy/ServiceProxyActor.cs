@@ -206,7 +206,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     {
         var listeners = _registry.Listeners.Select(l => new ListenerCounters(
             $"{l.Table.Namespace}/{l.Table.ServiceName}", l.EndPoint.ToString(), l.Protocol,
-            l.Source == Core.Routing.TrafficSource.Internal ? "ClusterIP" : l.EndPoint.Port == l.Table.NodePort && l.EndPoint.Address.Equals(_settings.NodeAddress) ? "NodePort" : "LoadBalancer",
+            l.Kind,
             Interlocked.Read(ref l.Stats.Active), Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.RefusedNoEndpoints), Interlocked.Read(ref l.Stats.RefusedNoLocalEndpoints),
             Interlocked.Read(ref l.Stats.DroppedFlowLimit), Interlocked.Read(ref l.Stats.DialRetries), Interlocked.Read(ref l.Stats.Failed),
             Interlocked.Read(ref l.Stats.BytesIn), Interlocked.Read(ref l.Stats.BytesOut))).ToList();

@@ -57,6 +57,8 @@ public sealed class RoutingTable
         AffinitySeconds = affinitySeconds;
         ProxyProtocol = proxyProtocol;
         Endpoints = endpoints;
+        ServiceKey = $"{ns}/{name}";
+        DisplayName = portName.Length == 0 ? ServiceKey : $"{ServiceKey}:{portName}";
         ClusterCandidates = Usable(endpoints);
         LocalCandidates = Usable(endpoints.Where(e => e.NodeName == receivingNode).ToImmutableArray());
     }
@@ -109,7 +111,10 @@ public sealed class RoutingTable
     public ImmutableArray<ServiceEndpoint> LocalCandidates { get; }
 
     /// <summary>"namespace/name:port" as kube-proxy names a service port.</summary>
-    public string DisplayName => PortName.Length == 0 ? $"{Namespace}/{ServiceName}" : $"{Namespace}/{ServiceName}:{PortName}";
+    public string DisplayName { get; }
+
+    /// <summary>"namespace/name" of the Service. Made once per table, as DisplayName: the relay keys counters by them per connection.</summary>
+    public string ServiceKey { get; }
 
     /// <summary>The number a LoadBalancer health check reports: local endpoints able to take traffic.</summary>
     public int LocalEndpointCount => LocalCandidates.Length;
