@@ -420,7 +420,7 @@ async function openPanel(resource, object) {
   $('panel-title').textContent = `${kinds[resource][0]} ${keyOf(object)}`;
   $('panel-yaml').textContent = 'loading...';
   $('panel-delete').hidden = true;
-  window.__permissionsChecked = false;
+  panel.dataset.permissions = 'pending'; // 'known' once the Delete button shows what the user may do
   panel.hidden = false;
   $('panel-close').focus();
   try {
@@ -430,7 +430,7 @@ async function openPanel(resource, object) {
     if (shown.metadata) { shown.metadata = { ...shown.metadata }; delete shown.metadata.managedFields; }
     $('panel-yaml').textContent = toYaml(shown);
     if (resource === 'pods') $('panel-delete').hidden = !(await allowed('delete', 'pods', object.metadata.namespace));
-    window.__permissionsChecked = true; // for the browser test: the Delete button's state is final
+    panel.dataset.permissions = 'known';
   } catch (e) {
     if (e instanceof Unauthorized) return logout(e.message);
     $('panel-yaml').textContent = `Error: ${e.message}`;
