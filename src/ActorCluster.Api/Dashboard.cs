@@ -80,6 +80,10 @@ internal sealed class Dashboard(ActorClusterNode node)
             return;
         }
         if (ctx.Request.Method != "POST") throw new ApiErrorException(new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource"));
+        // Sending a request into a Service is what services/proxy does: the same permission (Kubernetes' view role has
+        // it not), asked of the one authorizer.
+        var proxy = new ResourceAttributes("get", "", "services", "proxy", null, null);
+        if (!Authorizer.Allows(user, proxy)) throw new ApiErrorException(Authorizer.Forbidden(user, proxy));
         var request = JsonNode.Parse(await ReadBounded(ctx)) as JsonObject
                       ?? throw new ApiErrorException(ApiError.BadRequest("expected a JSON object {\"address\": \"ip:port\", \"path\": \"/...\"}"));
         await Json(ctx, 200, await Try(request["address"]?.GetValue<string>() ?? "", request["path"]?.GetValue<string>() ?? "/", ctx.RequestAborted));

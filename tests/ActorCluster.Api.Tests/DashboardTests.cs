@@ -194,6 +194,12 @@ public sealed class DashboardTests(ApiCluster c, Xunit.Abstractions.ITestOutputH
         using var viewer = await UserClient("victor", "view");
         var traffic = JsonNode.Parse(await viewer.GetStringAsync("/ui/api/traffic"))!;
         Assert.Equal(["k8s-worker1", "k8s-worker2", "k8s-worker3"], traffic["nodes"]!.AsArray().Select(n => n!["node"]!.GetValue<string>()).Order());
+        // ... but may not send requests into Services (that is services/proxy, which view does not grant).
+        using (var viewerTry = await viewer.PostAsync("/ui/api/try", new StringContent("{\"address\":\"127.0.0.1:22\",\"path\":\"/\"}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, viewerTry.StatusCode);
+            Assert.Contains("cannot get resource \"services/proxy\"", JsonNode.Parse(await viewerTry.Content.ReadAsStringAsync())!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
 
         // The try-it box reaches Service addresses of this cluster only, with a plain path.
         using var admin = ThreeApis.TrustedClient(c.Api, c.Cluster.DataDir);
