@@ -24,6 +24,9 @@ internal sealed class MetricsEndpoint(ActorClusterNode node, ApiServerClient api
         var cluster = Akka.Cluster.Cluster.Get(node.System).State;
         metrics.SetMembers(cluster.Members.Select(m => (m.Address.ToString(), m.Status.ToString().ToLowerInvariant(), !cluster.Unreachable.Contains(m))));
         metrics.ProxySyncs.IncTo(counters.Syncs);
+        metrics.ProxyMode.WithLabels("userspace").Set(counters.Mode == "userspace" ? 1 : 0);
+        metrics.ProxyMode.WithLabels("nftables").Set(counters.Mode == "nftables" ? 1 : 0);
+        metrics.KernelTransactions.IncTo(counters.KernelTransactions);
         metrics.SetListeners(counters.Listeners.Select(c => (new[] { c.Service, c.Protocol, c.Kind, c.Address },
             new Cluster.Hosting.NodeMetrics.ListenerValues(c.Active, c.Connections, c.RefusedNoEndpoints, c.RefusedNoLocalEndpoints, c.DroppedFlowLimit,
                 c.DialRetries, c.Failed, c.BytesIn, c.BytesOut))));

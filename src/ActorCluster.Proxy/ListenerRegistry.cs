@@ -13,7 +13,19 @@ public sealed class ListenerRegistry
     private readonly ConcurrentDictionary<(IPEndPoint EndPoint, string Protocol), IServiceListener> _bound = new();
     private readonly ConcurrentDictionary<(IPEndPoint EndPoint, string Protocol), byte> _failed = new();
 
+    private readonly ConcurrentDictionary<string, IReadOnlyList<(IPEndPoint EndPoint, string Protocol)>> _kernel = new();
+
     public IReadOnlyList<IServiceListener> Listeners => _bound.Values.ToList();
+
+    /// <summary>In nftables mode: each address this node's table serves (DNAT or refusal) and its Service ("namespace/name").</summary>
+    public IEnumerable<(IPEndPoint EndPoint, string Protocol, string Service)> KernelServed =>
+        _kernel.SelectMany(s => s.Value.Select(a => (a.EndPoint, a.Protocol, s.Key)));
+
+    internal void ServedByKernel(string service, IReadOnlyList<(IPEndPoint EndPoint, string Protocol)> addresses)
+    {
+        if (addresses.Count == 0) _kernel.TryRemove(service, out _);
+        else _kernel[service] = addresses;
+    }
 
     /// <summary>What the listeners decided and carried, per endpoint (the dashboard's traffic view).</summary>
     public TrafficLog Traffic { get; } = new();

@@ -19,7 +19,13 @@ public sealed record BindFailure(string Namespace, string Service, IPEndPoint En
 /// listeners run on their own and read the routing tables it publishes.
 /// </summary>
 /// <param name="tunnel">this node's proof for other nodes' tunnels (endpoints behind one cannot be dialed without it)</param>
-public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLimits, ListenerRegistry registry, AddressAnnouncer? announcer = null, TunnelCredentials? tunnel = null) : IAsyncDisposable
+/// <param name="kernel">
+/// the node's nftables proxier when the proxy runs in nftables mode: a port whose endpoints can all be dialed directly
+/// is carried by the kernel's rules instead of a listener (one behind another host's tunnel keeps its listener)
+/// </param>
+public sealed class ServiceAddresses(
+    IPAddress nodeAddress, UdpFlowLimits udpLimits, ListenerRegistry registry, AddressAnnouncer? announcer = null, TunnelCredentials? tunnel = null,
+    Linux.NftablesProxier? kernel = null) : IAsyncDisposable
 {
     /// <param name="LoadBalancer">a LoadBalancer IP this node announces (added to the host when it is not already there)</param>
     private sealed record Wanted(IPEndPoint EndPoint, string Protocol, RoutingTable Table, TrafficSource Source, bool ReusePort, bool LoadBalancer = false)
@@ -59,9 +65,13 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
         if (service?.Metadata is { } meta) _serviceKey = meta.NamespaceProperty + "/" + meta.Name;
         // The dashboard's counters follow the endpoints: those that left the Service (or the whole Service) go.
         if (_serviceKey is not null) registry.Traffic.Retain(_serviceKey, service is null ? [] : tables);
+        var inKernel = service is null || kernel is null ? [] : tables.Where(InKernel).ToList();
+        var kernelLoadBalancerIPs = announceLoadBalancer && inKernel.Count > 0 && service?.Spec?.Type == ServiceTypes.LoadBalancer
+            ? (service.Status?.LoadBalancer?.Ingress ?? []).Select(i => i.Ip).Where(ip => IPAddress.TryParse(ip, out _)).ToList()
+            : [];
         if (service is not null)
         {
-            foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
+            foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP && !inKernel.Contains(t)))
             {
                 void Want(IPEndPoint endPoint, TrafficSource source, bool reuse, bool loadBalancer = false)
                 {
@@ -93,8 +103,18 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
             }
             if (_failed.Remove(gone.Key)) registry.NotWanted(gone.EndPoint, gone.Protocol);
         }
+        if (kernel is not null && _serviceKey is not null)
+        {
+            foreach (var ip in kernelLoadBalancerIPs.Select(IPAddress.Parse).Where(ip => !_announced.Contains(ip)))
+            {
+                if (announcer?.Announce(ip) != false) _announced.Add(ip);
+            }
+            var rules = service is null ? null : NftablesRules.Render(kernel.Node, inKernel, service.Spec?.ClusterIP, kernelLoadBalancerIPs);
+            await kernel.Update(_serviceKey, rules).ConfigureAwait(false);
+            registry.ServedByKernel(_serviceKey, service is null ? [] : KernelAddresses(service, inKernel, kernelLoadBalancerIPs));
+        }
         // An address no longer served here is given back (MetalLB: another node announces it now).
-        var lbWanted = wanted.Where(w => w.LoadBalancer).Select(w => w.EndPoint.Address).ToHashSet();
+        var lbWanted = wanted.Where(w => w.LoadBalancer).Select(w => w.EndPoint.Address).Concat(kernelLoadBalancerIPs.Select(IPAddress.Parse)).ToHashSet();
         foreach (var ip in _announced.Where(ip => !lbWanted.Contains(ip)).ToList())
         {
             _announced.Remove(ip);
@@ -116,6 +136,23 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
         }
         return failures;
     }
+
+    /// <summary>The addresses the kernel's rules serve for the Service here: ClusterIP, NodePort and announced LoadBalancer IPs per port.</summary>
+    private List<(IPEndPoint, string)> KernelAddresses(V1Service service, List<RoutingTable> tables, List<string> loadBalancerIPs)
+    {
+        var addresses = new List<(IPEndPoint, string)>();
+        foreach (var t in tables)
+        {
+            if (service.Spec?.ClusterIP is { } ip && IPAddress.TryParse(ip, out var clusterIP)) addresses.Add((new IPEndPoint(clusterIP, t.Port), t.Protocol));
+            if (t.NodePort > 0) addresses.Add((new IPEndPoint(NodeAddress, t.NodePort), t.Protocol));
+            addresses.AddRange(loadBalancerIPs.Select(lb => (new IPEndPoint(IPAddress.Parse(lb), t.Port), t.Protocol)));
+        }
+        return addresses;
+    }
+
+    /// <summary>A TCP or UDP port whose endpoints the kernel can DNAT to (none behind another host's tunnel).</summary>
+    private static bool InKernel(RoutingTable table) =>
+        table.Protocol is ServiceTypes.TCP or ServiceTypes.UDP && table.Endpoints.All(e => e.Via is null);
 
     /// <summary>Tries the listeners that could not bind again (a port that was taken may be free now).</summary>
     public IReadOnlyList<BindFailure> RetryFailed()
@@ -215,6 +252,11 @@ public sealed class ServiceAddresses(IPAddress nodeAddress, UdpFlowLimits udpLim
         _health = null;
         foreach (var ip in _announced) announcer?.Withdraw(ip);
         _announced.Clear();
-        if (_serviceKey is not null) registry.Traffic.Retain(_serviceKey, []);
+        if (_serviceKey is not null)
+        {
+            registry.Traffic.Retain(_serviceKey, []);
+            if (kernel is not null) await kernel.Update(_serviceKey, null).ConfigureAwait(false);
+            registry.ServedByKernel(_serviceKey, []);
+        }
     }
 }

@@ -85,8 +85,23 @@ internal sealed class TestCluster : IAsyncDisposable
         PodNetworkPrefix = PodPrefix,
         Persistence = Persistence,
         PostgresConnectionString = Postgres,
-        ExtraHocon = extraHocon + "\n" + ExtraHocon + "\n" + FastHocon,
+        ExtraHocon = extraHocon + "\n" + ExtraHocon + "\n" + FastHocon + ProxyModeHocon,
     };
+
+    /// <summary>
+    /// The data path the test clusters use: the relay unless ACTORCLUSTER_TEST_PROXY_MODE says otherwise (the kernel
+    /// data path's test runs the data-plane tests again that way, inside a network namespace of its own).
+    /// </summary>
+    public static string? ProxyMode { get; } = Environment.GetEnvironmentVariable("ACTORCLUSTER_TEST_PROXY_MODE");
+
+    /// <summary>
+    /// How a TCP connection to an address without endpoints is refused: the relay accepts it and resets it; the kernel's
+    /// rule answers the SYN with a reset, which the client sees as refused. Both at once, never a hang.
+    /// </summary>
+    public static System.Net.Sockets.SocketError NoEndpointRefusal =>
+        ProxyMode == "nftables" ? System.Net.Sockets.SocketError.ConnectionRefused : System.Net.Sockets.SocketError.ConnectionReset;
+
+    private static string ProxyModeHocon => ProxyMode is { } mode ? $"\nactorcluster.proxy.mode = {mode}\n" : "";
 
     public async Task<ActorClusterNode> StartNode(int index, string extraHocon = "")
     {

@@ -23,6 +23,8 @@ public sealed class NodeMetrics
         ReplicaObjects = factory.CreateGauge("actorcluster_replica_objects", "Objects this node's replica holds (every kind; pods only of this node).");
         ReplicaSynced = factory.CreateGauge("actorcluster_replica_synced", "1 when this node's replica follows the ApiServer's stream without a gap.");
         ApiServerHost = factory.CreateGauge("actorcluster_apiserver_host", "1 when this node hosts the ApiServer (it is the oldest member), else 0.");
+        ProxyMode = factory.CreateGauge("actorcluster_proxy_mode", "1 for the data path carrying Service traffic on this node (kube-proxy's --proxy-mode): userspace or nftables.", ["mode"]);
+        KernelTransactions = factory.CreateCounter("actorcluster_proxy_nftables_transactions_total", "nft transactions that wrote this node's table (nftables mode; a burst of changes goes in one).");
         ProxySyncs = factory.CreateCounter("actorcluster_proxy_syncs_total", "Times the service proxy handed changed Services to their actors (changes within min-sync-period go together).");
         Connections = factory.CreateCounter("actorcluster_proxy_connections_total", "Connections accepted (TCP) or client flows opened (UDP) by a service listener.", ListenerLabels);
         DialRetries = factory.CreateCounter("actorcluster_proxy_dial_retries_total", "Dials to an endpoint that failed and were retried on another.", ListenerLabels);
@@ -54,6 +56,10 @@ public sealed class NodeMetrics
     public Gauge ApiServerHost { get; }
 
     public Counter ProxySyncs { get; }
+
+    public Gauge ProxyMode { get; }
+
+    public Counter KernelTransactions { get; }
 
     public Counter RemotingPeersRefused { get; }
 

@@ -17,6 +17,19 @@ public enum CrossNodeMode
     Tunnel,
 }
 
+/// <summary>Which data path carries Service traffic on a node (kube-proxy's --proxy-mode).</summary>
+public enum ProxyMode
+{
+    /// <summary>The relay, in this process (epoll loops: works everywhere, needs no privilege).</summary>
+    Userspace,
+
+    /// <summary>The kernel's nftables DNAT rules, written from the Service actors' routing tables.</summary>
+    Nftables,
+
+    /// <summary>nftables where the process may program it (probed at start), the relay otherwise.</summary>
+    Auto,
+}
+
 /// <summary>The service proxy's settings (<c>actorcluster.proxy</c> in HOCON).</summary>
 public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, CrossNodeMode CrossNode, int TunnelPort, UdpFlowLimits Udp)
 {
@@ -28,6 +41,9 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
 
     /// <summary>The node address a tunnel peer's certificate names, if it is a node certificate of this cluster's CA.</summary>
     public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, IPAddress?>? TunnelPeer { get; init; }
+
+    /// <summary>The data path asked for (actorcluster.proxy.mode); the node resolves Auto by probing at start.</summary>
+    public ProxyMode Mode { get; init; } = ProxyMode.Userspace;
 
     /// <summary>How often an address another program holds (or the node tunnel's port) is tried again.</summary>
     public TimeSpan BindRetryInterval { get; init; } = TimeSpan.FromSeconds(2);
@@ -50,7 +66,14 @@ public sealed record ProxySettings(string NodeName, IPAddress NodeAddress, Cross
         if (maxFlows < 1) throw new FormatException($"actorcluster.proxy.udp-max-flows = {maxFlows}: must be at least 1");
         var minSync = config.GetTimeSpan("actorcluster.proxy.min-sync-period", TimeSpan.FromMilliseconds(100), allowInfinite: false);
         if (minSync < TimeSpan.Zero) throw new FormatException("actorcluster.proxy.min-sync-period must not be negative");
-        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, new UdpFlowLimits(idle, maxFlows)) { MinSyncPeriod = minSync };
+        var proxyMode = config.GetString("actorcluster.proxy.mode", "userspace") switch
+        {
+            "userspace" => ProxyMode.Userspace,
+            "nftables" => ProxyMode.Nftables,
+            "auto" => ProxyMode.Auto,
+            var other => throw new FormatException($"actorcluster.proxy.mode = \"{other}\": use auto, nftables or userspace"),
+        };
+        return new ProxySettings(nodeName, IPAddress.Parse(nodeAddress), crossNode, port, new UdpFlowLimits(idle, maxFlows)) { MinSyncPeriod = minSync, Mode = proxyMode };
     }
 
     /// <summary>Whether a connection to a pod on the node at <paramref name="address"/> goes through that node's tunnel.</summary>

@@ -7,6 +7,7 @@ using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Routing;
 using ActorCluster.Proxy;
+using ActorCluster.Proxy.Linux;
 using Akka.Actor;
 using Akka.Event;
 using k8s.Models;
@@ -42,11 +43,11 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
     private string? _announcer;
     private string? _serving;
 
-    public ServiceActor(ProxySettings settings, IActorRef apiServer, ListenerRegistry registry, AddressAnnouncer? announcer)
+    public ServiceActor(ProxySettings settings, IActorRef apiServer, ListenerRegistry registry, AddressAnnouncer? announcer, NftablesProxier? kernel = null)
     {
         _settings = settings;
         _apiServer = apiServer;
-        _addresses = new ServiceAddresses(settings.NodeAddress, settings.Udp, registry, announcer, settings.TunnelCredentials);
+        _addresses = new ServiceAddresses(settings.NodeAddress, settings.Udp, registry, announcer, settings.TunnelCredentials, kernel);
 
         ReceiveAsync<ServiceChanged>(OnChanged);
         Receive<RetryBinds>(_ =>
@@ -63,8 +64,8 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(ProxySettings settings, IActorRef apiServer, ListenerRegistry registry, AddressAnnouncer? announcer) =>
-        Akka.Actor.Props.Create(() => new ServiceActor(settings, apiServer, registry, announcer));
+    public static Props Props(ProxySettings settings, IActorRef apiServer, ListenerRegistry registry, AddressAnnouncer? announcer, NftablesProxier? kernel = null) =>
+        Akka.Actor.Props.Create(() => new ServiceActor(settings, apiServer, registry, announcer, kernel));
 
     /// <summary>The child's name for a Service: namespace, name and uid (a re-created Service is a new actor; names cannot hold '/').</summary>
     public static string NameOf(V1Service service) => $"{service.Metadata.NamespaceProperty}.{service.Metadata.Name}.{service.Metadata.Uid}";

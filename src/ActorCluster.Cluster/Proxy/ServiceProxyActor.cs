@@ -5,7 +5,9 @@ using ActorCluster.Core.ControlPlane;
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Store;
+using ActorCluster.Core.Routing;
 using ActorCluster.Proxy;
+using ActorCluster.Proxy.Linux;
 using Akka.Actor;
 using Akka.Event;
 using k8s.Models;
@@ -35,6 +37,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private readonly Dictionary<ObjectKey, List<string>> _addressesOf = new();
     private readonly EndpointSliceIndex _slices = new();
     private NodeTunnel? _tunnel;
+    private NftablesProxier? _kernel;
     private bool _tunnelFailureReported;
     private readonly TunnelMembers _members = new();
     private ObjectStore _store = ObjectStore.Empty;
@@ -60,7 +63,8 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             else Sender.Tell(new DispatchRefused("UnknownAddress", $"no endpoints available for service {Core.Api.GoFormat.Quote(r.Service)}"));
         });
         Receive<GetProxyListeners>(_ => Sender.Tell(new ProxyListeners(
-            _registry.Listeners.ToDictionary(l => l.Protocol == ServiceTypes.TCP ? l.EndPoint.ToString() : $"{l.EndPoint}/{l.Protocol}", l => $"{l.Table.Namespace}/{l.Table.ServiceName}"),
+            _registry.Listeners.Select(l => (l.EndPoint, l.Protocol, Service: $"{l.Table.Namespace}/{l.Table.ServiceName}")).Concat(_registry.KernelServed)
+                .ToDictionary(l => l.Protocol == ServiceTypes.TCP ? l.EndPoint.ToString() : $"{l.EndPoint}/{l.Protocol}", l => l.Service),
             _registry.FailedEndPoints.ToList(),
             _tunnel?.EndPoint.ToString())));
         Receive<GetProxyCounters>(_ => Sender.Tell(Counters()));
@@ -90,6 +94,33 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.InitialStateAsEvents, typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
         StartTunnel();
         Timers.StartPeriodicTimer("retry-tunnel", RetryTunnel.Instance, _settings.BindRetryInterval);
+        _kernel = StartKernelDataPath();
+    }
+
+    /// <summary>
+    /// nftables mode (asked for, or auto and the probe allows it): the node's table is written afresh, tables that
+    /// processes now gone left behind are removed, and the Service actors hand their rules to it. Userspace: null.
+    /// </summary>
+    private NftablesProxier? StartKernelDataPath()
+    {
+        if (_settings.Mode == ProxyMode.Userspace)
+        {
+            _log.Info("service proxy mode: userspace (the relay carries Service traffic)");
+            return null;
+        }
+        var refusal = NftablesProxier.Probe();
+        if (refusal is not null)
+        {
+            if (_settings.Mode == ProxyMode.Nftables)
+                throw new InvalidOperationException($"actorcluster.proxy.mode = nftables, but this process cannot program nftables: {refusal}");
+            _log.Info("service proxy mode: userspace (auto: nftables is not available here: {0})", refusal);
+            return null;
+        }
+        foreach (var table in NftablesProxier.RemoveOrphans()) _log.Info("removed nftables table {0}: the process that wrote it is gone", table);
+        var log = _log;
+        var kernel = NftablesProxier.Start(KernelNode.For(_settings.NodeName, _settings.NodeAddress), ClusterIPShare.Of(_settings.NodeName, _nodes.ReadyNames), m => log.Warning(m));
+        _log.Info("service proxy mode: nftables (table ip {0}; the kernel carries Service traffic)", kernel.Node.Table);
+        return kernel;
     }
 
     /// <summary>The shipped configuration's dispatcher for Service actors (hocon: actorcluster.proxy.dispatcher); a bare ActorSystem's default otherwise.</summary>
@@ -101,8 +132,9 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         if (Context.System is ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider }) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
-        // The Service actors (children) close their own addresses as they stop.
+        // The Service actors (children) close their own addresses as they stop; the node's table goes last.
         _tunnel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        _kernel?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
     }
 
     // ------------------------------------------------------------------ change tracking
@@ -121,6 +153,11 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             if (update.Relisted || !nodes.Equals(_nodes))
             {
                 _nodes = nodes;
+                _kernel?.SetShare(ClusterIPShare.Of(_settings.NodeName, nodes.ReadyNames));
+                if (_kernel is not null)
+                {
+                    foreach (var table in NftablesProxier.RemoveOrphans()) _log.Info("removed nftables table {0}: the process that wrote it is gone", table);
+                }
                 foreach (var s in _store.All(ResourceKind.Service)) _pending.Add(ObjectKey.Of(s.Object.Metadata));
                 _pending.UnionWith(_services.Keys);
             }
@@ -153,7 +190,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             if (svc is null) continue;
             if (!_services.TryGetValue(key, out current))
             {
-                current = (Context.ActorOf(WithServiceDispatcher(ServiceActor.Props(_settings, _apiServer, _registry, _announcer)), ServiceActor.NameOf(svc)), svc.Metadata.Uid);
+                current = (Context.ActorOf(WithServiceDispatcher(ServiceActor.Props(_settings, _apiServer, _registry, _announcer, _kernel)), ServiceActor.NameOf(svc)), svc.Metadata.Uid);
                 _services[key] = current;
             }
             current.Actor.Tell(new ServiceChanged(svc, _slices.Of(key), _nodes));
@@ -213,7 +250,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         var t = _tunnel;
         var tunnel = t is null ? null : new TunnelCounters(Interlocked.Read(ref t.Stats.Connections), Interlocked.Read(ref t.Rejected),
             Interlocked.Read(ref t.Stats.Failed), Interlocked.Read(ref t.Stats.BytesIn), Interlocked.Read(ref t.Stats.BytesOut));
-        return new ProxyCounters(listeners, tunnel, _syncs);
+        return new ProxyCounters(listeners, tunnel, _syncs, _kernel is null ? "userspace" : "nftables", _kernel?.Transactions ?? 0);
     }
 
     // ------------------------------------------------------------------ the node tunnel

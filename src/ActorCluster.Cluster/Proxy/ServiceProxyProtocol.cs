@@ -10,7 +10,8 @@ public sealed record GetProxyListeners
 }
 
 /// <summary>
-/// "ip:port -> namespace/service" for every bound TCP listener ("ip:port/UDP" for UDP ones), the endpoints that
+/// "ip:port -> namespace/service" for every bound TCP listener ("ip:port/UDP" for UDP ones) and, in nftables mode,
+/// every address the node's table serves; the endpoints that
 /// could not bind, and the node tunnel's address (null when it is not bound).
 /// </summary>
 public sealed record ProxyListeners(IReadOnlyDictionary<string, string> Bound, IReadOnlyList<string> Failed, string? Tunnel = null);
@@ -31,8 +32,11 @@ public sealed record ListenerCounters(
 /// <summary>The node tunnel's counters: connections carried to local pods, peers turned away, pod dials that failed, bytes.</summary>
 public sealed record TunnelCounters(long Connections, long Rejected, long DialFailures, long BytesIn, long BytesOut);
 
-/// <summary>Every listener's counters, the tunnel's, and how many syncs handed changed Services to their actors.</summary>
-public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel, long Syncs = 0);
+/// <summary>
+/// Every listener's counters, the tunnel's, how many syncs handed changed Services to their actors, the data path in
+/// use ("userspace" or "nftables") and, in nftables mode, how many transactions wrote the node's table.
+/// </summary>
+public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel, long Syncs = 0, string Mode = "userspace", long KernelTransactions = 0);
 
 /// <summary>
 /// Ask a node's proxy what its data plane did, for the dashboard (asked of every node, so it crosses the wire);

@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using ActorCluster.Core.Routing;
+
+namespace ActorCluster.Proxy.Linux;
+
+/// <summary>
+/// The kernel data path of one node (kube-proxy's nftables proxier): owns the node's table, takes each Service's
+/// rules from its Service actor, and writes what changed as one <c>nft -f</c> transaction per sync. Updates that
+/// arrive while a transaction runs are written together in the next one, so a burst costs a few transactions, not
+/// one per Service; a transaction that fails is followed by a full resync (the table written again from what every
+/// Service wants). The table carries its owner (node, pid, process start) so that a table whose process is gone
+/// (kill -9) can be told apart from a live node's and removed by whoever comes next.
+/// </summary>
+public sealed partial class NftablesProxier : IAsyncDisposable
+{
+    private static readonly TimeSpan NftTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ServiceRules?> _pending = new();
+    private readonly List<TaskCompletionSource> _waiting = [];
+    private readonly Dictionary<string, ServiceRules> _applied = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Action<string> _log;
+    private readonly Task _loop;
+    private ClusterIPShare _share;
+    private bool _shareChanged;
+    private long _transactions;
+
+    private NftablesProxier(KernelNode node, ClusterIPShare share, Action<string> log)
+    {
+        Node = node;
+        _share = share;
+        _log = log;
+        _loop = Task.Run(SyncLoop);
+    }
+
+    public KernelNode Node { get; }
+
+    /// <summary>Transactions written so far (for /metrics and tests).</summary>
+    public long Transactions => Interlocked.Read(ref _transactions);
+
+    /// <summary>
+    /// Whether this process may program nftables here: Linux, the <c>nft</c> tool, and a probe table created and
+    /// removed (which needs CAP_NET_ADMIN and the kernel's nf_tables). Null when it may, else why not.
+    /// </summary>
+    public static string? Probe()
+    {
+        if (!OperatingSystem.IsLinux()) return "not Linux";
+        var probe = $"{KernelNode.TablePrefix}probe-{Environment.ProcessId}";
+        var (ok, output) = Nft(NftablesRules.DeleteTable(probe));
+        return ok ? null : $"nft: {output.Trim()}";
+    }
+
+    /// <summary>Writes the node's table afresh (removing one a previous incarnation left) and starts syncing.</summary>
+    public static NftablesProxier Start(KernelNode node, ClusterIPShare share, Action<string> log)
+    {
+        var (ok, output) = Nft(NftablesRules.CreateTable(node, share, Owner(node)));
+        if (!ok) throw new InvalidOperationException($"nft: cannot create table {node.Table}: {output.Trim()}");
+        return new NftablesProxier(node, share, log);
+    }
+
+    /// <summary>Sets a Service's rules (null: the Service is gone here); the task completes once they are in the kernel.</summary>
+    public Task Update(string serviceKey, ServiceRules? rules)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            _pending[serviceKey] = rules;
+            _waiting.Add(done);
+        }
+        _wake.Release();
+        return done.Task;
+    }
+
+    /// <summary>Which ClusterIP clients this node answers (written with the next sync).</summary>
+    public void SetShare(ClusterIPShare share)
+    {
+        lock (_lock)
+        {
+            if (share == _share) return;
+            _share = share;
+            _shareChanged = true;
+        }
+        _wake.Release();
+    }
+
+    private async Task SyncLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            Dictionary<string, ServiceRules?> pending;
+            List<TaskCompletionSource> waiting;
+            ClusterIPShare? share;
+            lock (_lock)
+            {
+                pending = new Dictionary<string, ServiceRules?>(_pending);
+                _pending.Clear();
+                waiting = [.. _waiting];
+                _waiting.Clear();
+                share = _shareChanged ? _share : null;
+                _shareChanged = false;
+            }
+            if (pending.Count == 0 && share is null && waiting.Count == 0) continue;
+            var script = new StringBuilder();
+            if (share is { } s) script.Append(NftablesRules.SetShare(Node, s));
+            foreach (var (key, rules) in pending)
+                script.Append(NftablesRules.Transaction(Node, _applied.GetValueOrDefault(key), rules));
+            var (ok, output) = script.Length == 0 ? (true, "") : Nft(script.ToString());
+            Interlocked.Increment(ref _transactions);
+            foreach (var (key, rules) in pending)
+            {
+                if (rules is null) _applied.Remove(key);
+                else _applied[key] = rules;
+            }
+            if (!ok)
+            {
+                _log($"nft: a sync of {pending.Count} service(s) failed: {FirstLines(output)}; writing table {Node.Table} again");
+                Resync();
+            }
+            foreach (var w in waiting) w.TrySetResult();
+        }
+    }
+
+    /// <summary>The whole table again, from what every Service wants: the way back from a transaction the kernel refused.</summary>
+    private void Resync()
+    {
+        ClusterIPShare share;
+        lock (_lock) share = _share;
+        var script = new StringBuilder(NftablesRules.CreateTable(Node, share, Owner(Node)));
+        foreach (var rules in _applied.Values) script.Append(NftablesRules.Transaction(Node, null, rules));
+        var (ok, output) = Nft(script.ToString());
+        if (!ok) _log($"nft: writing table {Node.Table} again failed too: {FirstLines(output)}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        var (ok, output) = Nft(NftablesRules.DeleteTable(Node.Table));
+        if (!ok) _log($"nft: cannot remove table {Node.Table}: {FirstLines(output)}");
+        lock (_lock)
+        {
+            foreach (var w in _waiting) w.TrySetResult();
+            _waiting.Clear();
+        }
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+
+    // ------------------------------------------------------------------ tables left behind
+
+    /// <summary>
+    /// Removes every ActorCluster table whose owning process is gone (a node killed with -9 cannot remove its own).
+    /// A live node's table, of this cluster or another, is left alone. Returns the tables removed.
+    /// </summary>
+    public static IReadOnlyList<string> RemoveOrphans()
+    {
+        var (ok, output) = NftRead("list", "tables", "ip");
+        if (!ok) return [];
+        var removed = new List<string>();
+        foreach (Match m in TableLine().Matches(output))
+        {
+            var table = m.Groups[1].Value;
+            var (listed, text) = NftRead("-t", "list", "table", "ip", table);
+            if (!listed || OwnerComment().Match(text) is not { Success: true } owner) continue;
+            var pid = int.Parse(owner.Groups[1].Value, CultureInfo.InvariantCulture);
+            if (ProcessStart(pid) == owner.Groups[2].Value) continue;
+            if (Nft(NftablesRules.DeleteTable(table)).Ok) removed.Add(table);
+        }
+        return removed;
+    }
+
+    /// <summary>Removes the named tables whatever their owner (`up` clearing the tables of its own nodes before it starts them).</summary>
+    public static void Remove(IEnumerable<string> tables)
+    {
+        var script = string.Concat(tables.Select(NftablesRules.DeleteTable));
+        if (script.Length > 0) Nft(script);
+    }
+
+    [GeneratedRegex(@"^table ip (actorcluster-[^\s]+)$", RegexOptions.Multiline)]
+    private static partial Regex TableLine();
+
+    [GeneratedRegex("comment \"actorcluster node [^ ]+ pid (\\d+) start (\\d+)\"")]
+    private static partial Regex OwnerComment();
+
+    private static string Owner(KernelNode node) =>
+        $"actorcluster node {node.NodeName} pid {Environment.ProcessId} start {ProcessStart(Environment.ProcessId)}";
+
+    /// <summary>A process's start time in clock ticks since boot (/proc/pid/stat field 22): a pid reused later has another.</summary>
+    private static string ProcessStart(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields[19];
+        }
+        catch (IOException)
+        {
+            return "gone";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "gone";
+        }
+    }
+
+    // ------------------------------------------------------------------ running nft
+
+    private static (bool Ok, string Output) Nft(string script) => Run(["-f", "-"], script);
+
+    private static (bool Ok, string Output) NftRead(params string[] args) => Run(args, null);
+
+    private static (bool Ok, string Output) Run(string[] args, string? stdin)
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("nft", args)
+            {
+                RedirectStandardInput = stdin is not null,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            })!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (stdin is not null)
+            {
+                p.StandardInput.Write(stdin);
+                p.StandardInput.Close();
+            }
+            if (!p.WaitForExit(NftTimeout))
+            {
+                p.Kill();
+                return (false, $"nft did not finish in {NftTimeout.TotalSeconds:0}s");
+            }
+            p.WaitForExit();
+            return (p.ExitCode == 0, p.ExitCode == 0 ? stdout.Result : stderr.Result + stdout.Result);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return (false, $"nft: {e.Message}");
+        }
+    }
+
+    private static string FirstLines(string output) => string.Join(" | ", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(3));
+}

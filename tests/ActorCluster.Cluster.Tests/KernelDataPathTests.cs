@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using ActorCluster.Cluster.Proxy;
+using ActorCluster.Core.Objects;
+using k8s.Models;
+
+namespace ActorCluster.Cluster.Tests;
+
+/// <summary>
+/// The kernel data path (actorcluster.proxy.mode = nftables) on its own terms: tables per node, UDP, ClientIP affinity
+/// and the ClusterIP split done by the kernel, tables removed by their node or, once their process is gone, by a
+/// survivor. Runs in the nftables run of the data-plane tests (<see cref="NftablesModeTests"/> starts it inside a
+/// network namespace of its own); skipped in the ordinary run.
+/// </summary>
+public sealed class KernelDataPathTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private TestCluster? _cluster;
+
+    private TestCluster Cluster => _cluster!;
+
+    public async Task InitializeAsync()
+    {
+        if (TestCluster.ProxyMode != "nftables") return;
+        _cluster = await TestCluster.StartAsync(3);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is null) return;
+        await _cluster.DisposeAsync();
+        _cluster.DeleteData();
+    }
+
+    private static void InNftablesRun() =>
+        Skip.If(TestCluster.ProxyMode != "nftables", "runs in the nftables run of the data-plane tests (NftablesModeTests), inside a network namespace");
+
+    private string Node(int i) => Cluster.NodeAddress(i);
+
+    [SkippableFact]
+    public async Task Each_node_writes_its_own_table_and_no_connection_passes_through_the_process()
+    {
+        InNftablesRun();
+        await AffinityScenario.SeedPodsRunning(Cluster);
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
+        for (var i = 1; i <= 3; i++)
+        {
+            var node = i;
+            await TestCluster.Eventually(async () => (await Traffic.Responders(Node(node), 30000, 20)).SetEquals(["pod-1", "pod-2"]), Wait, $"NodePort on node {node}");
+        }
+        var tables = Nft("list", "tables", "ip");
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Contains($"table ip actorcluster-k8s-worker{i}", tables, StringComparison.Ordinal);
+            var counters = await TestCluster.Ask<ProxyCounters>(Cluster[i - 1].ServiceProxy, GetProxyCounters.Instance);
+            Assert.Equal("nftables", counters.Mode);
+            Assert.Empty(counters.Listeners); // the kernel carried every connection: no relay listener exists
+            Assert.True(counters.KernelTransactions > 0);
+        }
+    }
+
+    [SkippableFact]
+    public async Task UDP_flows_spread_over_the_pods_while_one_flow_stays_on_its_pod_and_sees_the_node()
+    {
+        InNftablesRun();
+        await Cluster.Create<V1Pod>(ResourceKind.Pod, TestManifests.UdpPod(1));
+        await Cluster.Create<V1Pod>(ResourceKind.Pod, TestManifests.UdpPod(2));
+        await Cluster.Running("udp-1");
+        await Cluster.Running("udp-2");
+        await Cluster.Create<V1Service>(ResourceKind.Service, """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: dns
+            spec:
+              type: NodePort
+              selector:
+                app: dns
+              ports:
+              - port: 53
+                targetPort: 5353
+                protocol: UDP
+                nodePort: 30053
+            """);
+        await UdpScenario.UdpFlowsSpreadOver(Node(3), 30053, ["udp-1", "udp-2"], Wait);
+        // One flow is one conntrack entry: it stays on its pod, and under Cluster the pod sees node 3.
+        await UdpScenario.UdpFlowStaysOnItsPodAndSees(Node(3), 30053, Node(3));
+    }
+
+    [SkippableFact]
+    public async Task ClientIP_affinity_is_held_by_the_kernel_per_client_and_expires_after_the_timeout()
+    {
+        InNftablesRun();
+        await AffinityScenario.HoldsAndExpires(Cluster, Node(1));
+    }
+
+    [SkippableFact]
+    public async Task A_ClusterIP_client_meets_one_node_and_internalTrafficPolicy_Local_keeps_it_on_that_nodes_pod()
+    {
+        InNftablesRun();
+        await AffinityScenario.SeedPodsRunning(Cluster);
+        var svc = await Cluster.Create<V1Service>(ResourceKind.Service,
+            TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  internalTrafficPolicy: Local", StringComparison.Ordinal));
+        var ip = svc.Spec.ClusterIP;
+        // Every node's table holds the Service (each node's replica on its own time).
+        await TestCluster.Eventually(async () => (await Cluster.NodesBinding($"{ip}:9000")).Count == 3, Wait, "every node serving the ClusterIP");
+        await TestCluster.Eventually(async () => (await Traffic.Responders(ip, 9000, 30)).Count > 0, Wait, "the ClusterIP answering");
+
+        // Each client (by address) always meets the same node: the same pod every time, or always refused where
+        // its node (node 3) has no pod of its own. Over 30 clients all three outcomes appear.
+        var outcomes = new HashSet<string>();
+        for (var c = 1; c <= 30; c++)
+        {
+            var answers = new List<string?>();
+            for (var i = 0; i < 5; i++) answers.Add(await Traffic.Get(ip, 9000, "/hostname", $"127.0.7.{c}"));
+            Assert.Single(answers.Distinct());
+            outcomes.Add(answers[0] ?? "refused");
+        }
+        Assert.Equal(["pod-1", "pod-2", "refused"], outcomes.Order());
+    }
+
+    [SkippableFact]
+    public async Task A_node_that_stops_removes_its_table_and_a_survivor_removes_one_whose_process_is_gone()
+    {
+        InNftablesRun();
+        // A table a killed process left (its pid is gone), and one of a live process (this one), neither ours.
+        using (var done = Process.Start(new ProcessStartInfo("true"))!)
+        {
+            done.WaitForExit();
+            NftScript($"add table ip actorcluster-ghost {{ comment \"actorcluster node ghost pid {done.Id} start 1\" ; }}\n");
+        }
+        var start = File.ReadAllText($"/proc/{Environment.ProcessId}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[19];
+        NftScript($"add table ip actorcluster-alive {{ comment \"actorcluster node alive pid {Environment.ProcessId} start {start}\" ; }}\n");
+        try
+        {
+            // Node 3 leaves: its own table goes with it, and the survivors, seeing the node set change, clear orphans.
+            await Cluster[2].DisposeAsync();
+            Cluster.Nodes.RemoveAt(2);
+            Assert.DoesNotContain("actorcluster-k8s-worker3", Nft("list", "tables", "ip"), StringComparison.Ordinal);
+            await TestCluster.Eventually(() => Task.FromResult(!Nft("list", "tables", "ip").Contains("actorcluster-ghost", StringComparison.Ordinal)),
+                Wait, "a survivor removing the dead process's table");
+            Assert.Contains("actorcluster-alive", Nft("list", "tables", "ip"), StringComparison.Ordinal);
+            Assert.Contains("actorcluster-k8s-worker1", Nft("list", "tables", "ip"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            NftScript("add table ip actorcluster-alive\ndelete table ip actorcluster-alive\n");
+        }
+    }
+
+    private static string Nft(params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo("nft", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        Assert.True(p.WaitForExit(10_000), "nft did not finish");
+        Assert.True(p.ExitCode == 0, p.StandardError.ReadToEnd());
+        return output.Result;
+    }
+
+    private static void NftScript(string script)
+    {
+        using var p = Process.Start(new ProcessStartInfo("nft", ["-f", "-"]) { RedirectStandardInput = true, RedirectStandardError = true })!;
+        p.StandardInput.Write(script);
+        p.StandardInput.Close();
+        Assert.True(p.WaitForExit(10_000), "nft did not finish");
+        Assert.True(p.ExitCode == 0, p.StandardError.ReadToEnd());
+    }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using ActorCluster.Core.Endpoints;
+using ActorCluster.Core.Routing;
+using k8s.Models;
+
+namespace ActorCluster.Core.Tests;
+
+/// <summary>The nftables rules a node writes from its routing tables (the kernel applies them in the Proxy and Cluster tests).</summary>
+public class NftablesRulesTests
+{
+    private static readonly KernelNode Node1 = KernelNode.For("k8s-worker1", IPAddress.Parse("127.0.1.1"));
+
+    private static V1Service Service(string etp = "Cluster", string affinity = "None") => new()
+    {
+        Metadata = new V1ObjectMeta { Name = "svc-2", NamespaceProperty = "default", Uid = "u" },
+        Spec = new V1ServiceSpec
+        {
+            Type = "NodePort", ClusterIP = "127.96.0.10", ExternalTrafficPolicy = etp, InternalTrafficPolicy = "Cluster", SessionAffinity = affinity,
+            Selector = new Dictionary<string, string> { ["app"] = "pod" },
+            Ports = [new V1ServicePort { Port = 9000, TargetPort = 8080, Protocol = "TCP", NodePort = 30000 }],
+        },
+    };
+
+    private static ServiceRules Rules(V1Service svc, params V1Pod[] pods) =>
+        NftablesRules.Render(Node1, RoutingTable.Build(svc, EndpointsComputer.ComputeSlices(svc, pods.Select(PodEndpointView.From)), "k8s-worker1"),
+            svc.Spec.ClusterIP, []);
+
+    private static readonly V1Pod Pod1 = EndpointsTests.Pod("pod-1", "k8s-worker1", "127.244.1.2");
+    private static readonly V1Pod Pod2 = EndpointsTests.Pod("pod-2", "k8s-worker2", "127.244.2.2");
+
+    [Fact]
+    public void Each_address_is_one_map_element_pointing_at_its_ports_chain_which_picks_an_endpoint_at_random()
+    {
+        var rules = Rules(Service(), Pod1, Pod2);
+        Assert.Equal("goto svc-default/svc-2/tcp/9000", rules.Elements[("cluster-ips", "127.96.0.10 . tcp . 9000")]);
+        Assert.Equal("goto ext-default/svc-2/tcp/9000", rules.Elements[("nodeports", "tcp . 30000")]);
+        Assert.Equal(
+            ["meta mark set " + $"0x{Node1.Mark:x8}",
+             "numgen random mod 2 vmap { 0 : goto ep-default/svc-2/tcp/9000__127.244.1.2/8080, 1 : goto ep-default/svc-2/tcp/9000__127.244.2.2/8080 }"],
+            rules.Chains["ext-default/svc-2/tcp/9000"].ToArray());
+        Assert.Equal(["meta l4proto tcp dnat to 127.244.2.2:8080"], rules.Chains["ep-default/svc-2/tcp/9000__127.244.2.2/8080"].ToArray());
+    }
+
+    [Fact]
+    public void Under_Local_the_external_chain_keeps_the_clients_address_and_only_this_nodes_endpoints()
+    {
+        var rules = Rules(Service(etp: "Local"), Pod1, Pod2);
+        Assert.Equal(["numgen random mod 1 vmap { 0 : goto ep-default/svc-2/tcp/9000__127.244.1.2/8080 }"], rules.Chains["ext-default/svc-2/tcp/9000"].ToArray());
+        // ClusterIP traffic still follows internalTrafficPolicy (Cluster): both pods, masqueraded.
+        Assert.StartsWith("meta mark set", rules.Chains["svc-default/svc-2/tcp/9000"][0]);
+
+        var elsewhere = Rules(Service(etp: "Local"), Pod2);
+        Assert.Null(elsewhere.Elements[("no-endpoint-nodeports", "tcp . 30000")]);
+        Assert.False(elsewhere.Elements.ContainsKey(("nodeports", "tcp . 30000")));
+    }
+
+    [Fact]
+    public void Without_endpoints_every_address_is_in_a_no_endpoint_set_and_no_chain_is_written()
+    {
+        var rules = Rules(Service());
+        Assert.Equal(
+            [("no-endpoint-cluster-ips", "127.96.0.10 . tcp . 9000"), ("no-endpoint-nodeports", "tcp . 30000")],
+            rules.Elements.Keys.Order().ToList());
+        Assert.Empty(rules.Chains);
+    }
+
+    [Fact]
+    public void ClientIP_affinity_is_a_timed_set_per_endpoint_checked_before_the_random_pick()
+    {
+        var svc = Service(affinity: "ClientIP");
+        svc.Spec.SessionAffinityConfig = new V1SessionAffinityConfig { ClientIP = new V1ClientIPConfig { TimeoutSeconds = 60 } };
+        var rules = Rules(svc, Pod1);
+        Assert.Equal(["aff60-default/svc-2/tcp/9000__127.244.1.2/8080"], rules.AffinitySets);
+        Assert.Equal(
+            ["update @aff60-default/svc-2/tcp/9000__127.244.1.2/8080 { ip saddr }", "meta l4proto tcp dnat to 127.244.1.2:8080"],
+            rules.Chains["ep-default/svc-2/tcp/9000__127.244.1.2/8080"].ToArray());
+        Assert.Equal("ip saddr @aff60-default/svc-2/tcp/9000__127.244.1.2/8080 goto ep-default/svc-2/tcp/9000__127.244.1.2/8080",
+            rules.Chains["svc-default/svc-2/tcp/9000"][1]);
+        var create = NftablesRules.Transaction(Node1, null, rules);
+        Assert.Contains("add set ip actorcluster-k8s-worker1 aff60-default/svc-2/tcp/9000__127.244.1.2/8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }", create);
+    }
+
+    [Fact]
+    public void A_partial_sync_touches_only_what_changed_and_removes_elements_before_their_chains()
+    {
+        var before = Rules(Service(), Pod1, Pod2);
+        var after = Rules(Service(), Pod1);
+        var lines = NftablesRules.Transaction(Node1, before, after).Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+        const string t = "ip actorcluster-k8s-worker1";
+        Assert.Equal(
+        [
+            $"flush chain {t} ep-default/svc-2/tcp/9000__127.244.2.2/8080",
+            $"flush chain {t} ext-default/svc-2/tcp/9000",
+            $"flush chain {t} svc-default/svc-2/tcp/9000",
+            $"add rule {t} ext-default/svc-2/tcp/9000 meta mark set 0x{Node1.Mark:x8}",
+            $"add rule {t} ext-default/svc-2/tcp/9000 numgen random mod 1 vmap {{ 0 : goto ep-default/svc-2/tcp/9000__127.244.1.2/8080 }}",
+            $"add rule {t} svc-default/svc-2/tcp/9000 meta mark set 0x{Node1.Mark:x8}",
+            $"add rule {t} svc-default/svc-2/tcp/9000 numgen random mod 1 vmap {{ 0 : goto ep-default/svc-2/tcp/9000__127.244.1.2/8080 }}",
+            $"delete chain {t} ep-default/svc-2/tcp/9000__127.244.2.2/8080",
+        ], lines);
+
+        // Gone: elements first, then the chains they pointed at.
+        var removal = NftablesRules.Transaction(Node1, after, null).Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+        Assert.StartsWith("delete element", removal[0]);
+        Assert.True(removal.FindLastIndex(l => l.StartsWith("delete element", StringComparison.Ordinal)) < removal.FindIndex(l => l.StartsWith("flush chain", StringComparison.Ordinal)));
+        Assert.Equal("", NftablesRules.Transaction(Node1, after, after));
+    }
+
+    [Fact]
+    public void Nodes_split_ClusterIP_clients_by_their_place_among_the_Ready_nodes()
+    {
+        Assert.Equal(new ClusterIPShare(1, 3), ClusterIPShare.Of("k8s-worker2", ["k8s-worker3", "k8s-worker1", "k8s-worker2"]));
+        Assert.Equal(new ClusterIPShare(0, 0), ClusterIPShare.Of("k8s-worker4", ["k8s-worker1"]));
+        Assert.Contains("jhash ip saddr mod 3 seed 0x0 1 meta mark set 0x00004000 ip daddr . meta l4proto . th dport vmap @cluster-ips",
+            NftablesRules.SetShare(Node1, new ClusterIPShare(1, 3)));
+        Assert.DoesNotContain("jhash", NftablesRules.SetShare(Node1, new ClusterIPShare(0, 0)));
+        Assert.NotEqual(Node1.Mark, KernelNode.For("k8s-worker2", IPAddress.Parse("127.0.1.2")).Mark);
+    }
+}
