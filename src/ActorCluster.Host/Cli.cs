@@ -44,16 +44,18 @@ internal static class Cli
         var pools = new Option<string[]>("--lb-pool") { Description = "LoadBalancer address pool, a CIDR or first-last; repeatable" };
         var config = new Option<string?>("--config") { Description = "a HOCON file layered over the shipped defaults, for every node" };
         var detach = new Option<bool>("--detach", "-d") { Description = "run in the background: return once every node is Ready (stop it with actorcluster down)" };
+        var proxyMode = new Option<string?>("--proxy-mode") { Description = "Service data path: userspace (default, the relay), nftables (the kernel's DNAT; needs root) or auto" };
         var up = new Command("up", "Start a local cluster of node processes (k8s-worker1..N at 127.0.1.1..N), supervised until Ctrl-C,\n" +
                                    "or in the background with --detach.\n" +
                                    "Examples: actorcluster up\n" +
-                                   "          actorcluster up --detach --lb-pool 127.0.1.240-127.0.1.250") { nodes, dataDir, pools, config, detach };
+                                   "          actorcluster up --detach --lb-pool 127.0.1.240-127.0.1.250\n" +
+                                   "          sudo actorcluster up --proxy-mode nftables") { nodes, dataDir, pools, config, detach, proxyMode };
         up.SetAction(async (result, _) =>
         {
             UpOptions options;
             try
             {
-                options = LocalCluster.Options(result.GetValue(nodes), result.GetValue(dataDir), result.GetValue(pools) ?? [], result.GetValue(config));
+                options = LocalCluster.Options(result.GetValue(nodes), result.GetValue(dataDir), result.GetValue(pools) ?? [], result.GetValue(config), result.GetValue(proxyMode));
             }
             catch (ArgumentException e)
             {
@@ -65,6 +67,7 @@ internal static class Cli
             var arguments = new List<string> { "--nodes", options.Nodes.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data-dir", Path.GetFullPath(options.DataDir) };
             foreach (var pool in options.LoadBalancerPools) arguments.AddRange(["--lb-pool", pool]);
             if (options.ConfigFile is { } file) arguments.AddRange(["--config", Path.GetFullPath(file)]);
+            if (options.ProxyMode is { } mode) arguments.AddRange(["--proxy-mode", mode]);
             return await ClusterControl.Detach(Path.GetFullPath(options.DataDir), arguments);
         });
         return up;

@@ -22,6 +22,7 @@ public static class CommandLine
         ("config", "a HOCON file layered over the shipped defaults"),
         ("mode", "timing profile: local (default) or swarm"),
         ("persistence", "sqlite (default, embedded) or postgres"),
+        ("proxy-mode", "Service data path: userspace (default, the relay), nftables (the kernel; needs root) or auto"),
         ("postgres", "PostgreSQL connection string"),
         ("postgres-file", "read the PostgreSQL connection string from a file, e.g. a Docker secret"),
         ("token-file", "the API bearer token from a file, e.g. a Docker secret; default: generated once in <data-dir>/token"),
@@ -69,6 +70,7 @@ public static class CommandLine
             ConfigFile = Get("config"),
             Mode = Get("mode") ?? "local",
             Persistence = Get("persistence") ?? "sqlite",
+            ProxyMode = Get("proxy-mode"),
             PostgresConnectionString = postgres,
             LoadBalancerPools = pools,
         }, apiPort, token);

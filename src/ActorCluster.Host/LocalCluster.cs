@@ -9,7 +9,7 @@ using ActorCluster.Cluster.Hosting;
 namespace ActorCluster.Host;
 
 /// <summary>Options of <c>actorcluster up</c>.</summary>
-public sealed record UpOptions(int Nodes, string DataDir, IReadOnlyList<string> LoadBalancerPools, string? ConfigFile);
+public sealed record UpOptions(int Nodes, string DataDir, IReadOnlyList<string> LoadBalancerPools, string? ConfigFile, string? ProxyMode = null);
 
 /// <summary>
 /// <c>actorcluster up</c>: a local cluster of real node processes (k8s-worker1..N at 127.0.1.1..N), each started as
@@ -33,12 +33,12 @@ public sealed class LocalCluster
     public static string Name(int i) => $"k8s-worker{i}";
 
     /// <summary>Checks <c>up</c>'s values (the syntax is System.CommandLine's, in <see cref="Cli"/>).</summary>
-    public static UpOptions Options(string? nodes, string? dataDir, IReadOnlyList<string> pools, string? config)
+    public static UpOptions Options(string? nodes, string? dataDir, IReadOnlyList<string> pools, string? config, string? proxyMode = null)
     {
         var count = 3;
         if (nodes is not null && (!int.TryParse(nodes, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > 200))
             throw new ArgumentException($"--nodes: \"{nodes}\" is not a number of nodes (1-200)");
-        return new UpOptions(count, dataDir ?? "./.actorcluster", pools, config);
+        return new UpOptions(count, dataDir ?? "./.actorcluster", pools, config, proxyMode);
     }
 
     /// <summary>The configuration the nodes will start with, checked here, so a mistake is one line, not N crashing nodes.</summary>
@@ -50,6 +50,7 @@ public sealed class LocalCluster
             return Cluster.Hosting.NodeConfiguration.From(new Cluster.Hosting.NodeOptions
             {
                 Name = Name(1), Address = Address(1), DataDir = _options.DataDir, ConfigFile = _options.ConfigFile, LoadBalancerPools = _options.LoadBalancerPools,
+                ProxyMode = _options.ProxyMode,
             });
         }
         catch (Exception e) when (e is ArgumentException or FormatException or Akka.Configuration.ConfigurationException or InvalidOperationException)
@@ -116,6 +117,14 @@ public sealed class LocalCluster
 
             using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; _stopping.Cancel(); });
             using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; _stopping.Cancel(); });
+
+            // Kernel rules a crashed cluster left (nodes killed with -9 cannot remove their tables) would still take
+            // traffic whatever mode this cluster runs in: removed before anything starts.
+            if (Proxy.Linux.NftablesProxier.Probe() is null)
+            {
+                foreach (var table in Proxy.Linux.NftablesProxier.RemoveOrphans())
+                    Console.WriteLine($"actorcluster up: removed nftables table {table} (its node process is gone)");
+            }
 
             // The shared secrets exist before any node starts, so no two nodes can ever disagree on them.
             Api.ApiCredentials.LoadOrCreateToken(dataDir);
@@ -214,6 +223,11 @@ public sealed class LocalCluster
         {
             info.ArgumentList.Add("--lb-pool");
             info.ArgumentList.Add(pool);
+        }
+        if (_options.ProxyMode is not null)
+        {
+            info.ArgumentList.Add("--proxy-mode");
+            info.ArgumentList.Add(_options.ProxyMode);
         }
         var process = Process.Start(info)!;
         lock (_processes) _processes[i] = process;

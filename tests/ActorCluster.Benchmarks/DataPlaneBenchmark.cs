@@ -11,14 +11,17 @@ namespace ActorCluster.Benchmarks;
 /// <summary>
 /// The data plane's figures (issue "Data plane"): wrk through the NodePort vs straight to the pod vs HAProxy
 /// <c>mode tcp</c> in front of the same pod, keep-alive and one request per connection; then the cost of a new
-/// connection with 10 and with 10,000 services. One node in this process (its proxy and the pod's workload), wrk
-/// and HAProxy as their own processes, all on this machine's loopback.
+/// connection with 10 and with 10,000 services. One node in this process whose relay carries its NodePort, and, where
+/// this process may program nftables (root; run it inside <c>unshare --net</c> to keep the rules off the host), a
+/// second single-node cluster in nftables mode whose NodePort the kernel carries; wrk and HAProxy as their own
+/// processes, all on this machine's loopback.
 /// </summary>
 internal static partial class DataPlaneBenchmark
 {
     private const string NodeAddress = "127.0.1.51";
     private const string HaproxyAddress = "127.0.1.52";
     private const string BackendAddress = "127.0.1.53";
+    private const string KernelNodeAddress = "127.0.1.54";
     private const int NodePort = 30080;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
 
@@ -40,35 +43,39 @@ internal static partial class DataPlaneBenchmark
         }
         var dataDir = Path.Combine(Path.GetTempPath(), "actorcluster-bench", Guid.NewGuid().ToString("N"));
         Console.WriteLine($"data-plane benchmark: wrk -t2 -c{connections} -d{seconds}s, {rounds} round(s) interleaved, the median round reported; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-        var node = await ActorClusterNode.StartAsync(new NodeOptions
+        var kernelRefusal = Environment.GetEnvironmentVariable("ACTORCLUSTER_BENCH_NFTABLES") == "off" ? "ACTORCLUSTER_BENCH_NFTABLES=off" : Proxy.Linux.NftablesProxier.Probe();
+        Console.WriteLine(kernelRefusal is null ? "nftables: a second node in nftables mode at " + KernelNodeAddress : $"nftables: not measured ({kernelRefusal})");
+        var nodes = new List<(string Name, ActorClusterNode Node, string Address)>
         {
-            Name = "k8s-worker1", Address = NodeAddress, Port = 0, DataDir = dataDir, PodNetworkPrefix = "127.198",
-            ExtraHocon = "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING",
-        });
+            ("ActorCluster NodePort", await StartNode("k8s-worker1", NodeAddress, Path.Combine(dataDir, "relay"), "127.198", "userspace"), NodeAddress),
+        };
+        if (kernelRefusal is null)
+            nodes.Add(("NodePort (nftables)", await StartNode("k8s-worker9", KernelNodeAddress, Path.Combine(dataDir, "kernel"), "127.197", "nftables"), KernelNodeAddress));
         Process? haproxy = null;
         Process? backend = null;
         try
         {
-            var api = node.ApiServer;
-            await Bench.Until(async () => await api.Ask<object>(new GetObject("nodes", null, "k8s-worker1"), AskTimeout) is ObjectReply, TimeSpan.FromMinutes(1));
-            // The backend is its own process (kubetm/app's server), in front of which all three paths are measured; the
+            // The backend is its own process (kubetm/app's server), in front of which all paths are measured; the
             // Service has no selector and a hand-written EndpointSlice, as for any workload outside the cluster.
             backend = StartBackend();
             await Bench.Until(() => Answers($"http://{BackendAddress}:8080/hostname"), TimeSpan.FromSeconds(30));
-            await Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"backend"},"spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":{{{NodePort}}}}]}}""");
-            await Create(api, "endpointslices", $$$"""{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"backend-1","labels":{"kubernetes.io/service-name":"backend"}},"addressType":"IPv4","ports":[{"name":"","port":8080,"protocol":"TCP"}],"endpoints":[{"addresses":["{{{BackendAddress}}}"],"conditions":{"ready":true}}]}""");
-            await Bench.Until(() => Answers($"http://{NodeAddress}:{NodePort}/hostname"), TimeSpan.FromMinutes(1));
+            foreach (var (_, node, address) in nodes)
+            {
+                await ExposeBackend(node.ApiServer, "backend", NodePort);
+                await Bench.Until(() => Answers($"http://{address}:{NodePort}/hostname"), TimeSpan.FromMinutes(1));
+            }
 
             haproxy = StartHaproxy(dataDir, BackendAddress);
             await Bench.Until(() => Answers($"http://{HaproxyAddress}:8090/hostname"), TimeSpan.FromSeconds(30));
 
-            // Each path with the process whose CPU time it costs: per request, that is the steadiest figure of the run.
-            var targets = new (string Name, string Url, int Pid)[]
+            // Each path with the process whose CPU time it costs: per request, that is the steadiest figure of the run
+            // (the kernel's DNAT costs no process: its CPU is in softirq, counted for none of them).
+            var targets = new List<(string Name, string Url, int Pid)>
             {
                 ("direct to the backend", $"http://{BackendAddress}:8080/hostname", backend.Id),
                 ("HAProxy mode tcp", $"http://{HaproxyAddress}:8090/hostname", haproxy.Id),
-                ("ActorCluster NodePort", $"http://{NodeAddress}:{NodePort}/hostname", Environment.ProcessId),
             };
+            targets.AddRange(nodes.Select(n => (n.Name, $"http://{n.Address}:{NodePort}/hostname", Environment.ProcessId)));
             // Warm-up: every path JIT-compiled and at its steady tier before anything is measured.
             foreach (var (_, url, _) in targets) await Wrk(url, keepAlive: true, 2, connections);
             foreach (var keepAlive in new[] { true, false }.Where(k => phase == "all" || phase == (k ? "keep-alive" : "close")))
@@ -87,38 +94,18 @@ internal static partial class DataPlaneBenchmark
                     results[name] = r;
                     Console.WriteLine($"  {name,-22} {r.RequestsPerSecond,9:0} req/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}   (rounds: {string.Join(", ", runs[name].Select(x => x.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture)))})");
                 }
+                var d = results["direct to the backend"];
                 var h = results["HAProxy mode tcp"];
                 var n = results["ActorCluster NodePort"];
                 Console.WriteLine($"  NodePort / HAProxy: {n.RequestsPerSecond / h.RequestsPerSecond:0.00}x requests/s, {n.P99Ms / h.P99Ms:0.00}x p99 (targets >= 0.9x, <= 1.5x), {n.CpuUsPerRequest / h.CpuUsPerRequest:0.00}x CPU per request");
+                if (results.TryGetValue("NodePort (nftables)", out var k))
+                    Console.WriteLine($"  NodePort (nftables) / direct: {k.RequestsPerSecond / d.RequestsPerSecond:0.00}x requests/s, {k.P99Ms / d.P99Ms:0.00}x p99 (targets >= 0.9x, <= 1.2x)");
             }
 
-            // New-connection cost against the number of services: 10, then 10,000 (each a ClusterIP listener here).
+            // New-connection cost against the number of services: 10, then 10,000 (a ClusterIP listener each for the
+            // relay, a map element each for nftables), and for nftables how long one more Service takes to answer.
             if (phase is not ("all" or "services")) return;
-            Console.WriteLine("new connections through the NodePort (Connection: close) by number of services:");
-            var costs = new List<(int Services, WrkResult Result)>();
-            foreach (var total in new[] { 10, 10_000 })
-            {
-                var sw = Stopwatch.StartNew();
-                await Bench.ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
-                    Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
-                await Bench.Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
-                var setUp = sw.Elapsed;
-                // The listeners are bound before the control plane is done (an EndpointSlice per selector Service is
-                // still being written and applied): measure once the node is quiet again, below a tenth of a core.
-                var idle = 1.0;
-                await Bench.Until(async () =>
-                {
-                    var from = CpuTime(Environment.ProcessId);
-                    await Task.Delay(TimeSpan.FromSeconds(1));
-                    idle = (CpuTime(Environment.ProcessId) - from) / TimeSpan.FromSeconds(1);
-                    return idle < 0.1;
-                }, TimeSpan.FromMinutes(5), "the node quiet after creating the services");
-                var settled = sw.Elapsed;
-                var r = await Median($"http://{NodeAddress}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds, Environment.ProcessId);
-                costs.Add((total, r));
-                Console.WriteLine($"  {total,6} services (listeners in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}");
-            }
-            Console.WriteLine($"  10,000 / 10 services: {costs[1].Result.RequestsPerSecond / costs[0].Result.RequestsPerSecond:0.00}x connections/s, {costs[1].Result.P50Ms / costs[0].Result.P50Ms:0.00}x p50 (target within 10%)");
+            foreach (var (name, node, address) in nodes) await ServicesPhase(name, node, address, seconds, connections, rounds);
         }
         finally
         {
@@ -128,9 +115,71 @@ internal static partial class DataPlaneBenchmark
                 p.Kill();
                 await p.WaitForExitAsync();
             }
-            await node.DisposeAsync();
+            foreach (var (_, node, _) in nodes) await node.DisposeAsync();
             Directory.Delete(dataDir, recursive: true);
         }
+    }
+
+    private static async Task<ActorClusterNode> StartNode(string name, string address, string dataDir, string podPrefix, string proxyMode)
+    {
+        var node = await ActorClusterNode.StartAsync(new NodeOptions
+        {
+            Name = name, Address = address, Port = 0, DataDir = dataDir, PodNetworkPrefix = podPrefix,
+            ExtraHocon = $"akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\nactorcluster.proxy.mode = {proxyMode}",
+        });
+        await Bench.Until(async () => await node.ApiServer.Ask<object>(new GetObject("nodes", null, name), AskTimeout) is ObjectReply, TimeSpan.FromMinutes(1));
+        return node;
+    }
+
+    /// <summary>A NodePort Service without a selector and a hand-written EndpointSlice naming the backend process.</summary>
+    private static async Task ExposeBackend(IActorRef api, string name, int nodePort)
+    {
+        await Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"{{{name}}}"},"spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":{{{nodePort}}}}]}}""");
+        await Create(api, "endpointslices", $$$"""{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"{{{name}}}-1","labels":{"kubernetes.io/service-name":"{{{name}}}"}},"addressType":"IPv4","ports":[{"name":"","port":8080,"protocol":"TCP"}],"endpoints":[{"addresses":["{{{BackendAddress}}}"],"conditions":{"ready":true}}]}""");
+    }
+
+    private static async Task ServicesPhase(string name, ActorClusterNode node, string address, int seconds, int connections, int rounds)
+    {
+        Console.WriteLine($"{name}: new connections (Connection: close) by number of services:");
+        var api = node.ApiServer;
+        var costs = new List<(int Services, WrkResult Result)>();
+        foreach (var total in new[] { 10, 10_000 })
+        {
+            var sw = Stopwatch.StartNew();
+            await Bench.ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
+                Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
+            await Bench.Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
+            var setUp = sw.Elapsed;
+            // The addresses are served before the control plane is done (an EndpointSlice per selector Service is
+            // still being written and applied): measure once the node is quiet again, below a tenth of a core.
+            var idle = 1.0;
+            await Bench.Until(async () =>
+            {
+                var from = CpuTime(Environment.ProcessId);
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                idle = (CpuTime(Environment.ProcessId) - from) / TimeSpan.FromSeconds(1);
+                return idle < 0.1;
+            }, TimeSpan.FromMinutes(5), "the node quiet after creating the services");
+            var settled = sw.Elapsed;
+            var r = await Median($"http://{address}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds, Environment.ProcessId);
+            costs.Add((total, r));
+            Console.WriteLine($"  {total,6} services (served in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}");
+        }
+        Console.WriteLine($"  10,000 / 10 services: {costs[1].Result.RequestsPerSecond / costs[0].Result.RequestsPerSecond:0.00}x connections/s, {costs[1].Result.P50Ms / costs[0].Result.P50Ms:0.00}x p50 (target within 10%)");
+
+        // One more Service with 10,000 in place: from the create's answer to its NodePort answering, five times.
+        var applied = new List<double>();
+        for (var i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            await ExposeBackend(api, $"probe-{i}", 31000 + i);
+            await Bench.Until(() => Answers($"http://{address}:{31000 + i}/hostname"), TimeSpan.FromMinutes(1));
+            applied.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        var counters = await node.ServiceProxy.Ask<Cluster.Proxy.ProxyCounters>(Cluster.Proxy.GetProxyCounters.Instance, AskTimeout);
+        applied.Sort();
+        Console.WriteLine($"  one more Service with 10,000 in place, create to answering: median {applied[2]:0} ms (runs {string.Join(", ", applied.Select(a => a.ToString("0", CultureInfo.InvariantCulture)))} ms; "
+                          + $"includes the write, the replica and min-sync-period){(counters.Mode == "nftables" ? $"; the last nft transaction took {counters.KernelLastTransactionMs:0.0} ms" : "")}");
     }
 
     /// <summary>This program again, as <c>backend</c>: kubetm/app's HTTP server alone at BackendAddress:8080.</summary>
@@ -258,8 +307,9 @@ internal static partial class DataPlaneBenchmark
         {
             return (await http.GetAsync(url)).IsSuccessStatusCode;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Net.Sockets.SocketException or IOException)
         {
+            // (A connection reset while HttpClient sets it up surfaces as a bare SocketException.)
             return false;
         }
     }

@@ -84,6 +84,14 @@ public sealed class KernelDataPathTests : IAsyncLifetime
         await UdpScenario.UdpFlowsSpreadOver(Node(3), 30053, ["udp-1", "udp-2"], Wait);
         // One flow is one conntrack entry: it stays on its pod, and under Cluster the pod sees node 3.
         await UdpScenario.UdpFlowStaysOnItsPodAndSees(Node(3), 30053, Node(3));
+
+        // The pod of an open flow goes: its conntrack entries are flushed (kube-proxy does the same), so the flow's
+        // next datagram is routed afresh, to the other pod, instead of following its entry to an address now closed.
+        using var flow = Traffic.UdpClient(Node(3), 30053);
+        var pod = (await Traffic.Exchange(flow, "hostname")).Reply!;
+        Assert.IsType<ApiServer.ObjectReply>(await TestCluster.Ask<object>(Cluster[0].ApiServer, new ApiServer.DeleteObject("pods", "default", pod, 0)));
+        var other = pod == "udp-1" ? "udp-2" : "udp-1";
+        await TestCluster.Eventually(async () => (await Traffic.Exchange(flow, "hostname")).Reply == other, Wait, "the open flow reaching the other pod");
     }
 
     [SkippableFact]

@@ -28,6 +28,7 @@ public sealed class RefusalTests
         { ["--frobnicate"], "actorcluster up: Unrecognized command or argument '--frobnicate'.\n" },
         { ["--lb-pool", "10.0.0.9-10.0.0.1"], "actorcluster up: bad configuration: invalid IP range \"10.0.0.9-10.0.0.1\" in pool \"default\": expected CIDR or <first>-<last>\n" },
         { ["--config", "/no/such/file.conf"], "actorcluster up: bad configuration: configuration file not found: /no/such/file.conf\n" },
+        { ["--proxy-mode", "fast"], "actorcluster up: bad configuration: actorcluster.proxy.mode = \"fast\": use auto, nftables or userspace\n" },
     };
 
     [Theory]

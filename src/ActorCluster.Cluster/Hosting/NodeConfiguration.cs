@@ -36,8 +36,12 @@ public sealed record NodeConfiguration(
             // One setting sizes the wire: a request body may be max-request-bytes, and the message carrying it to
             // the ApiServer (or an object back) must fit one remoting frame with room for the envelope.
             var frame = config.GetInt("actorcluster.apiserver.max-request-bytes") + 256L * 1024;
+            var proxy = Cluster.Proxy.ProxySettings.From(config, options.Name, options.Address);
+            // Asked for by name, the kernel path must be possible: refused here, in one line, rather than a node without a proxy.
+            if (proxy.Mode == Cluster.Proxy.ProxyMode.Nftables && ActorCluster.Proxy.Linux.NftablesProxier.Probe() is { } why)
+                throw new ArgumentException($"actorcluster.proxy.mode = nftables, but this process cannot program nftables ({why}): run it as root with Debian's nftables package, or use auto or userspace");
             return new NodeConfiguration(config, connection, config.GetString("akka.persistence.journal.sql.provider-name"), frame,
-                ApiServerSettingsFrom(config), Cluster.Proxy.ProxySettings.From(config, options.Name, options.Address));
+                ApiServerSettingsFrom(config), proxy);
         }
         catch (Exception e) when (e is FormatException or ConfigurationException)
         {
@@ -59,6 +63,7 @@ public sealed record NodeConfiguration(
         var fromOptions = new HoconSettings();
         if (options.LoadBalancerPools.Count > 0) fromOptions.Set("actorcluster.load-balancer-pools", options.LoadBalancerPools);
         if (options.PodNetworkPrefix is not null) fromOptions.Set("actorcluster.pod-network-prefix", options.PodNetworkPrefix);
+        if (options.ProxyMode is not null) fromOptions.Set("actorcluster.proxy.mode", options.ProxyMode);
         config = fromOptions.ToConfig().WithFallback(config);
         return options.ExtraHocon is null ? config : ConfigurationFactory.ParseString(options.ExtraHocon).WithFallback(config);
     }

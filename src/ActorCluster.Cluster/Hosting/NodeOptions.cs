@@ -43,6 +43,9 @@ public sealed record NodeOptions
     /// <summary>LoadBalancer pools (CIDR or first-last); overrides the HOCON list when not empty.</summary>
     public IReadOnlyList<string> LoadBalancerPools { get; init; } = [];
 
+    /// <summary>Overrides actorcluster.proxy.mode: userspace, nftables or auto.</summary>
+    public string? ProxyMode { get; init; }
+
     /// <summary>Overrides actorcluster.pod-network-prefix (tests use their own range).</summary>
     public string? PodNetworkPrefix { get; init; }
 

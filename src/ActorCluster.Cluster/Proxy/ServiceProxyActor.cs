@@ -250,7 +250,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         var t = _tunnel;
         var tunnel = t is null ? null : new TunnelCounters(Interlocked.Read(ref t.Stats.Connections), Interlocked.Read(ref t.Rejected),
             Interlocked.Read(ref t.Stats.Failed), Interlocked.Read(ref t.Stats.BytesIn), Interlocked.Read(ref t.Stats.BytesOut));
-        return new ProxyCounters(listeners, tunnel, _syncs, _kernel is null ? "userspace" : "nftables", _kernel?.Transactions ?? 0);
+        return new ProxyCounters(listeners, tunnel, _syncs, _kernel is null ? "userspace" : "nftables", _kernel?.Transactions ?? 0, _kernel?.LastTransactionMilliseconds ?? 0);
     }
 
     // ------------------------------------------------------------------ the node tunnel

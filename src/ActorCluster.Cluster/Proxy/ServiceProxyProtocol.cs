@@ -34,9 +34,12 @@ public sealed record TunnelCounters(long Connections, long Rejected, long DialFa
 
 /// <summary>
 /// Every listener's counters, the tunnel's, how many syncs handed changed Services to their actors, the data path in
-/// use ("userspace" or "nftables") and, in nftables mode, how many transactions wrote the node's table.
+/// use ("userspace" or "nftables") and, in nftables mode, how many transactions wrote the node's table and how long
+/// the newest took.
 /// </summary>
-public sealed record ProxyCounters(IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel, long Syncs = 0, string Mode = "userspace", long KernelTransactions = 0);
+public sealed record ProxyCounters(
+    IReadOnlyList<ListenerCounters> Listeners, TunnelCounters? Tunnel, long Syncs = 0, string Mode = "userspace", long KernelTransactions = 0,
+    double KernelLastTransactionMs = 0);
 
 /// <summary>
 /// Ask a node's proxy what its data plane did, for the dashboard (asked of every node, so it crosses the wire);

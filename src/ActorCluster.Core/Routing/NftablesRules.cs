@@ -45,14 +45,17 @@ public readonly record struct ClusterIPShare(int Index, int Count)
 /// What one Service puts into a node's table: map and set elements (its addresses, pointing at its chains or marked
 /// as having no endpoints), its chains (one per service port and entry kind, one per endpoint), and the ClientIP
 /// affinity sets. Compared with the Service's previous rules to write only the difference (a partial sync).
+/// <see cref="UdpEndpoints"/> ("ip:port") are the UDP endpoints DNATed to: conntrack entries of one that leaves are
+/// flushed, as kube-proxy does, or its flows would keep going to it.
 /// </summary>
 public sealed record ServiceRules(
     ImmutableDictionary<(string Container, string Key), string?> Elements,
     ImmutableDictionary<string, ImmutableArray<string>> Chains,
-    ImmutableHashSet<string> AffinitySets)
+    ImmutableHashSet<string> AffinitySets,
+    ImmutableHashSet<string> UdpEndpoints)
 {
     public static readonly ServiceRules Empty = new(
-        ImmutableDictionary<(string, string), string?>.Empty, ImmutableDictionary<string, ImmutableArray<string>>.Empty, []);
+        ImmutableDictionary<(string, string), string?>.Empty, ImmutableDictionary<string, ImmutableArray<string>>.Empty, [], []);
 }
 
 /// <summary>
@@ -158,6 +161,7 @@ public static class NftablesRules
         var elements = ImmutableDictionary.CreateBuilder<(string, string), string?>();
         var chains = ImmutableDictionary.CreateBuilder<string, ImmutableArray<string>>();
         var sets = ImmutableHashSet.CreateBuilder<string>();
+        var udp = ImmutableHashSet.CreateBuilder<string>();
         var hasClusterIP = clusterIP is not null && clusterIP != ServiceTypes.None && IPAddress.TryParse(clusterIP, out _);
         foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
         {
@@ -172,6 +176,7 @@ public static class NftablesRules
                 var rules = ImmutableArray.CreateBuilder<string>();
                 if (!table.IsLocal(source)) rules.Add($"meta mark set {Hex(node.Mark)}");
                 var endpointChains = candidates.Select(e => EndpointChain(id, e, table, proto, chains, sets)).ToList();
+                if (table.Protocol == ServiceTypes.UDP) udp.UnionWith(candidates.Select(e => e.Address));
                 if (table.AffinitySeconds > 0)
                 {
                     for (var i = 0; i < candidates.Length; i++) rules.Add($"ip saddr @{AffinitySet(id, candidates[i], table)} goto {endpointChains[i]}");
@@ -202,7 +207,7 @@ public static class NftablesRules
                 else elements[(NoEndpointExternalIPs, key)] = null;
             }
         }
-        return new ServiceRules(elements.ToImmutable(), chains.ToImmutable(), sets.ToImmutable());
+        return new ServiceRules(elements.ToImmutable(), chains.ToImmutable(), sets.ToImmutable(), udp.ToImmutable());
     }
 
     private static string EndpointChain(string id, ServiceEndpoint e, RoutingTable table, string proto,

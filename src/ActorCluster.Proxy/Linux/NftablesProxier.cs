@@ -43,6 +43,11 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     /// <summary>Transactions written so far (for /metrics and tests).</summary>
     public long Transactions => Interlocked.Read(ref _transactions);
 
+    /// <summary>How long the newest transaction took to write (nft's parse and the kernel's commit), in milliseconds.</summary>
+    public double LastTransactionMilliseconds => Volatile.Read(ref _lastTransactionMs);
+
+    private double _lastTransactionMs;
+
     /// <summary>
     /// Whether this process may program nftables here: Linux, the <c>nft</c> tool, and a probe table created and
     /// removed (which needs CAP_NET_ADMIN and the kernel's nf_tables). Null when it may, else why not.
@@ -117,13 +122,24 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             if (share is { } s) script.Append(NftablesRules.SetShare(Node, s));
             foreach (var (key, rules) in pending)
                 script.Append(NftablesRules.Transaction(Node, _applied.GetValueOrDefault(key), rules));
-            var (ok, output) = script.Length == 0 ? (true, "") : Nft(script.ToString());
-            Interlocked.Increment(ref _transactions);
+            var (ok, output) = (true, "");
+            if (script.Length > 0)
+            {
+                var started = Stopwatch.GetTimestamp();
+                (ok, output) = Nft(script.ToString());
+                Volatile.Write(ref _lastTransactionMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                Interlocked.Increment(ref _transactions);
+            }
+            var udpGone = new HashSet<string>();
             foreach (var (key, rules) in pending)
             {
+                if (_applied.TryGetValue(key, out var before)) udpGone.UnionWith(before.UdpEndpoints.Except(rules?.UdpEndpoints ?? []));
                 if (rules is null) _applied.Remove(key);
                 else _applied[key] = rules;
             }
+            // An endpoint still wanted by another Service keeps its flows.
+            udpGone.ExceptWith(_applied.Values.SelectMany(r => r.UdpEndpoints));
+            FlushConntrack(udpGone);
             if (!ok)
             {
                 _log($"nft: a sync of {pending.Count} service(s) failed: {FirstLines(output)}; writing table {Node.Table} again");
@@ -132,6 +148,28 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             foreach (var w in waiting) w.TrySetResult();
         }
     }
+
+    /// <summary>
+    /// Forgets the UDP flows DNATed to endpoints that left (conntrack's entries whose reply comes from them), so a
+    /// client's next datagram is routed afresh instead of following its entry to a pod that is gone. TCP needs
+    /// nothing: a connection to a gone pod is reset by its host.
+    /// </summary>
+    private void FlushConntrack(IEnumerable<string> endpoints)
+    {
+        foreach (var endpoint in endpoints)
+        {
+            var colon = endpoint.LastIndexOf(':');
+            var (ok, output) = Run("conntrack", ["-D", "-p", "udp", "--reply-src", endpoint[..colon], "--reply-port-src", endpoint[(colon + 1)..]], null);
+            // conntrack exits 1 when no entry matched, which is the common case.
+            if (!ok && !output.Contains("0 flow entries", StringComparison.Ordinal) && !_conntrackMissingSaid)
+            {
+                _conntrackMissingSaid = true;
+                _log($"conntrack: cannot flush the flows of UDP endpoints that left ({FirstLines(output)}); install Debian's conntrack package");
+            }
+        }
+    }
+
+    private bool _conntrackMissingSaid;
 
     /// <summary>The whole table again, from what every Service wants: the way back from a transaction the kernel refused.</summary>
     private void Resync()
@@ -204,7 +242,10 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     private static string Owner(KernelNode node) =>
         $"actorcluster node {node.NodeName} pid {Environment.ProcessId} start {ProcessStart(Environment.ProcessId)}";
 
-    /// <summary>A process's start time in clock ticks since boot (/proc/pid/stat field 22): a pid reused later has another.</summary>
+    /// <summary>
+    /// A live process's start time in clock ticks since boot (/proc/pid/stat field 22): a pid reused later has another.
+    /// "gone" for no process, and for a zombie (killed, not yet reaped by a parent that may never reap it).
+    /// </summary>
     private static string ProcessStart(int pid)
     {
         try
@@ -212,7 +253,7 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields[19];
+            return fields[0] is "Z" or "X" ? "gone" : fields[19];
         }
         catch (IOException)
         {
@@ -230,11 +271,13 @@ public sealed partial class NftablesProxier : IAsyncDisposable
 
     private static (bool Ok, string Output) NftRead(params string[] args) => Run(args, null);
 
-    private static (bool Ok, string Output) Run(string[] args, string? stdin)
+    private static (bool Ok, string Output) Run(string[] args, string? stdin) => Run("nft", args, stdin);
+
+    private static (bool Ok, string Output) Run(string tool, string[] args, string? stdin)
     {
         try
         {
-            using var p = Process.Start(new ProcessStartInfo("nft", args)
+            using var p = Process.Start(new ProcessStartInfo(tool, args)
             {
                 RedirectStandardInput = stdin is not null,
                 RedirectStandardOutput = true,
@@ -250,14 +293,14 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             if (!p.WaitForExit(NftTimeout))
             {
                 p.Kill();
-                return (false, $"nft did not finish in {NftTimeout.TotalSeconds:0}s");
+                return (false, $"{tool} did not finish in {NftTimeout.TotalSeconds:0}s");
             }
             p.WaitForExit();
             return (p.ExitCode == 0, p.ExitCode == 0 ? stdout.Result : stderr.Result + stdout.Result);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return (false, $"nft: {e.Message}");
+            return (false, $"{tool}: {e.Message}");
         }
     }
 
