@@ -27,6 +27,7 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     private readonly Action<string> _log;
     private readonly Task _loop;
     private ClusterIPShare _share;
+    private bool _stopped;
     private bool _shareChanged;
     private long _transactions;
 
@@ -74,6 +75,8 @@ public sealed partial class NftablesProxier : IAsyncDisposable
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
+            // Stopped: the table is gone (or going) with everything in it; nobody may wait for a sync that never comes.
+            if (_stopped) return Task.CompletedTask;
             _pending[serviceKey] = rules;
             _waiting.Add(done);
         }
@@ -184,6 +187,7 @@ public sealed partial class NftablesProxier : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        lock (_lock) _stopped = true;
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {

@@ -2,13 +2,15 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
 
-namespace ActorCluster.Cluster.Tests;
+namespace ActorCluster.Proxy.Tests;
 
 /// <summary>
-/// Every data-plane test again with the kernel carrying Service traffic (actorcluster.proxy.mode = nftables), plus
-/// the kernel path's own tests. They run in a child test run inside a fresh network namespace (unshare --net), so
-/// the nodes' tables can never touch this machine's traffic or another test's cluster, and vanish with the namespace
-/// whatever happens. Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and Debian's nftables package, as CI has.
+/// Every data-plane test of ActorCluster.Cluster.Tests again with the kernel carrying Service traffic
+/// (actorcluster.proxy.mode = nftables), plus the kernel path's own tests (KernelDataPathTests). They run in a child
+/// test run of that assembly inside a fresh network namespace (unshare --net), so the nodes' tables can never touch
+/// this machine's traffic or another test's cluster, and vanish with the namespace whatever happens. Here rather
+/// than in that project, whose tests run one at a time: the child run goes beside them. Needs root (CAP_NET_ADMIN and
+/// CAP_SYS_ADMIN) and Debian's nftables package, as CI has.
 /// </summary>
 public sealed partial class NftablesModeTests(ITestOutputHelper output)
 {
@@ -18,10 +20,11 @@ public sealed partial class NftablesModeTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task The_data_plane_tests_pass_with_the_kernel_carrying_the_traffic()
     {
-        Skip.If(TestCluster.ProxyMode is not null, "this is the run it starts");
         Skip.IfNot(Environment.UserName == "root" && File.Exists("/usr/sbin/nft") && File.Exists("/usr/bin/unshare"),
             "needs root, nft (Debian package nftables) and unshare: the child run programs nftables in a network namespace of its own");
-        var assembly = typeof(NftablesModeTests).Assembly.Location;
+        // The data-plane tests' assembly, built beside this one (same configuration and framework).
+        var assembly = Path.Combine(AppContext.BaseDirectory.Replace("ActorCluster.Proxy.Tests", "ActorCluster.Cluster.Tests", StringComparison.Ordinal), "ActorCluster.Cluster.Tests.dll");
+        Assert.True(File.Exists(assembly), $"{assembly} is not built (the README's test command builds the solution first)");
         var info = new ProcessStartInfo("unshare", ["--net", "--", "sh", "-c", "ip link set lo up && exec dotnet test \"$0\" --filter \"$1\"", assembly, Filter])
         {
             RedirectStandardOutput = true,
