@@ -307,6 +307,9 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Matches(@"(?m)^actorcluster_replica_resource_version\{node=""k8s-worker1""\} [1-9][0-9]*$", metrics);
         Assert.Matches(@"(?m)^actorcluster_proxy_bytes_total\{service=""default/metered"",protocol=""TCP"",listener=""NodePort"",address=""[0-9.]+:30555"",direction=""in"",node=""k8s-worker1""\} 0$", metrics);
         Assert.Matches(@"(?m)^actorcluster_tunnel_connections_total\{node=""k8s-worker1""\} [0-9]+$", metrics);
+        // Which data path carries Service traffic (kube-proxy's --proxy-mode): the relay, the default.
+        Assert.Matches(@"(?m)^actorcluster_proxy_mode\{mode=""userspace"",node=""k8s-worker1""\} 1$", metrics);
+        Assert.Matches(@"(?m)^actorcluster_proxy_mode\{mode=""nftables"",node=""k8s-worker1""\} 0$", metrics);
         // Membership as this node sees it: every node of the cluster, up and reachable (what `up` waits on before
         // restarting a crashed node).
         foreach (var n in Enumerable.Range(1, c.Cluster.Nodes.Count))

@@ -35,6 +35,7 @@ public sealed class KernelModeUpTests : IDisposable
             "$KUBECTL" wait --for=condition=Ready pod/pod-1 pod/pod-2 --timeout=60s >/dev/null || exit 12
             echo "node 3 NodePort: $(answers 127.0.1.3:30000)"
             grep -h "service proxy mode" "$D"/logs/k8s-worker*.log | sed 's/.*service proxy mode/service proxy mode/' | sort -u
+            "$KUBECTL" get --raw /metrics | grep '^actorcluster_proxy_mode{'
             for f in "$D/up.pid" "$D"/nodes/*.pid; do kill -9 "$(cat "$f")"; done
             sleep 0.5
             echo "tables after kill -9: $(tables)"
@@ -50,6 +51,8 @@ public sealed class KernelModeUpTests : IDisposable
         Assert.True(text.Contains("tables after up: 3", StringComparison.Ordinal), text);
         Assert.Matches("node 3 NodePort: pod-[12]", text);
         Assert.Contains("service proxy mode: nftables (table ip actorcluster-k8s-worker1; the kernel carries Service traffic)", text, StringComparison.Ordinal);
+        Assert.Contains("actorcluster_proxy_mode{mode=\"nftables\",node=\"k8s-worker1\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("actorcluster_proxy_mode{mode=\"userspace\",node=\"k8s-worker1\"} 0", text, StringComparison.Ordinal);
         // A process killed with -9 cannot remove its table: they stay until the next `up` removes them.
         Assert.Contains("tables after kill -9: 3", text, StringComparison.Ordinal);
         for (var i = 1; i <= 3; i++)

@@ -6,7 +6,7 @@ namespace ActorCluster.Proxy.Tests;
 
 /// <summary>
 /// Every data-plane test of ActorCluster.Cluster.Tests again with the kernel carrying Service traffic
-/// (actorcluster.proxy.mode = nftables), plus the kernel path's own tests (KernelDataPathTests). They run in a child
+/// (actorcluster.proxy.mode = nftables), plus DirectRoutingTests (with the kernel path's own checks). They run in a child
 /// test run of that assembly inside a fresh network namespace (unshare --net), so the nodes' tables can never touch
 /// this machine's traffic or another test's cluster, and vanish with the namespace whatever happens. Here rather
 /// than in that project, whose tests run one at a time: the child run goes beside them. Needs root (CAP_NET_ADMIN and
@@ -15,7 +15,7 @@ namespace ActorCluster.Proxy.Tests;
 public sealed partial class NftablesModeTests(ITestOutputHelper output)
 {
     private const string Filter = "FullyQualifiedName~ActorCluster.Cluster.Tests.DataPlaneTests|FullyQualifiedName~ActorCluster.Cluster.Tests.ServiceRoutingTests"
-                                  + "|FullyQualifiedName~ActorCluster.Cluster.Tests.KernelDataPathTests";
+                                  + "|FullyQualifiedName~ActorCluster.Cluster.Tests.DirectRoutingTests";
 
     [SkippableFact]
     public async Task The_data_plane_tests_pass_with_the_kernel_carrying_the_traffic()

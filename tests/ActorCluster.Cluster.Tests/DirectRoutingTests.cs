@@ -6,23 +6,22 @@ using k8s.Models;
 namespace ActorCluster.Cluster.Tests;
 
 /// <summary>
-/// The kernel data path (actorcluster.proxy.mode = nftables) on its own terms: tables per node, UDP, ClientIP affinity
-/// and the ClusterIP split done by the kernel, tables removed by their node or, once their process is gone, by a
-/// survivor. Runs in the nftables run of the data-plane tests (<see cref="NftablesModeTests"/> starts it inside a
-/// network namespace of its own); skipped in the ordinary run.
+/// Routing on one machine, where every node dials pods directly: UDP flows, ClientIP affinity, one client meeting one
+/// node for a ClusterIP (internalTrafficPolicy), run by both data paths (the relay here; the kernel in the nftables
+/// run, which ActorCluster.Proxy.Tests' NftablesModeTests starts inside a network namespace of its own), and the
+/// kernel path's own tables, which only that run checks.
 /// </summary>
-public sealed class KernelDataPathTests : IAsyncLifetime
+public sealed class DirectRoutingTests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private TestCluster? _cluster;
 
-    private TestCluster Cluster => _cluster!;
+    /// <summary>The cluster, started by each test that runs (a skipped one starts none).</summary>
+    private TestCluster Cluster => _cluster ?? throw new InvalidOperationException("call Start first");
 
-    public async Task InitializeAsync()
-    {
-        if (TestCluster.ProxyMode != "nftables") return;
-        _cluster = await TestCluster.StartAsync(3);
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    private async Task Start() => _cluster = await TestCluster.StartAsync(3);
 
     public async Task DisposeAsync()
     {
@@ -32,7 +31,8 @@ public sealed class KernelDataPathTests : IAsyncLifetime
     }
 
     private static void InNftablesRun() =>
-        Skip.If(TestCluster.ProxyMode != "nftables", "runs in the nftables run of the data-plane tests (NftablesModeTests), inside a network namespace");
+        Skip.If(TestCluster.ProxyMode != "nftables", "checks the kernel's tables: runs in the nftables run of the data-plane tests (NftablesModeTests), inside a network namespace");
+
 
     private string Node(int i) => Cluster.NodeAddress(i);
 
@@ -40,6 +40,7 @@ public sealed class KernelDataPathTests : IAsyncLifetime
     public async Task Each_node_writes_its_own_table_and_no_connection_passes_through_the_process()
     {
         InNftablesRun();
+        await Start();
         await AffinityScenario.SeedPodsRunning(Cluster);
         await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml"));
         for (var i = 1; i <= 3; i++)
@@ -58,10 +59,10 @@ public sealed class KernelDataPathTests : IAsyncLifetime
         }
     }
 
-    [SkippableFact]
+    [Fact]
     public async Task UDP_flows_spread_over_the_pods_while_one_flow_stays_on_its_pod_and_sees_the_node()
     {
-        InNftablesRun();
+        await Start();
         await Cluster.Create<V1Pod>(ResourceKind.Pod, TestManifests.UdpPod(1));
         await Cluster.Create<V1Pod>(ResourceKind.Pod, TestManifests.UdpPod(2));
         await Cluster.Running("udp-1");
@@ -82,11 +83,11 @@ public sealed class KernelDataPathTests : IAsyncLifetime
                 nodePort: 30053
             """);
         await UdpScenario.UdpFlowsSpreadOver(Node(3), 30053, ["udp-1", "udp-2"], Wait);
-        // One flow is one conntrack entry: it stays on its pod, and under Cluster the pod sees node 3.
+        // One flow (one conntrack entry, or one relay flow) stays on its pod, and under Cluster the pod sees node 3.
         await UdpScenario.UdpFlowStaysOnItsPodAndSees(Node(3), 30053, Node(3));
 
-        // The pod of an open flow goes: its conntrack entries are flushed (kube-proxy does the same), so the flow's
-        // next datagram is routed afresh, to the other pod, instead of following its entry to an address now closed.
+        // The pod of an open flow goes: the relay closes the flow, the kernel path flushes its conntrack entries (as
+        // kube-proxy does), so the flow's next datagram is routed afresh, to the other pod, not to a closed address.
         using var flow = Traffic.UdpClient(Node(3), 30053);
         var pod = (await Traffic.Exchange(flow, "hostname")).Reply!;
         Assert.IsType<ApiServer.ObjectReply>(await TestCluster.Ask<object>(Cluster[0].ApiServer, new ApiServer.DeleteObject("pods", "default", pod, 0)));
@@ -94,22 +95,22 @@ public sealed class KernelDataPathTests : IAsyncLifetime
         await TestCluster.Eventually(async () => (await Traffic.Exchange(flow, "hostname")).Reply == other, Wait, "the open flow reaching the other pod");
     }
 
-    [SkippableFact]
-    public async Task ClientIP_affinity_is_held_by_the_kernel_per_client_and_expires_after_the_timeout()
+    [Fact]
+    public async Task ClientIP_affinity_is_held_per_client_and_expires_after_the_timeout()
     {
-        InNftablesRun();
+        await Start();
         await AffinityScenario.HoldsAndExpires(Cluster, Node(1));
     }
 
-    [SkippableFact]
+    [Fact]
     public async Task A_ClusterIP_client_meets_one_node_and_internalTrafficPolicy_Local_keeps_it_on_that_nodes_pod()
     {
-        InNftablesRun();
+        await Start();
         await AffinityScenario.SeedPodsRunning(Cluster);
         var svc = await Cluster.Create<V1Service>(ResourceKind.Service,
             TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  internalTrafficPolicy: Local", StringComparison.Ordinal));
         var ip = svc.Spec.ClusterIP;
-        // Every node's table holds the Service (each node's replica on its own time).
+        // Every node serves the Service (each node's replica on its own time).
         await TestCluster.Eventually(async () => (await Cluster.NodesBinding($"{ip}:9000")).Count == 3, Wait, "every node serving the ClusterIP");
         await TestCluster.Eventually(async () => (await Traffic.Responders(ip, 9000, 30)).Count > 0, Wait, "the ClusterIP answering");
 
@@ -130,6 +131,7 @@ public sealed class KernelDataPathTests : IAsyncLifetime
     public async Task A_node_that_stops_removes_its_table_and_a_survivor_removes_one_whose_process_is_gone()
     {
         InNftablesRun();
+        await Start();
         // A table a killed process left (its pid is gone), and one of a live process (this one), neither ours.
         using (var done = Process.Start(new ProcessStartInfo("true"))!)
         {
