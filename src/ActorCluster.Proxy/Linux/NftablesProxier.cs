@@ -30,6 +30,7 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     private bool _stopped;
     private bool _shareChanged;
     private long _transactions;
+    private double _lastTransactionMs;
 
     private NftablesProxier(KernelNode node, ClusterIPShare share, Action<string> log)
     {
@@ -46,8 +47,6 @@ public sealed partial class NftablesProxier : IAsyncDisposable
 
     /// <summary>How long the newest transaction took to write (nft's parse and the kernel's commit), in milliseconds.</summary>
     public double LastTransactionMilliseconds => Volatile.Read(ref _lastTransactionMs);
-
-    private double _lastTransactionMs;
 
     /// <summary>
     /// Whether this process may program nftables here: Linux, the <c>nft</c> tool, and a probe table created and
@@ -79,8 +78,8 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             if (_stopped) return Task.CompletedTask;
             _pending[serviceKey] = rules;
             _waiting.Add(done);
+            _wake.Release(); // under the lock: never after DisposeAsync disposed it
         }
-        _wake.Release();
         return done.Task;
     }
 
@@ -89,11 +88,11 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (share == _share) return;
+            if (_stopped || share == _share) return;
             _share = share;
             _shareChanged = true;
+            _wake.Release();
         }
-        _wake.Release();
     }
 
     private async Task SyncLoop()
