@@ -110,9 +110,16 @@ public sealed class DirectRoutingTests : IAsyncLifetime
         var svc = await Cluster.Create<V1Service>(ResourceKind.Service,
             TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  internalTrafficPolicy: Local", StringComparison.Ordinal));
         var ip = svc.Spec.ClusterIP;
-        // Every node serves the Service (each node's replica on its own time).
+        // Every node serves the Service and knows both endpoints (each node's replica on its own time): nodes 1 and 2
+        // route to their own pod, node 3 has none of its own. The Service actor answers once its addresses are applied.
         await TestCluster.Eventually(async () => (await Cluster.NodesBinding($"{ip}:9000")).Count == 3, Wait, "every node serving the ClusterIP");
-        await TestCluster.Eventually(async () => (await Traffic.Responders(ip, 9000, 30)).Count > 0, Wait, "the ClusterIP answering");
+        await TestCluster.Eventually(async () =>
+        {
+            var decisions = new List<object>();
+            for (var i = 0; i < 3; i++) decisions.Add(await TestCluster.Ask<object>(Cluster[i].ServiceProxy, new Dispatch($"{ip}:9000", "127.0.7.1")));
+            return decisions[0] is Dispatched { PodName: "pod-1" } && decisions[1] is Dispatched { PodName: "pod-2" }
+                   && decisions[2] is DispatchRefused { Reason: nameof(Core.Routing.NoRouteReason.NoLocalEndpoints) };
+        }, Wait, "each node knowing which endpoint is its own");
 
         // Each client (by address) always meets the same node: the same pod every time, or always refused where
         // its node (node 3) has no pod of its own. Over 30 clients all three outcomes appear.
