@@ -111,7 +111,7 @@ public sealed class ServiceAddresses(
             }
             var rules = service is null ? null : NftablesRules.Render(kernel.Node, inKernel, service.Spec?.ClusterIP, kernelLoadBalancerIPs);
             await kernel.Update(_serviceKey, rules).ConfigureAwait(false);
-            registry.ServedByKernel(_serviceKey, service is null ? [] : KernelAddresses(service, inKernel, kernelLoadBalancerIPs));
+            registry.ServedByKernel(_serviceKey, rules is null ? [] : rules.Addresses);
         }
         // An address no longer served here is given back (MetalLB: another node announces it now).
         var lbWanted = wanted.Where(w => w.LoadBalancer).Select(w => w.EndPoint.Address).Concat(kernelLoadBalancerIPs.Select(IPAddress.Parse)).ToHashSet();
@@ -135,19 +135,6 @@ public sealed class ServiceAddresses(
             if (TryBind(w) is { } failure) failures.Add(failure);
         }
         return failures;
-    }
-
-    /// <summary>The addresses the kernel's rules serve for the Service here: ClusterIP, NodePort and announced LoadBalancer IPs per port.</summary>
-    private List<(IPEndPoint, string)> KernelAddresses(V1Service service, List<RoutingTable> tables, List<string> loadBalancerIPs)
-    {
-        var addresses = new List<(IPEndPoint, string)>();
-        foreach (var t in tables)
-        {
-            if (service.Spec?.ClusterIP is { } ip && IPAddress.TryParse(ip, out var clusterIP)) addresses.Add((new IPEndPoint(clusterIP, t.Port), t.Protocol));
-            if (t.NodePort > 0) addresses.Add((new IPEndPoint(NodeAddress, t.NodePort), t.Protocol));
-            addresses.AddRange(loadBalancerIPs.Select(lb => (new IPEndPoint(IPAddress.Parse(lb), t.Port), t.Protocol)));
-        }
-        return addresses;
     }
 
     /// <summary>A TCP or UDP port whose endpoints the kernel can DNAT to (none behind another host's tunnel).</summary>

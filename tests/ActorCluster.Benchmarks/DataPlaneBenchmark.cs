@@ -164,7 +164,11 @@ internal static partial class DataPlaneBenchmark
             // Each measurement starts from an empty connection-tracking table: the earlier ones leave hundreds of
             // thousands of TIME_WAIT entries behind (120 s each), which would burden whichever runs later. Only in a
             // network namespace of the harness's own: the host's table is never touched.
-            if (InPrivateNetworkNamespace()) await Process.Start(new ProcessStartInfo("conntrack", ["-F"]) { RedirectStandardOutput = true, RedirectStandardError = true })!.WaitForExitAsync();
+            if (InPrivateNetworkNamespace())
+            {
+                using var flush = Process.Start(new ProcessStartInfo("conntrack", ["-F"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                await flush.WaitForExitAsync();
+            }
             var r = await Median($"http://{address}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds, Environment.ProcessId);
             costs.Add((total, r));
             Console.WriteLine($"  {total,6} services (served in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}");

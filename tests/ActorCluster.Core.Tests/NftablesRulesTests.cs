@@ -34,6 +34,7 @@ public class NftablesRulesTests
         var rules = Rules(Service(), Pod1, Pod2);
         Assert.Equal("goto svc-default/svc-2/tcp/9000", rules.Elements[("cluster-ips", "127.96.0.10 . tcp . 9000")]);
         Assert.Equal("goto ext-default/svc-2/tcp/9000", rules.Elements[("nodeports", "tcp . 30000")]);
+        Assert.Equal(["127.96.0.10:9000/TCP", "127.0.1.1:30000/TCP"], rules.Addresses.Select(a => $"{a.EndPoint}/{a.Protocol}"));
         Assert.Equal(
             ["meta mark set " + $"0x{Node1.Mark:x8}",
              "numgen random mod 2 vmap { 0 : goto ep-default/svc-2/tcp/9000__127.244.1.2/8080, 1 : goto ep-default/svc-2/tcp/9000__127.244.2.2/8080 }"],

@@ -36,8 +36,10 @@ public sealed class KernelModeUpTests : IDisposable
             echo "node 3 NodePort: $(answers 127.0.1.3:30000)"
             grep -h "service proxy mode" "$D"/logs/k8s-worker*.log | sed 's/.*service proxy mode/service proxy mode/' | sort -u
             "$KUBECTL" get --raw /metrics | grep '^actorcluster_proxy_mode{'
+            # gone: no process, or a zombie nobody reaps (it holds no socket)
+            gone() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
             for f in "$D/up.pid" "$D"/nodes/*.pid; do kill -9 "$(cat "$f")"; done
-            sleep 0.5
+            for f in "$D/up.pid" "$D"/nodes/*.pid; do p=$(cat "$f"); for i in $(seq 1 200); do gone "$p" && break; sleep 0.05; done; done
             echo "tables after kill -9: $(tables)"
             "$A" up --detach --proxy-mode nftables --data-dir "$D" | grep "removed nftables table" | sort
             echo "node 1 NodePort after the crash: $(answers 127.0.1.1:30000)"

@@ -46,16 +46,18 @@ public readonly record struct ClusterIPShare(int Index, int Count)
 /// as having no endpoints), its chains (one per service port and entry kind, one per endpoint), and the ClientIP
 /// affinity sets. Compared with the Service's previous rules to write only the difference (a partial sync).
 /// <see cref="UdpEndpoints"/> ("ip:port") are the UDP endpoints DNATed to: conntrack entries of one that leaves are
-/// flushed, as kube-proxy does, or its flows would keep going to it.
+/// flushed, as kube-proxy does, or its flows would keep going to it. <see cref="Addresses"/> are the addresses the
+/// elements stand for (DNATed or refused), as the node lists what it serves.
 /// </summary>
 public sealed record ServiceRules(
     ImmutableDictionary<(string Container, string Key), string?> Elements,
     ImmutableDictionary<string, ImmutableArray<string>> Chains,
     ImmutableHashSet<string> AffinitySets,
-    ImmutableHashSet<string> UdpEndpoints)
+    ImmutableHashSet<string> UdpEndpoints,
+    ImmutableArray<(IPEndPoint EndPoint, string Protocol)> Addresses)
 {
     public static readonly ServiceRules Empty = new(
-        ImmutableDictionary<(string, string), string?>.Empty, ImmutableDictionary<string, ImmutableArray<string>>.Empty, [], []);
+        ImmutableDictionary<(string, string), string?>.Empty, ImmutableDictionary<string, ImmutableArray<string>>.Empty, [], [], []);
 }
 
 /// <summary>
@@ -162,6 +164,7 @@ public static class NftablesRules
         var chains = ImmutableDictionary.CreateBuilder<string, ImmutableArray<string>>();
         var sets = ImmutableHashSet.CreateBuilder<string>();
         var udp = ImmutableHashSet.CreateBuilder<string>();
+        var addresses = ImmutableArray.CreateBuilder<(IPEndPoint, string)>();
         var hasClusterIP = clusterIP is not null && clusterIP != ServiceTypes.None && IPAddress.TryParse(clusterIP, out _);
         foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
         {
@@ -189,6 +192,7 @@ public static class NftablesRules
 
             if (hasClusterIP)
             {
+                addresses.Add((new IPEndPoint(IPAddress.Parse(clusterIP!), table.Port), table.Protocol));
                 var key = $"{clusterIP} . {proto} . {port}";
                 if (Entry("svc", TrafficSource.Internal) is { } verdict) elements[(ClusterIPs, key)] = verdict;
                 else elements[(NoEndpointClusterIPs, key)] = null;
@@ -196,18 +200,20 @@ public static class NftablesRules
             var external = table.NodePort > 0 || loadBalancerIPs.Count > 0 ? Entry("ext", TrafficSource.External) : null;
             if (table.NodePort > 0)
             {
+                addresses.Add((new IPEndPoint(node.Address, table.NodePort), table.Protocol));
                 var key = $"{proto} . {table.NodePort.ToString(CultureInfo.InvariantCulture)}";
                 if (external is not null) elements[(NodePorts, key)] = external;
                 else elements[(NoEndpointNodePorts, key)] = null;
             }
             foreach (var ip in loadBalancerIPs.Where(ip => IPAddress.TryParse(ip, out _)))
             {
+                addresses.Add((new IPEndPoint(IPAddress.Parse(ip), table.Port), table.Protocol));
                 var key = $"{ip} . {proto} . {port}";
                 if (external is not null) elements[(ExternalIPs, key)] = external;
                 else elements[(NoEndpointExternalIPs, key)] = null;
             }
         }
-        return new ServiceRules(elements.ToImmutable(), chains.ToImmutable(), sets.ToImmutable(), udp.ToImmutable());
+        return new ServiceRules(elements.ToImmutable(), chains.ToImmutable(), sets.ToImmutable(), udp.ToImmutable(), addresses.ToImmutable());
     }
 
     private static string EndpointChain(string id, ServiceEndpoint e, RoutingTable table, string proto,
