@@ -216,8 +216,10 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     {
         await c.Ok("run", "web", "--image=nginx", "--port=80");
         string described = "";
-        await Cluster.Tests.TestCluster.Eventually(async () => (described = await c.Ok("describe", "pod", "web")).Contains("Error: ErrImagePull", StringComparison.Ordinal),
-            TimeSpan.FromSeconds(30), "kubelet's pull failure Events");
+        // The Events and the pod's status are two writes of the node agent: wait for both (either may land first).
+        await Cluster.Tests.TestCluster.Eventually(async () => (described = await c.Ok("describe", "pod", "web")).Contains("Error: ErrImagePull", StringComparison.Ordinal)
+                                                               && System.Text.RegularExpressions.Regex.IsMatch(described, @"(?m)^      Reason:\s+ErrImagePull$"),
+            TimeSpan.FromSeconds(30), "kubelet's pull failure Events and the container's waiting reason");
         Assert.Matches(@"(?m)^      Reason:\s+ErrImagePull$", described);
         Assert.Matches(@"(?m)^  Normal   Pulling    \S+\s+kubelet\s+Pulling image ""nginx""$", described);
         Assert.Matches(@"(?m)^  Warning  Failed     \S+\s+kubelet\s+Failed to pull image ""nginx"": image ""nginx"" is not available: ActorCluster runs the built-in image kubetm/app only$", described);
