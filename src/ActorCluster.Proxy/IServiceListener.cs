@@ -19,8 +19,12 @@ public interface IServiceListener : IAsyncDisposable
     /// <summary>The node's own address (a NodePort listens there; a LoadBalancer IP is another address).</summary>
     IPAddress NodeAddress { get; }
 
-    /// <summary>ClusterIP, NodePort or LoadBalancer: which of the Service's addresses this is (metrics, the dashboard).</summary>
-    string Kind => Source == TrafficSource.Internal ? "ClusterIP"
+    /// <summary>
+    /// ClusterIP, NodePort or LoadBalancer: which of the Service's addresses this is (metrics, the dashboard); or
+    /// TunnelEntry, a stand-in the kernel path DNATs to for an endpoint behind another host's tunnel.
+    /// </summary>
+    string Kind => EndPoint.Address.Equals(TunnelEntries.Address) ? "TunnelEntry"
+        : Source == TrafficSource.Internal ? "ClusterIP"
         : EndPoint.Port == Table.NodePort && EndPoint.Address.Equals(NodeAddress) ? "NodePort" : "LoadBalancer";
 
     ListenerStats Stats { get; }

@@ -20,8 +20,9 @@ public sealed record BindFailure(string Namespace, string Service, IPEndPoint En
 /// </summary>
 /// <param name="tunnel">this node's proof for other nodes' tunnels (endpoints behind one cannot be dialed without it)</param>
 /// <param name="kernel">
-/// the node's nftables proxier when the proxy runs in nftables mode: a port whose endpoints can all be dialed directly
-/// is carried by the kernel's rules instead of a listener (one behind another host's tunnel keeps its listener)
+/// the node's nftables proxier when the proxy runs in nftables mode: TCP and UDP ports are carried by the kernel's rules
+/// instead of listeners (endpoints behind another host's tunnel through local stand-ins, <see cref="TunnelEntries"/>),
+/// except a port whose Service asks for the PROXY protocol, which only the relay can write
 /// </param>
 public sealed class ServiceAddresses(
     IPAddress nodeAddress, UdpFlowLimits udpLimits, ListenerRegistry registry, AddressAnnouncer? announcer = null, TunnelCredentials? tunnel = null,
@@ -37,6 +38,7 @@ public sealed class ServiceAddresses(
     private readonly HashSet<(IPEndPoint EndPoint, string Protocol)> _failed = [];
     private readonly Dictionary<(int Port, string Protocol), AffinityMemory> _affinity = new();
     private readonly HashSet<IPAddress> _announced = [];
+    private readonly TunnelEntries? _entries = kernel is null ? null : new TunnelEntries(nodeAddress, udpLimits, registry, tunnel);
     private List<Wanted> _wanted = [];
     private HealthCheckServer? _health;
     private int _nodes = 1;
@@ -109,9 +111,10 @@ public sealed class ServiceAddresses(
             {
                 if (announcer?.Announce(ip) != false) _announced.Add(ip);
             }
-            var rules = service is null ? null : NftablesRules.Render(kernel.Node, inKernel, service.Spec?.ClusterIP, kernelLoadBalancerIPs);
+            var rules = service is null ? null : NftablesRules.Render(kernel.Node, inKernel.Select(_entries!.Map).ToList(), service.Spec?.ClusterIP, kernelLoadBalancerIPs);
             await kernel.Update(_serviceKey, rules).ConfigureAwait(false);
             registry.ServedByKernel(_serviceKey, rules is null ? [] : rules.Addresses);
+            await _entries!.Close(_entries.TakeUnused()).ConfigureAwait(false);
         }
         // An address no longer served here is given back (MetalLB: another node announces it now).
         var lbWanted = wanted.Where(w => w.LoadBalancer).Select(w => w.EndPoint.Address).Concat(kernelLoadBalancerIPs.Select(IPAddress.Parse)).ToHashSet();
@@ -137,9 +140,8 @@ public sealed class ServiceAddresses(
         return failures;
     }
 
-    /// <summary>A TCP or UDP port whose endpoints the kernel can DNAT to (none behind another host's tunnel).</summary>
-    private static bool InKernel(RoutingTable table) =>
-        table.Protocol is ServiceTypes.TCP or ServiceTypes.UDP && table.Endpoints.All(e => e.Via is null);
+    /// <summary>A TCP or UDP port the kernel can carry: all but those that start each connection with a PROXY protocol header.</summary>
+    private static bool InKernel(RoutingTable table) => table.Protocol is ServiceTypes.TCP or ServiceTypes.UDP && !table.ProxyProtocol;
 
     /// <summary>Tries the listeners that could not bind again (a port that was taken may be free now).</summary>
     public IReadOnlyList<BindFailure> RetryFailed()
@@ -244,6 +246,7 @@ public sealed class ServiceAddresses(
             registry.Traffic.Retain(_serviceKey, []);
             if (kernel is not null) await kernel.Update(_serviceKey, null).ConfigureAwait(false);
             registry.ServedByKernel(_serviceKey, []);
+            if (_entries is not null) await _entries.Close(_entries.TakeUnused()).ConfigureAwait(false);
         }
     }
 }

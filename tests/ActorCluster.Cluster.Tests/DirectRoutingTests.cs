@@ -67,21 +67,7 @@ public sealed class DirectRoutingTests : IAsyncLifetime
         await Cluster.Create<V1Pod>(ResourceKind.Pod, TestManifests.UdpPod(2));
         await Cluster.Running("udp-1");
         await Cluster.Running("udp-2");
-        await Cluster.Create<V1Service>(ResourceKind.Service, """
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: dns
-            spec:
-              type: NodePort
-              selector:
-                app: dns
-              ports:
-              - port: 53
-                targetPort: 5353
-                protocol: UDP
-                nodePort: 30053
-            """);
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestManifests.UdpService("dns", 30053));
         await UdpScenario.UdpFlowsSpreadOver(Node(3), 30053, ["udp-1", "udp-2"], Wait);
         // One flow (one conntrack entry, or one relay flow) stays on its pod, and under Cluster the pod sees node 3.
         await UdpScenario.UdpFlowStaysOnItsPodAndSees(Node(3), 30053, Node(3));
@@ -93,6 +79,21 @@ public sealed class DirectRoutingTests : IAsyncLifetime
         Assert.IsType<ApiServer.ObjectReply>(await TestCluster.Ask<object>(Cluster[0].ApiServer, new ApiServer.DeleteObject("pods", "default", pod, 0)));
         var other = pod == "udp-1" ? "udp-2" : "udp-1";
         await TestCluster.Eventually(async () => (await Traffic.Exchange(flow, "hostname")).Reply == other, Wait, "the open flow reaching the other pod");
+    }
+
+    [Fact]
+    public async Task A_UDP_client_that_sent_before_the_Service_existed_is_answered_on_the_same_flow_once_it_has_an_endpoint()
+    {
+        // A resolver retrying on one socket: its first datagram meets a closed port (ICMP port unreachable), and in the
+        // kernel that flow is remembered un-NATed; unless it is flushed when the port gets an endpoint (kube-proxy does),
+        // every retry follows it past the new rules to the closed port for as long as the client keeps sending.
+        await Start();
+        using var flow = Traffic.UdpClient(Node(1), 30056);
+        Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, (await Traffic.Exchange(flow, "hostname")).Error);
+        await Cluster.Create<V1Pod>(ResourceKind.Pod, TestManifests.UdpPod(1));
+        await Cluster.Running("udp-1");
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestManifests.UdpService("dns-late", 30056));
+        await TestCluster.Eventually(async () => (await Traffic.Exchange(flow, "hostname")).Reply == "udp-1", Wait, "the same flow answered by udp-1");
     }
 
     [Fact]
@@ -132,6 +133,20 @@ public sealed class DirectRoutingTests : IAsyncLifetime
             outcomes.Add(answers[0] ?? "refused");
         }
         Assert.Equal(["pod-1", "pod-2", "refused"], outcomes.Order());
+    }
+
+    [Fact]
+    public async Task A_Service_annotated_for_PROXY_protocol_tells_the_pod_the_original_client_in_either_mode()
+    {
+        // The kernel cannot write the header: such a port stays on the relay in nftables mode too (without that the
+        // pod would see node 3's address and no header).
+        await Start();
+        await AffinityScenario.SeedPodsRunning(Cluster);
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml")
+            .Replace("name: svc-2", "name: svc-2\n  annotations:\n    actorcluster.io/proxy-protocol: v2", StringComparison.Ordinal));
+        await TestCluster.Eventually(async () => (await Traffic.Responders(Node(3), 30000, 10)).Count == 2, Wait, "the NodePort answering on node 3");
+        for (var i = 0; i < 6; i++)
+            Assert.StartsWith("127.0.0.9:", await Traffic.Get(Node(3), 30000, "/client", fromAddress: "127.0.0.9"), StringComparison.Ordinal);
     }
 
     [SkippableFact]

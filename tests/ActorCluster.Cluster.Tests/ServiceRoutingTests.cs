@@ -46,6 +46,9 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         return (await _cluster.Running("pod-1"), await _cluster.Running("pod-2"));
     }
 
+    /// <summary>The nftables run: the kernel carries the traffic, through local stand-ins for endpoints behind tunnels.</summary>
+    private static bool Kernel => TestCluster.ProxyMode == "nftables";
+
     /// <summary>Node i's proxy counters (1-based, as the node names).</summary>
     private Task<ProxyCounters> Counters(int i) => TestCluster.Ask<ProxyCounters>(_cluster[i - 1].ServiceProxy, GetProxyCounters.Instance);
 
@@ -61,7 +64,11 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         Assert.StartsWith(Node(3) + ":", await Traffic.Get(Node(3), 30000, "/client"), StringComparison.Ordinal);
         Assert.True((await Counters(1)).Tunnel!.Connections > 0);
         Assert.True((await Counters(2)).Tunnel!.Connections > 0);
-        Assert.True((await Counters(3)).Listeners.Single(l => l.Kind == "NodePort").BytesOut > 0);
+        // The relay carries them from node 3's NodePort listener; the kernel DNATs them to node 3's local stand-ins
+        // for the two remote endpoints, which carry them through the tunnels.
+        var carriedBy = Kernel ? "TunnelEntry" : "NodePort";
+        Assert.True((await Counters(3)).Listeners.Where(l => l.Kind == carriedBy).Sum(l => l.BytesOut) > 0);
+        if (Kernel) Assert.Equal(2, (await Counters(3)).Listeners.Count(l => l.Kind == "TunnelEntry"));
     }
 
     [Fact]
@@ -178,23 +185,6 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         Assert.Equal("no endpoints available for service \"svc-1\"", probe.ExpectMsg<DispatchRefused>(TimeSpan.FromSeconds(5)).Message);
     }
 
-    private static string UdpService(string name, int nodePort, string selector = "dns", string policy = "Cluster") => $"""
-        apiVersion: v1
-        kind: Service
-        metadata:
-          name: {name}
-        spec:
-          type: NodePort
-          externalTrafficPolicy: {policy}
-          selector:
-            app: {selector}
-          ports:
-          - port: 53
-            targetPort: 5353
-            protocol: UDP
-            nodePort: {nodePort}
-        """;
-
     /// <summary>udp-1 on node 1 and udp-2 on node 2, Running.</summary>
     private async Task UdpPodsRunning()
     {
@@ -212,7 +202,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     public async Task UDP_flows_spread_over_the_pods_through_the_tunnels_while_one_flow_stays_on_its_pod()
     {
         await UdpPodsRunning();
-        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns", 30053));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestManifests.UdpService("dns", 30053));
 
         // Node 3 has no pod: in this cluster its flows travel through the tunnels of nodes 1 and 2.
         async Task<long> Tunneled() => (await Counters(1)).Tunnel!.Connections + (await Counters(2)).Tunnel!.Connections;
@@ -224,11 +214,12 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         await UdpScenario.UdpFlowStaysOnItsPodAndSees(Node(3), 30053, Node(3));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_UDP_flow_idle_past_the_timeout_is_forgotten_and_its_next_datagram_opens_a_new_one()
     {
+        Skip.If(Kernel, "the relay's own flow table: in the kernel UDP flows are conntrack's, with its timeouts");
         await UdpPodsRunning();
-        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns", 30053));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestManifests.UdpService("dns", 30053));
         using var flow = Traffic.UdpClient(Node(3), 30053);
         await TestCluster.Eventually(async () => (await Traffic.Exchange(flow, "hostname")).Reply is not null, Wait, "the UDP NodePort answering on node 3");
 
@@ -243,7 +234,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     [Fact]
     public async Task A_UDP_Service_without_endpoints_is_answered_port_unreachable_at_once()
     {
-        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-none", 30054, selector: "nothing"));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestManifests.UdpService("dns-none", 30054, selector: "nothing"));
         var service = (await _cluster.TryGet<V1Service>(ResourceKind.Service, "default", "dns-none"))!;
         Assert.Equal(30054, service.Spec.Ports.Single().NodePort);
         // Once node 1 knows the Service, its port stays unbound (no endpoints), so the kernel answers port-unreachable.
@@ -268,7 +259,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     public async Task A_Local_UDP_port_answers_from_the_nodes_own_pod_with_the_clients_address_and_a_node_without_one_refuses()
     {
         await UdpPodsRunning();
-        await _cluster.Create<V1Service>(ResourceKind.Service, UdpService("dns-local", 30055, policy: "Local"));
+        await _cluster.Create<V1Service>(ResourceKind.Service, TestManifests.UdpService("dns-local", 30055, policy: "Local"));
         await TestCluster.Eventually(async () =>
         {
             using var local = Traffic.UdpClient(Node(1), 30055);
@@ -298,11 +289,8 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             return counts;
         }
         await TestCluster.Eventually(async () =>
-        {
-            var bound = 0;
-            for (var i = 1; i <= 3; i++) bound += (await Counters(i)).Listeners.Count(l => l.Kind == "ClusterIP" && l.Address == at);
-            return bound == 3 && await Traffic.Get(svc.Spec.ClusterIP, 9000, "/hostname", "127.0.8.250") is not null;
-        }, Wait, "the ClusterIP bound on every node and answering");
+            (await _cluster.NodesBinding(at)).Count == 3 && await Traffic.Get(svc.Spec.ClusterIP, 9000, "/hostname", "127.0.8.250") is not null,
+            Wait, "the ClusterIP served by every node and answering");
 
         // Every node listens on the ClusterIP; each client is taken by one of them every time, so the affinity that
         // node remembers holds: ten connections, one node, one pod. Five clients: if nodes were picked per
@@ -313,6 +301,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             var pods = await Traffic.Responders(svc.Spec.ClusterIP, 9000, 10, fromAddress: $"127.0.8.{c}");
             var after = await AcceptedPerNode();
             Assert.Single(pods);
+            if (Kernel) continue; // the kernel counts no connections per node (DirectRoutingTests shows one client, one node there)
             Assert.Single(Enumerable.Range(0, 3), i => after[i] != before[i]);
             Assert.Equal(10, after.Sum() - before.Sum());
         }
@@ -343,7 +332,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
             {
                 var d = await TestCluster.Ask<object>(_cluster[i].ServiceProxy, new Dispatch($"{ip}:9000", "127.0.7.1"));
                 if (d is not DispatchRefused { Reason: nameof(NoRouteReason.NoLocalEndpoints) }) return false;
-                if (!(await Counters(i + 1)).Listeners.Any(l => l.Kind == "ClusterIP" && l.Address == $"{ip}:9000")) return false;
+                if (!(await _cluster.NodesBinding($"{ip}:9000")).Contains(i + 1)) return false;
             }
             return true;
         }, Wait, "nodes 2 and 3 listening and knowing the endpoint is not theirs");
@@ -354,6 +343,7 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         for (var i = 0; i < 30; i++) answers.Add(await Traffic.Get(ip, 9000, "/hostname", $"127.0.7.{i + 1}"));
         Assert.All(answers.OfType<string>(), a => Assert.Equal("pod-1", a));
         Assert.Contains(null, answers);
+        if (Kernel) return; // the kernel's refusals are not counted per listener
         var refusedLocal = 0L;
         for (var i = 2; i <= 3; i++)
             refusedLocal += (await Counters(i)).Listeners.Where(l => l.Kind == "ClusterIP").Sum(l => l.RefusedNoLocalEndpoints);

@@ -3,6 +3,24 @@ namespace ActorCluster.Cluster.Tests;
 /// <summary>Manifests several data-plane test classes share (the seed walkthrough's are in deploy/examples/seed).</summary>
 internal static class TestManifests
 {
+    /// <summary>A UDP NodePort Service on port 53 to the pods labelled app=<paramref name="selector"/> (port 5353).</summary>
+    public static string UdpService(string name, int nodePort, string selector = "dns", string policy = "Cluster") => $"""
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: {name}
+        spec:
+          type: NodePort
+          externalTrafficPolicy: {policy}
+          selector:
+            app: {selector}
+          ports:
+          - port: 53
+            targetPort: 5353
+            protocol: UDP
+            nodePort: {nodePort}
+        """;
+
     /// <summary>udp-N on node N: kubetm/app answering UDP on 5353, labelled app=dns.</summary>
     public static string UdpPod(int node) => $"""
         apiVersion: v1

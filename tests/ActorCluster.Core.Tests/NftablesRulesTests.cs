@@ -56,6 +56,19 @@ public class NftablesRulesTests
     }
 
     [Fact]
+    public void A_UDP_address_counts_as_served_only_while_it_has_endpoints_there()
+    {
+        // The proxier flushes a UDP address's un-NATed flows when it becomes served (kube-proxy's first-endpoint flush).
+        var svc = Service(etp: "Local");
+        svc.Spec.Ports[0].Protocol = "UDP";
+        Assert.Equal(["127.0.1.1:30000", "127.96.0.10:9000"], Rules(svc, Pod1, Pod2).UdpServed.Order(StringComparer.Ordinal));
+        // Under Local node 1 has no endpoint of its own behind its NodePort: refused there, so not served.
+        Assert.Equal(["127.96.0.10:9000"], Rules(svc, Pod2).UdpServed);
+        Assert.Empty(Rules(svc).UdpServed);
+        Assert.Empty(Rules(Service(), Pod1, Pod2).UdpServed); // TCP: a connection to a closed port leaves nothing behind
+    }
+
+    [Fact]
     public void Without_endpoints_every_address_is_in_a_no_endpoint_set_and_no_chain_is_written()
     {
         var rules = Rules(Service());

@@ -46,18 +46,21 @@ public readonly record struct ClusterIPShare(int Index, int Count)
 /// as having no endpoints), its chains (one per service port and entry kind, one per endpoint), and the ClientIP
 /// affinity sets. Compared with the Service's previous rules to write only the difference (a partial sync).
 /// <see cref="UdpEndpoints"/> ("ip:port") are the UDP endpoints DNATed to: conntrack entries of one that leaves are
-/// flushed, as kube-proxy does, or its flows would keep going to it. <see cref="Addresses"/> are the addresses the
-/// elements stand for (DNATed or refused), as the node lists what it serves.
+/// flushed, as kube-proxy does, or its flows would keep going to it. <see cref="UdpServed"/> ("ip:port") are the UDP
+/// addresses DNATed (with endpoints): one that becomes served has the entries of flows that met no rule flushed, or
+/// a client that kept sending (a DNS resolver) would keep following its un-NATed entry to a closed port.
+/// <see cref="Addresses"/> are the addresses the elements stand for (DNATed or refused), as the node lists what it serves.
 /// </summary>
 public sealed record ServiceRules(
     ImmutableDictionary<(string Container, string Key), string?> Elements,
     ImmutableDictionary<string, ImmutableArray<string>> Chains,
     ImmutableHashSet<string> AffinitySets,
     ImmutableHashSet<string> UdpEndpoints,
+    ImmutableHashSet<string> UdpServed,
     ImmutableArray<(IPEndPoint EndPoint, string Protocol)> Addresses)
 {
     public static readonly ServiceRules Empty = new(
-        ImmutableDictionary<(string, string), string?>.Empty, ImmutableDictionary<string, ImmutableArray<string>>.Empty, [], [], []);
+        ImmutableDictionary<(string, string), string?>.Empty, ImmutableDictionary<string, ImmutableArray<string>>.Empty, [], [], [], []);
 }
 
 /// <summary>
@@ -132,6 +135,9 @@ public static class NftablesRules
             // A datagram this host sends to one of its own addresses is better answered by the kernel (no socket:
             // ICMP port unreachable, ECONNREFUSED) than rejected on its way out, which the sender sees as EPERM.
             if (hook == "output") sb.Append($"add rule {t} filter-output meta l4proto udp fib daddr type local return\n");
+            // Where the node lets packets from other hosts reach loopback after DNAT (route_localnet, for pods on the
+            // host's loopback), one to a loopback address that no rule DNATed is dropped: kube-proxy's guard for it.
+            if (hook == "input") sb.Append($"add rule {t} filter-input iifname != \"lo\" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop\n");
             sb.Append($"add rule {t} filter-{hook} ct state new jump no-endpoints\n");
         }
         sb.Append(SetShare(node, share));
@@ -164,6 +170,7 @@ public static class NftablesRules
         var chains = ImmutableDictionary.CreateBuilder<string, ImmutableArray<string>>();
         var sets = ImmutableHashSet.CreateBuilder<string>();
         var udp = ImmutableHashSet.CreateBuilder<string>();
+        var udpServed = ImmutableHashSet.CreateBuilder<string>();
         var addresses = ImmutableArray.CreateBuilder<(IPEndPoint, string)>();
         var hasClusterIP = clusterIP is not null && clusterIP != ServiceTypes.None && IPAddress.TryParse(clusterIP, out _);
         foreach (var table in tables.Where(t => t.Protocol is ServiceTypes.TCP or ServiceTypes.UDP))
@@ -190,11 +197,19 @@ public static class NftablesRules
                 return $"goto {chain}";
             }
 
+            void Served(string ip, int at)
+            {
+                if (table.Protocol == ServiceTypes.UDP) udpServed.Add($"{ip}:{at.ToString(CultureInfo.InvariantCulture)}");
+            }
             if (hasClusterIP)
             {
                 addresses.Add((new IPEndPoint(IPAddress.Parse(clusterIP!), table.Port), table.Protocol));
                 var key = $"{clusterIP} . {proto} . {port}";
-                if (Entry("svc", TrafficSource.Internal) is { } verdict) elements[(ClusterIPs, key)] = verdict;
+                if (Entry("svc", TrafficSource.Internal) is { } verdict)
+                {
+                    elements[(ClusterIPs, key)] = verdict;
+                    Served(clusterIP!, table.Port);
+                }
                 else elements[(NoEndpointClusterIPs, key)] = null;
             }
             var external = table.NodePort > 0 || loadBalancerIPs.Count > 0 ? Entry("ext", TrafficSource.External) : null;
@@ -202,18 +217,26 @@ public static class NftablesRules
             {
                 addresses.Add((new IPEndPoint(node.Address, table.NodePort), table.Protocol));
                 var key = $"{proto} . {table.NodePort.ToString(CultureInfo.InvariantCulture)}";
-                if (external is not null) elements[(NodePorts, key)] = external;
+                if (external is not null)
+                {
+                    elements[(NodePorts, key)] = external;
+                    Served(node.Address.ToString(), table.NodePort);
+                }
                 else elements[(NoEndpointNodePorts, key)] = null;
             }
             foreach (var ip in loadBalancerIPs.Where(ip => IPAddress.TryParse(ip, out _)))
             {
                 addresses.Add((new IPEndPoint(IPAddress.Parse(ip), table.Port), table.Protocol));
                 var key = $"{ip} . {proto} . {port}";
-                if (external is not null) elements[(ExternalIPs, key)] = external;
+                if (external is not null)
+                {
+                    elements[(ExternalIPs, key)] = external;
+                    Served(ip, table.Port);
+                }
                 else elements[(NoEndpointExternalIPs, key)] = null;
             }
         }
-        return new ServiceRules(elements.ToImmutable(), chains.ToImmutable(), sets.ToImmutable(), udp.ToImmutable(), addresses.ToImmutable());
+        return new ServiceRules(elements.ToImmutable(), chains.ToImmutable(), sets.ToImmutable(), udp.ToImmutable(), udpServed.ToImmutable(), addresses.ToImmutable());
     }
 
     private static string EndpointChain(string id, ServiceEndpoint e, RoutingTable table, string proto,

@@ -119,6 +119,17 @@ public sealed class RoutingTable
     /// <summary>The number a LoadBalancer health check reports: local endpoints able to take traffic.</summary>
     public int LocalEndpointCount => LocalCandidates.Length;
 
+    /// <summary>This service port with other endpoints (the kernel path's local stand-ins for endpoints behind a tunnel).</summary>
+    public RoutingTable WithEndpoints(ImmutableArray<ServiceEndpoint> endpoints) =>
+        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, ExternalLocal, InternalLocal, AffinitySeconds, ProxyProtocol, endpoints);
+
+    /// <summary>
+    /// One endpoint of this service port, under Cluster policy and without affinity: what relays a connection whose
+    /// endpoint was already chosen (by the kernel's rules, which applied the policies and the affinity).
+    /// </summary>
+    public RoutingTable Only(ServiceEndpoint endpoint) =>
+        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, false, false, 0, false, [endpoint]);
+
     private static ImmutableArray<ServiceEndpoint> Usable(ImmutableArray<ServiceEndpoint> endpoints)
     {
         var ready = endpoints.Where(e => e.Ready && !e.Terminating).ToImmutableArray();

@@ -65,6 +65,15 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     {
         var (ok, output) = Nft(NftablesRules.CreateTable(node, share, Owner(node)));
         if (!ok) throw new InvalidOperationException($"nft: cannot create table {node.Table}: {output.Trim()}");
+        // A node other hosts can reach: their packets DNATed to pods and stand-ins on this host's loopback must be
+        // delivered, not dropped as martians. (On one machine every client is local and nothing needs changing.)
+        if (!System.Net.IPAddress.IsLoopback(node.Address))
+        {
+            var error = RouteLocalnet.EnableEverywhere();
+            log(error is null
+                ? "route_localnet set on this host's interfaces: other hosts' connections reach pods on loopback"
+                : $"route_localnet could not be set ({error}): connections from other hosts to pods on this host's loopback will fail");
+        }
         return new NftablesProxier(node, share, log);
     }
 
@@ -133,15 +142,19 @@ public sealed partial class NftablesProxier : IAsyncDisposable
                 Interlocked.Increment(ref _transactions);
             }
             var udpGone = new HashSet<string>();
+            var udpNowServed = new HashSet<string>();
             foreach (var (key, rules) in pending)
             {
-                if (_applied.TryGetValue(key, out var before)) udpGone.UnionWith(before.UdpEndpoints.Except(rules?.UdpEndpoints ?? []));
+                var before = _applied.GetValueOrDefault(key);
+                if (before is not null) udpGone.UnionWith(before.UdpEndpoints.Except(rules?.UdpEndpoints ?? []));
+                if (rules is not null) udpNowServed.UnionWith(rules.UdpServed.Except(before?.UdpServed ?? []));
                 if (rules is null) _applied.Remove(key);
                 else _applied[key] = rules;
             }
             // An endpoint still wanted by another Service keeps its flows.
             udpGone.ExceptWith(_applied.Values.SelectMany(r => r.UdpEndpoints));
             FlushConntrack(udpGone);
+            if (ok) FlushUnNATed(udpNowServed);
             if (!ok)
             {
                 _log($"nft: a sync of {pending.Count} service(s) failed: {FirstLines(output)}; writing table {Node.Table} again");
@@ -167,6 +180,27 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             {
                 _conntrackMissingSaid = true;
                 _log($"conntrack: cannot flush the flows of UDP endpoints that left ({FirstLines(output)}); install Debian's conntrack package");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Forgets the UDP flows to addresses that have just become served which no rule NATed (conntrack's entries whose
+    /// reply would come from the address itself): a datagram sent before the rules existed left one, and every later
+    /// datagram of that flow follows it, past the new rules, to the closed port. kube-proxy flushes the same way when a
+    /// UDP Service gets its first endpoint. Flows already DNATed (their reply comes from a pod) stay.
+    /// </summary>
+    private void FlushUnNATed(IEnumerable<string> addresses)
+    {
+        foreach (var address in addresses)
+        {
+            var colon = address.LastIndexOf(':');
+            var (ip, port) = (address[..colon], address[(colon + 1)..]);
+            var (ok, output) = Run("conntrack", ["-D", "-p", "udp", "--orig-dst", ip, "--orig-port-dst", port, "--reply-src", ip, "--reply-port-src", port], null);
+            if (!ok && !output.Contains("0 flow entries", StringComparison.Ordinal) && !_conntrackMissingSaid)
+            {
+                _conntrackMissingSaid = true;
+                _log($"conntrack: cannot flush the flows of UDP addresses that gained endpoints ({FirstLines(output)}); install Debian's conntrack package");
             }
         }
     }
