@@ -3,8 +3,10 @@
 #
 # Builds the ActorCluster node image without a registry or a Dockerfile base image: a self-contained
 # `dotnet publish` of the `actorcluster` executable, the shared libraries it loads (found with ldd, plus OpenSSL,
-# which .NET opens at run time), and the two tools the node calls to announce LoadBalancer IPs (`ip` from iproute2;
-# `arping` from iputils-arping when installed), imported with `docker import` into the engine DOCKER_HOST names.
+# which .NET opens at run time), the two tools the node calls to announce LoadBalancer IPs (`ip` from iproute2;
+# `arping` from iputils-arping when installed) and the two of the kernel data path (`nft` from nftables, `conntrack`
+# from conntrack, when installed: without them proxy mode auto falls back to the relay), imported with `docker import`
+# into the engine DOCKER_HOST names.
 # With IMAGE.tar it also writes the image with `docker save`, to `docker load` on other hosts.
 # The container runs `actorcluster node`, configured by ACTORCLUSTER_* environment variables (see README).
 set -eu
@@ -23,6 +25,8 @@ chmod 1777 "$R/tmp"
 cp -a "$WORK/publish/." "$R/app/"
 echo "hosts: files dns" > "$R/etc/nsswitch.conf"
 cp /etc/os-release "$R/etc/os-release" # the Node's OS-IMAGE
+# nft resolves protocol and service names (tcp, udp) through these, as libc does.
+for f in /etc/protocols /etc/services; do [ -f "$f" ] && cp "$f" "$R/etc/"; done
 
 # Copies a file (following links) to the same path under the image root.
 put() { mkdir -p "$R$(dirname "$1")"; cp -L "$1" "$R$1"; }
@@ -31,6 +35,9 @@ libs_of() { for f in "$@"; do ldd "$f" 2>/dev/null; done | awk '$2=="=>" && $3 ~
 
 TOOLS=$(command -v ip)
 if command -v arping >/dev/null 2>&1; then TOOLS="$TOOLS $(command -v arping)"; else echo "build-image: arping not installed (apt-get install iputils-arping): LoadBalancer IPs are announced without a gratuitous ARP"; fi
+for t in nft conntrack; do
+  if command -v "$t" >/dev/null 2>&1; then TOOLS="$TOOLS $(command -v "$t")"; else echo "build-image: $t not installed (apt-get install nftables conntrack): the image's nodes use the relay"; fi
+done
 for t in $TOOLS; do mkdir -p "$R/usr/sbin"; cp -L "$t" "$R/usr/sbin/"; done
 # Opened at run time, so ldd cannot see them: OpenSSL (HTTPS API), GSSAPI (Npgsql probes for Kerberos).
 SSL=$(ls /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3 /usr/lib/x86_64-linux-gnu/libgssapi_krb5.so.2 2>/dev/null || true)

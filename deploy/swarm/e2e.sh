@@ -72,6 +72,8 @@ command -v dockerd >/dev/null || need="$need docker.io containerd runc"
 command -v iptables >/dev/null || need="$need iptables"
 command -v pg_createcluster >/dev/null || need="$need postgresql"
 command -v arping >/dev/null || need="$need iputils-arping"
+command -v nft >/dev/null || need="$need nftables"
+command -v conntrack >/dev/null || need="$need conntrack"
 command -v curl >/dev/null || need="$need curl"
 if [ -n "$need" ]; then
   log "installing:$need"
@@ -151,6 +153,15 @@ until_ok 120 dk 1 cp "$(node_container 1):/data/kubeconfig" "$WORK/kubeconfig" |
 ready_nodes() { [ "$(kc get nodes --no-headers 2>/dev/null | awk '$2=="Ready"' | wc -l)" -eq "$1" ]; }
 check "3 Ready nodes through kubectl against the manager's API" until_ok 180 ready_nodes 3
 kc get nodes -o wide
+# The stack's proxy mode is auto: with NET_ADMIN and the image's nft, every host's node carries Service traffic in
+# its kernel (its table, route_localnet so other hosts reach pods on its loopback).
+kernel_mode() {
+  local i=$1
+  dk "$i" logs "$(node_container "$i")" 2>&1 | grep -q "service proxy mode: nftables (table ip actorcluster-k8s-worker$i" &&
+    ip netns exec "n$i" nft list table ip "actorcluster-k8s-worker$i" >/dev/null 2>&1 &&
+    [ "$(ip netns exec "n$i" cat /proc/sys/net/ipv4/conf/eth0/route_localnet)" = 1 ]
+}
+for i in 1 2 3; do check "host $i: proxy mode auto chose nftables (its table in the host's kernel, route_localnet on)" until_ok 60 kernel_mode "$i"; done
 
 # ---------------------------------------------------------------- the seed walkthrough across hosts
 SEED=$ROOT/deploy/examples/seed
@@ -183,6 +194,9 @@ refused() {
 for i in 1 2 3; do
   check "NodePort 30000 on host $i (10.200.0.1$i) spreads over both pods" until_ok 60 spreads "http://10.200.0.1$i:30000/hostname"
 done
+# The kernel carries them: host 3 has no pod, so its NodePort's rules DNAT to its local stand-ins for the two pods
+# behind the other hosts' tunnels; hosts 1 and 2 DNAT to their own pod directly.
+check "host 3's kernel DNATs NodePort 30000 to its tunnel stand-ins" sh -c "ip netns exec n3 nft list table ip actorcluster-k8s-worker3 | grep -q 'dnat to 127.253.0.1:'"
 CLUSTER_IP=$(kc get svc svc-1 -o jsonpath='{.spec.clusterIP}')
 check "ClusterIP $CLUSTER_IP:9000 from inside host n3 (no pod there) spreads over both pods" until_ok 60 spreads "http://$CLUSTER_IP:9000/hostname" n3
 # Cluster across hosts: the pod sees a node's address (the node of the pod, where the tunnel ends), never the client's.
@@ -263,6 +277,8 @@ log "stopping the node on host $HOLDER (it holds $LB_IP): docker node update --a
 dk 1 node update --availability drain "k8s-worker$HOLDER" >/dev/null || fail "drain k8s-worker$HOLDER"
 moved() { local a; a=$(announcer); [ -n "$a" ] && [ "$a" != "$HOLDER" ] && [ "$(echo "$a" | wc -l)" -eq 1 ]; }
 check "another host takes $LB_IP" until_ok 120 moved
+no_table() { ! ip netns exec "n$HOLDER" nft list tables ip | grep -q actorcluster; }
+check "the stopped node removed its nftables table from host $HOLDER's kernel" until_ok 60 no_table
 SURVIVOR=$(( HOLDER == 3 ? 1 : (HOLDER == 1 ? 2 : 1) ))
 case $HOLDER in 1) ALIVE=pod-2 ;; 2) ALIVE=pod-1 ;; *) ALIVE="pod-1 pod-2" ;; esac
 check "$LB_IP answers again, from the pods still running ($ALIVE)" until_ok 120 answered_by "http://$LB_IP:9000/hostname" "$ALIVE"
