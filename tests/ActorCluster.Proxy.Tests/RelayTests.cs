@@ -56,43 +56,56 @@ public sealed class RelayTests
     {
         // A node tunnel that accepts at once (the node is there) but takes 700 ms to send its challenge, as a busy
         // node may: well past the first dial timeout (250 ms), within the handshake's own bound.
-        using var tunnel = new TcpListener(IPAddress.Parse("127.0.12.20"), 4054);
-        tunnel.Start();
-        var served = Task.Run(async () =>
-        {
-            using var conn = await tunnel.AcceptTcpClientAsync();
-            var stream = conn.GetStream();
-            await Task.Delay(700);
-            await stream.WriteAsync(TunnelHandshake.NewChallenge());
-            // The hello arrives in one send; then the status byte, and the "pod" answers what it gets, reversed.
-            var hello = new byte[8192];
-            Assert.True(await stream.ReadAsync(hello) > 0);
-            stream.WriteByte(NodeTunnel.Connected);
-            var request = new byte[4];
-            await stream.ReadExactlyAsync(request);
-            Array.Reverse(request);
-            await stream.WriteAsync(request);
-        });
-
-        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=system:node:node", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
-        using var credentials = new TunnelCredentials(certificate);
+        var (tunnel, served) = FakeTunnel("127.0.12.20", TimeSpan.FromMilliseconds(700));
+        using var credentials = SelfSignedCredentials();
         // The pod is on another node, reached through its tunnel; given up on, the connection would be refused.
         var table = Table("slow", 8003, 7000, [Ready("127.0.12.22", node: "far")], node => node == "far" ? new IPEndPoint(IPAddress.Parse("127.0.12.20"), 4054) : null);
         var at = new IPEndPoint(IPAddress.Parse("127.0.12.1"), 8003);
         await using var listener = ServiceListener.Start(at, table, TrafficSource.Internal, at.Address, reusePort: false, tunnel: credentials);
 
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        using var cts = new CancellationTokenSource(Bound);
-        await client.ConnectAsync(at, cts.Token);
-        await client.SendAsync("abcd"u8.ToArray(), SocketFlags.None, cts.Token);
-        var answer = new byte[4];
-        for (var read = 0; read < 4;) read += await client.ReceiveAsync(answer.AsMemory(read), SocketFlags.None, cts.Token);
-        Assert.Equal("dcba", System.Text.Encoding.ASCII.GetString(answer));
+        Assert.Equal("dcba", await Reversed(at));
         await served.WaitAsync(Bound);
         Assert.Equal(0, listener.Stats.DialRetries);
         tunnel.Stop();
+    }
+
+    [Fact]
+    public async Task A_tunnel_stand_in_carries_what_the_kernel_sends_it_to_its_one_remote_endpoint_and_closes_once_unused()
+    {
+        // A far node's tunnel: the hello must name the remote pod and its port.
+        var (tunnel, served) = FakeTunnel("127.0.12.30", TimeSpan.Zero,
+            hello => Assert.Equal(new byte[] { 127, 0, 12, 32, 7000 >> 8, 7000 & 0xff }, hello[4..10]));
+        using var credentials = SelfSignedCredentials();
+        var table = Table("remote", 8004, 7000, [Ready("127.0.12.31", node: "node"), Ready("127.0.12.32", node: "far")],
+            node => node == "far" ? new IPEndPoint(IPAddress.Parse("127.0.12.30"), 4054) : null);
+        var registry = new ListenerRegistry();
+        var entries = new TunnelEntries(IPAddress.Parse("127.0.12.1"), UdpFlowLimits.Default, registry, credentials);
+
+        // The local endpoint stays as it is; the remote one becomes a stand-in on loopback, still of its node (so
+        // Local policy still leaves it out), the same port on every change while it is wanted.
+        var mapped = entries.Map(table);
+        Assert.Equal("127.0.12.31:7000", mapped.Endpoints.Single(e => e.NodeName == "node").Address);
+        var standIn = mapped.Endpoints.Single(e => e.NodeName == "far");
+        Assert.Equal(TunnelEntries.Address.ToString(), standIn.IP);
+        Assert.Null(standIn.Via);
+        Assert.Empty(entries.TakeUnused());
+        Assert.Equal(standIn.Address, entries.Map(table).Endpoints.Single(e => e.NodeName == "far").Address);
+        Assert.Empty(entries.TakeUnused());
+        Assert.Equal("TunnelEntry", Assert.Single(registry.Listeners).Kind);
+
+        // A connection the kernel DNATed to it: carried through the far node's tunnel to the pod.
+        Assert.Equal("dcba", await Reversed(standIn.EndPoint!));
+        await served.WaitAsync(Bound);
+        tunnel.Stop();
+
+        // A round without it (the endpoint left): handed back to be closed once the rules no longer point at it.
+        var unused = entries.TakeUnused();
+        Assert.Single(unused);
+        await entries.Close(unused);
+        Assert.Empty(registry.Listeners);
+        using var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var refused = await Assert.ThrowsAsync<SocketException>(() => late.ConnectAsync(standIn.EndPoint!));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
     }
 
     [Fact]
@@ -203,6 +216,53 @@ public sealed class RelayTests
         Assert.Single(traffic.Endpoints());
         traffic.Retain("default/web", []);
         Assert.Empty(traffic.Endpoints());
+    }
+
+    /// <summary>
+    /// A far node's tunnel for one connection: challenges after <paramref name="delay"/>, hands the hello (one send) to
+    /// <paramref name="checkHello"/>, reports the pod connected, and the "pod" answers 4 bytes reversed.
+    /// </summary>
+    private static (TcpListener Listener, Task Served) FakeTunnel(string address, TimeSpan delay, Action<byte[]>? checkHello = null)
+    {
+        var tunnel = new TcpListener(IPAddress.Parse(address), 4054);
+        tunnel.Start();
+        var served = Task.Run(async () =>
+        {
+            using var conn = await tunnel.AcceptTcpClientAsync();
+            var stream = conn.GetStream();
+            await Task.Delay(delay);
+            await stream.WriteAsync(TunnelHandshake.NewChallenge());
+            var hello = new byte[8192];
+            Assert.True(await stream.ReadAsync(hello) >= NodeTunnel.HeaderLength);
+            checkHello?.Invoke(hello);
+            stream.WriteByte(NodeTunnel.Connected);
+            var request = new byte[4];
+            await stream.ReadExactlyAsync(request);
+            Array.Reverse(request);
+            await stream.WriteAsync(request);
+        });
+        return (tunnel, served);
+    }
+
+    /// <summary>Tunnel credentials from a self-signed node certificate (the fake tunnel checks no signature).</summary>
+    private static TunnelCredentials SelfSignedCredentials()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=system:node:node", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
+        return new TunnelCredentials(certificate);
+    }
+
+    /// <summary>Sends "abcd" to <paramref name="at"/> and returns the 4 bytes answered.</summary>
+    private static async Task<string> Reversed(IPEndPoint at)
+    {
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var cts = new CancellationTokenSource(Bound);
+        await client.ConnectAsync(at, cts.Token);
+        await client.SendAsync("abcd"u8.ToArray(), SocketFlags.None, cts.Token);
+        var answer = new byte[4];
+        for (var read = 0; read < 4;) read += await client.ReceiveAsync(answer.AsMemory(read), SocketFlags.None, cts.Token);
+        return System.Text.Encoding.ASCII.GetString(answer);
     }
 
     /// <summary>Service default/<paramref name="name"/> with one TCP port, its endpoints in one slice at <paramref name="targetPort"/>.</summary>
