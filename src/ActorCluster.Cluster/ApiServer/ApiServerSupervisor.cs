@@ -9,7 +9,9 @@ namespace ActorCluster.Cluster.ApiServer;
 /// An ApiServer that fails (a journal write failed or was rejected, an unexpected exception) stops; this actor
 /// starts a fresh one after a backoff, under a new ActorRef, so every watcher sees <c>Terminated</c> and starts
 /// again against the new instance instead of waiting on one that forgot it. While there is no ApiServer, requests
-/// are answered at once with 503 and Retry-After (clients such as kubectl retry), never left to time out.
+/// are answered at once with 503 and Retry-After (clients such as kubectl retry), never left to time out; so are
+/// requests that were already forwarded to an instance as it stopped (between its end and our <c>Terminated</c>, they
+/// reach its dead letters, which this actor watches for its children).
 /// <see cref="HandOver"/> (the singleton's termination message) is passed on so in-flight writes finish first.
 /// </summary>
 public sealed class ApiServerSupervisor : ReceiveActor, IWithTimers
@@ -51,6 +53,12 @@ public sealed class ApiServerSupervisor : ReceiveActor, IWithTimers
             if (_child is null) Context.Stop(Self);
             else _child.Tell(h);
         });
+        Receive<DeadLetter>(d =>
+        {
+            // Never processed (it waited in the stopped instance's mailbox or stash): safe to ask for a retry.
+            if (d.Recipient.Path.Parent.Equals(Self.Path) && IsRequest(d.Message))
+                d.Sender.Tell(ApiErrorReply.From(ApiError.ServiceUnavailable("the ApiServer stopped before handling this request; try again")));
+        });
         ReceiveAny(message =>
         {
             if (_child is not null)
@@ -59,8 +67,7 @@ public sealed class ApiServerSupervisor : ReceiveActor, IWithTimers
                 return;
             }
             // Requests get an answer now; watch and node messages are retried by their senders on their own.
-            if (message is CreateObject or UpdateObject or DeleteObject or GetObject or ListObjects
-                or RegisterNode or ReportPodStatus or ConfirmPodTerminated)
+            if (IsRequest(message))
                 Sender.Tell(ApiErrorReply.From(ApiError.ServiceUnavailable(
                     _handingOver ? "the ApiServer is moving to another node; try again" : "the ApiServer is restarting after a failure; try again")));
         });
@@ -78,7 +85,17 @@ public sealed class ApiServerSupervisor : ReceiveActor, IWithTimers
         public static readonly Start Instance = new();
     }
 
-    protected override void PreStart() => StartChild();
+    /// <summary>The messages a sender waits on for an answer (watch and node messages are retried by their senders).</summary>
+    private static bool IsRequest(object message) => message is CreateObject or UpdateObject or DeleteObject or GetObject or ListObjects
+        or RegisterNode or ReportPodStatus or ConfirmPodTerminated;
+
+    protected override void PreStart()
+    {
+        Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
+        StartChild();
+    }
+
+    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
 
     /// <summary>Never restart the ApiServer in place: any failure stops it, and a new one is started under a new name.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;

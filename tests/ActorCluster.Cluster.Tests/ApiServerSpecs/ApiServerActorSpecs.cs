@@ -237,6 +237,27 @@ public sealed class ApiServerActorSpecs : TestKit
     }
 
     [Fact]
+    public void Requests_that_reach_an_ApiServer_as_it_stops_are_answered_503_not_lost()
+    {
+        // A stand-in ApiServer that stops on cue: the requests forwarded behind the cue wait in its mailbox when it
+        // ends, before the supervisor's Terminated, and go to its dead letters. Each must still get an answer.
+        var supervisor = Sys.ActorOf(ApiServerSupervisor.Props(Props.Create(() => new StopsOnCue())));
+        supervisor.Tell(StopsOnCue.Cue);
+        for (var i = 0; i < 50; i++) supervisor.Tell(new GetObject("pods", "default", $"pod-{i}"));
+        var replies = Enumerable.Range(0, 50).Select(_ => ExpectMsg<ApiErrorReply>(Wait)).ToList();
+        Assert.All(replies, r => Assert.Equal(503, r.Code));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // one answer each
+    }
+
+    /// <summary>Stops when told <see cref="Cue"/> and answers no request: every answer the test sees is the supervisor's.</summary>
+    private sealed class StopsOnCue : ReceiveActor
+    {
+        public const string Cue = "stop";
+
+        public StopsOnCue() => Receive<string>(_ => Context.Stop(Self));
+    }
+
+    [Fact]
     public void An_object_over_the_size_limit_is_refused_and_nothing_is_stored()
     {
         var apiServer = StartSupervised(new ApiServerSettings(ControlPlaneConfig.Default) { MaxObjectBytes = 4096 });
