@@ -81,11 +81,17 @@ internal static partial class DataPlaneBenchmark
             foreach (var keepAlive in new[] { true, false }.Where(k => phase == "all" || phase == (k ? "keep-alive" : "close")))
             {
                 Console.WriteLine(keepAlive ? "keep-alive:" : "one request per connection (Connection: close):");
-                // Rounds interleave the paths (A B C, A B C, ...) so that a slow moment of the machine hits all of them.
+                // Rounds interleave the paths so that a slow moment of the machine hits all of them, each round starting
+                // one path later (A B C D, B C D A, ...): no path always follows the same one (the relay's run leaves
+                // this process busy for a moment, which a path right after it would always pay).
                 var runs = targets.ToDictionary(t => t.Name, _ => new List<WrkResult>());
                 for (var round = 0; round < rounds; round++)
                 {
-                    foreach (var (name, url, pid) in targets) runs[name].Add(await Measured(url, keepAlive, seconds, connections, pid));
+                    foreach (var (name, url, pid) in targets.Skip(round % targets.Count).Concat(targets.Take(round % targets.Count)))
+                    {
+                        await EmptyConnectionTracking();
+                        runs[name].Add(await Measured(url, keepAlive, seconds, connections, pid));
+                    }
                 }
                 var results = new Dictionary<string, WrkResult>();
                 foreach (var (name, _, _) in targets)
@@ -140,40 +146,48 @@ internal static partial class DataPlaneBenchmark
 
     private static async Task ServicesPhase(string name, ActorClusterNode node, string address, int seconds, int connections, int rounds)
     {
-        Console.WriteLine($"{name}: new connections (Connection: close) by number of services:");
+        // Rounds alternate between 10 and 10,000 Services (9,990 created, measured, deleted, measured, ...), so the
+        // machine's drift over minutes falls on both counts alike; each pair of rounds gives one ratio.
+        Console.WriteLine($"{name}: new connections (Connection: close) with 10 and with 10,000 services, {rounds} interleaved round(s):");
         var api = node.ApiServer;
-        var costs = new List<(int Services, WrkResult Result)>();
-        foreach (var total in new[] { 10, 10_000 })
+        var url = $"http://{address}:{NodePort}/hostname";
+        var runs = new Dictionary<int, List<WrkResult>> { [10] = [], [10_000] = [] };
+        var others = 0; // other-1 .. other-N exist; with the backend's Service, N + 1 Services
+        for (var round = 0; round < rounds; round++)
         {
-            var sw = Stopwatch.StartNew();
-            await Bench.ForEachConcurrent(Enumerable.Range(costs.Count == 0 ? 1 : 10, costs.Count == 0 ? 9 : total - 10), 64, i =>
-                Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
-            await Bench.Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count >= total + 1, TimeSpan.FromMinutes(5));
-            var setUp = sw.Elapsed;
-            // The addresses are served before the control plane is done (an EndpointSlice per selector Service is
-            // still being written and applied): measure once the node is quiet again, below a tenth of a core.
-            var idle = 1.0;
-            await Bench.Until(async () =>
+            foreach (var total in new[] { 10, 10_000 })
             {
-                var from = CpuTime(Environment.ProcessId);
-                await Task.Delay(TimeSpan.FromSeconds(1));
-                idle = (CpuTime(Environment.ProcessId) - from) / TimeSpan.FromSeconds(1);
-                return idle < 0.1;
-            }, TimeSpan.FromMinutes(5), "the node quiet after creating the services");
-            var settled = sw.Elapsed;
-            // Each measurement starts from an empty connection-tracking table: the earlier ones leave hundreds of
-            // thousands of TIME_WAIT entries behind (120 s each), which would burden whichever runs later. Only in a
-            // network namespace of the harness's own: the host's table is never touched.
-            if (InPrivateNetworkNamespace())
-            {
-                using var flush = Process.Start(new ProcessStartInfo("conntrack", ["-F"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-                await flush.WaitForExitAsync();
+                var sw = Stopwatch.StartNew();
+                await Bench.ForEachConcurrent(Enumerable.Range(others + 1, Math.Max(0, total - 1 - others)), 64, i =>
+                    Create(api, "services", $$$"""{"apiVersion":"v1","kind":"Service","metadata":{"name":"other-{{{i}}}"},"spec":{"selector":{"app":"other-{{{i}}}"},"ports":[{"port":80,"targetPort":8080}]}}"""));
+                await Bench.ForEachConcurrent(Enumerable.Range(total, Math.Max(0, others - (total - 1))), 64, i => Delete(api, "services", $"other-{i}"));
+                others = total - 1;
+                // The backend's Service has two addresses (ClusterIP and NodePort), every other one its ClusterIP.
+                await Bench.Until(async () => (await node.ServiceProxy.Ask<Cluster.Proxy.ProxyListeners>(Cluster.Proxy.GetProxyListeners.Instance, AskTimeout)).Bound.Count == total + 1,
+                    TimeSpan.FromMinutes(5));
+                var setUp = sw.Elapsed;
+                // The addresses are served before the control plane is done (an EndpointSlice per selector Service is
+                // still being written, applied or removed): measure once the node is quiet again, below a tenth of a core.
+                var idle = 1.0;
+                await Bench.Until(async () =>
+                {
+                    var from = CpuTime(Environment.ProcessId);
+                    await Task.Delay(TimeSpan.FromSeconds(1));
+                    idle = (CpuTime(Environment.ProcessId) - from) / TimeSpan.FromSeconds(1);
+                    return idle < 0.1;
+                }, TimeSpan.FromMinutes(5), "the node quiet after changing the services");
+                var settled = sw.Elapsed;
+                await EmptyConnectionTracking();
+                var r = await Measured(url, keepAlive: false, seconds, connections, Environment.ProcessId);
+                runs[total].Add(r);
+                Console.WriteLine($"  round {round + 1}: {total,6} services (served in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}");
             }
-            var r = await Median($"http://{address}:{NodePort}/hostname", keepAlive: false, seconds, connections, rounds, Environment.ProcessId);
-            costs.Add((total, r));
-            Console.WriteLine($"  {total,6} services (served in {setUp.TotalSeconds:0.0} s, quiet after {settled.TotalSeconds:0.0} s at {idle:P0} of a core): {r.RequestsPerSecond,9:0} conn/s  p50 {r.P50Ms,6:0.00} ms  p99 {r.P99Ms,6:0.00} ms  {r.CpuUsPerRequest,5:0.0} us CPU/req  errors {r.Errors}{r.Collections}");
         }
-        Console.WriteLine($"  10,000 / 10 services: {costs[1].Result.RequestsPerSecond / costs[0].Result.RequestsPerSecond:0.00}x connections/s, {costs[1].Result.P50Ms / costs[0].Result.P50Ms:0.00}x p50 (target within 10%)");
+        var few = Median(runs[10]);
+        var many = Median(runs[10_000]);
+        var pairs = runs[10].Zip(runs[10_000], (a, b) => (b.RequestsPerSecond / a.RequestsPerSecond).ToString("0.00", CultureInfo.InvariantCulture));
+        Console.WriteLine($"  medians: 10 services {few.RequestsPerSecond:0} conn/s (p50 {few.P50Ms:0.00} ms), 10,000 services {many.RequestsPerSecond:0} conn/s (p50 {many.P50Ms:0.00} ms)");
+        Console.WriteLine($"  10,000 / 10 services: {many.RequestsPerSecond / few.RequestsPerSecond:0.00}x connections/s, {many.P50Ms / few.P50Ms:0.00}x p50 (target within 10%); per round pair: {string.Join(", ", pairs)}");
 
         // One more Service with 10,000 in place: from the create's answer to its NodePort answering, five times.
         var applied = new List<double>();
@@ -202,6 +216,12 @@ internal static partial class DataPlaneBenchmark
     {
         await using var app = Cluster.Workloads.KubetmApp.Start(new Cluster.Workloads.PodIdentity("backend", "default", address, "external"), port);
         await Console.In.ReadToEndAsync();
+    }
+
+    private static async Task Delete(IActorRef api, string resource, string name)
+    {
+        var reply = await api.Ask<object>(new DeleteObject(resource, "default", name, 0), AskTimeout);
+        if (reply is not ObjectReply) throw new InvalidOperationException(reply.ToString());
     }
 
     private static async Task Create(IActorRef api, string resource, string json)
@@ -247,6 +267,19 @@ internal static partial class DataPlaneBenchmark
         var runs = new List<WrkResult>();
         for (var i = 0; i < rounds; i++) runs.Add(await Measured(url, keepAlive, seconds, connections, pid));
         return Median(runs);
+    }
+
+    /// <summary>
+    /// Empties the connection-tracking table before a measurement: every path's connections are tracked once any NAT
+    /// rule exists in the namespace, and one request per connection leaves ~10^5 TIME_WAIT entries per 10 s (each kept
+    /// 120 s, near nf_conntrack_max), a burden on whichever path runs next. Only in a network namespace of the harness's
+    /// own: the host's table is never touched.
+    /// </summary>
+    private static async Task EmptyConnectionTracking()
+    {
+        if (!InPrivateNetworkNamespace()) return;
+        using var flush = Process.Start(new ProcessStartInfo("conntrack", ["-F"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        await flush.WaitForExitAsync();
     }
 
     /// <summary>One wrk run, with the CPU time <paramref name="pid"/> spent per request meanwhile.</summary>
