@@ -199,6 +199,17 @@ done
 check "host 3's kernel DNATs NodePort 30000 to its tunnel stand-ins" sh -c "ip netns exec n3 nft list table ip actorcluster-k8s-worker3 | grep -q 'dnat to 127.253.0.1:'"
 CLUSTER_IP=$(kc get svc svc-1 -o jsonpath='{.spec.clusterIP}')
 check "ClusterIP $CLUSTER_IP:9000 from inside host n3 (no pod there) spreads over both pods" until_ok 60 spreads "http://$CLUSTER_IP:9000/hostname" n3
+# externalIPs: every node takes them; here host 2's own address, from this machine, spread over both pods.
+kc apply -f - >/dev/null <<'YAML' || fail "kubectl apply svc-ext"
+apiVersion: v1
+kind: Service
+metadata: {name: svc-ext}
+spec:
+  selector: {app: pod}
+  externalIPs: [10.200.0.12]
+  ports: [{port: 9100, targetPort: 8080}]
+YAML
+check "externalIP 10.200.0.12:9100 (host 2's address) spreads over both pods" until_ok 60 spreads "http://10.200.0.12:9100/hostname"
 # Cluster across hosts: the pod sees a node's address (the node of the pod, where the tunnel ends), never the client's.
 check "under Cluster the pod sees a node's address, not the client's" sh -c "curl -s -m 3 http://10.200.0.13:30000/client | grep -q '^10.200.0.1[123]:'"
 

@@ -20,11 +20,12 @@ public interface IServiceListener : IAsyncDisposable
     IPAddress NodeAddress { get; }
 
     /// <summary>
-    /// ClusterIP, NodePort or LoadBalancer: which of the Service's addresses this is (metrics, the dashboard); or
-    /// TunnelEntry, a stand-in the kernel path DNATs to for an endpoint behind another host's tunnel.
+    /// ClusterIP, NodePort, ExternalIP or LoadBalancer: which of the Service's addresses this is (metrics, the
+    /// dashboard); or TunnelEntry, a stand-in the kernel path DNATs to for an endpoint behind another host's tunnel.
     /// </summary>
     string Kind => EndPoint.Address.Equals(TunnelEntries.Address) ? "TunnelEntry"
         : Source == TrafficSource.Internal ? "ClusterIP"
+        : Table.ExternalIPs.Contains(EndPoint.Address) ? "ExternalIP"
         : EndPoint.Port == Table.NodePort && EndPoint.Address.Equals(NodeAddress) ? "NodePort" : "LoadBalancer";
 
     ListenerStats Stats { get; }

@@ -11,7 +11,7 @@ public sealed record BindFailure(string Namespace, string Service, IPEndPoint En
 
 /// <summary>
 /// One Service's virtual addresses on one node, what kube-proxy programs for it: per service port a listener on
-/// its ClusterIP (shared by all nodes through SO_REUSEPORT, steered by client address), one on this node's NodePort,
+/// its ClusterIP and on each of its externalIPs (shared by all nodes through SO_REUSEPORT, steered by client address), one on this node's NodePort,
 /// its LoadBalancer IPs where this node announces them, and the healthCheckNodePort server of a Local LoadBalancer.
 /// Each port has one ClientIP affinity memory, shared by all its addresses and by request-level dispatch. A UDP port
 /// is bound only while it has an endpoint to send to, so a datagram to a port without endpoints gets the kernel's
@@ -84,6 +84,9 @@ public sealed class ServiceAddresses(
                     Want(new IPEndPoint(clusterIP, table.Port), TrafficSource.Internal, true);
                 if (table.NodePort > 0)
                     Want(new IPEndPoint(NodeAddress, table.NodePort), TrafficSource.External, false);
+                // Every node takes its externalIPs (kube-proxy's rules match them on every node): shared and steered by
+                // client address as a ClusterIP is, external traffic as far as the policy goes.
+                foreach (var externalIP in table.ExternalIPs) Want(new IPEndPoint(externalIP, table.Port), TrafficSource.External, true);
                 if (announceLoadBalancer && service.Spec?.Type == ServiceTypes.LoadBalancer)
                 {
                     foreach (var ingress in service.Status?.LoadBalancer?.Ingress ?? [])

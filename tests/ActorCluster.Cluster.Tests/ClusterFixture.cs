@@ -101,6 +101,12 @@ internal sealed class TestCluster : IAsyncDisposable
     public static System.Net.Sockets.SocketError NoEndpointRefusal =>
         ProxyMode == "nftables" ? System.Net.Sockets.SocketError.ConnectionRefused : System.Net.Sockets.SocketError.ConnectionReset;
 
+    /// <summary>
+    /// The tests run inside a network namespace of their own (ActorCluster.Proxy.Tests' child runs set
+    /// ACTORCLUSTER_TEST_NETNS=1): a test may add addresses to its loopback, which it must never do on the host.
+    /// </summary>
+    public static bool InPrivateNetworkNamespace { get; } = Environment.GetEnvironmentVariable("ACTORCLUSTER_TEST_NETNS") == "1";
+
     private static string ProxyModeHocon => ProxyMode is { } mode ? $"\nactorcluster.proxy.mode = {mode}\n" : "";
 
     public async Task<ActorClusterNode> StartNode(int index, string extraHocon = "")

@@ -110,10 +110,18 @@ public sealed class DirectRoutingTests : IAsyncLifetime
         await AffinityScenario.SeedPodsRunning(Cluster);
         var svc = await Cluster.Create<V1Service>(ResourceKind.Service,
             TestCluster.Seed("svc-1-clusterip.yaml").Replace("spec:", "spec:\n  internalTrafficPolicy: Local", StringComparison.Ordinal));
-        var ip = svc.Spec.ClusterIP;
-        // Every node serves the Service and knows both endpoints (each node's replica on its own time): nodes 1 and 2
-        // route to their own pod, node 3 has none of its own. The Service actor answers once its addresses are applied.
-        await TestCluster.Eventually(async () => (await Cluster.NodesBinding($"{ip}:9000")).Count == 3, Wait, "every node serving the ClusterIP");
+        await EachClientMeetsOneNodeUnderLocal(svc.Spec.ClusterIP);
+    }
+
+    /// <summary>
+    /// With pod-1 on node 1, pod-2 on node 2 and a Local policy for traffic to <paramref name="ip"/>:9000: waits until every
+    /// node serves the address and knows which endpoint is its own (each node's replica on its own time; node 3 has
+    /// none), then checks that each client (by address) always meets the same node: the same pod every time, or always
+    /// refused where its node has no pod of its own. Over 30 clients all three outcomes appear.
+    /// </summary>
+    private async Task EachClientMeetsOneNodeUnderLocal(string ip)
+    {
+        await TestCluster.Eventually(async () => (await Cluster.NodesBinding($"{ip}:9000")).Count == 3, Wait, $"every node serving {ip}:9000");
         await TestCluster.Eventually(async () =>
         {
             var decisions = new List<object>();
@@ -121,9 +129,6 @@ public sealed class DirectRoutingTests : IAsyncLifetime
             return decisions[0] is Dispatched { PodName: "pod-1" } && decisions[1] is Dispatched { PodName: "pod-2" }
                    && decisions[2] is DispatchRefused { Reason: nameof(Core.Routing.NoRouteReason.NoLocalEndpoints) };
         }, Wait, "each node knowing which endpoint is its own");
-
-        // Each client (by address) always meets the same node: the same pod every time, or always refused where
-        // its node (node 3) has no pod of its own. Over 30 clients all three outcomes appear.
         var outcomes = new HashSet<string>();
         for (var c = 1; c <= 30; c++)
         {
@@ -133,6 +138,47 @@ public sealed class DirectRoutingTests : IAsyncLifetime
             outcomes.Add(answers[0] ?? "refused");
         }
         Assert.Equal(["pod-1", "pod-2", "refused"], outcomes.Order());
+    }
+
+    [SkippableFact]
+    public async Task ExternalIPs_are_served_by_every_node_as_external_traffic_one_client_one_node()
+    {
+        // Kubernetes refuses loopback externalIPs, so the test gives its namespace's loopback two documentation
+        // addresses (TEST-NET-1): only where that loopback is its own, never on the host.
+        Skip.IfNot(TestCluster.InPrivateNetworkNamespace, "adds 192.0.2.1-2 to the loopback: runs in ActorCluster.Proxy.Tests' namespace child runs (both data paths)");
+        foreach (var ip in new[] { "192.0.2.1", "192.0.2.2" })
+        {
+            using var add = Process.Start(new ProcessStartInfo("ip", ["addr", "add", $"{ip}/32", "dev", "lo"]))!;
+            Assert.True(add.WaitForExit(10_000) && add.ExitCode == 0, $"ip addr add {ip}");
+        }
+        await Start();
+        await AffinityScenario.SeedPodsRunning(Cluster);
+        // Cluster policy: any client reaches both pods.
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml")
+            .Replace("name: svc-1", "name: svc-ext", StringComparison.Ordinal)
+            .Replace("spec:", "spec:\n  externalIPs: [\"192.0.2.2\"]", StringComparison.Ordinal));
+        await TestCluster.Eventually(async () => (await Traffic.Responders("192.0.2.2", 9000, 20)).SetEquals(["pod-1", "pod-2"]), Wait, "the externalIP answering from both pods");
+
+        // Local policy: each node sends a client to its own pod or refuses it (node 3 has none); as with a ClusterIP,
+        // one client meets one node, every time.
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport-local.yaml")
+            .Replace("spec:", "spec:\n  externalIPs: [\"192.0.2.1\"]", StringComparison.Ordinal));
+        await EachClientMeetsOneNodeUnderLocal("192.0.2.1");
+
+        // Kubernetes lets a second Service list the same externalIP and port. The first keeps it, and every node goes on
+        // serving the rest (in the kernel, a second element with the same key would make the whole sync fail).
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml")
+            .Replace("name: svc-1", "name: svc-dup", StringComparison.Ordinal)
+            .Replace("spec:", "spec:\n  externalIPs: [\"192.0.2.2\"]", StringComparison.Ordinal));
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-2-nodeport.yaml")
+            .Replace("name: svc-2", "name: svc-after", StringComparison.Ordinal)
+            .Replace("nodePort: 30000", "nodePort: 30010", StringComparison.Ordinal));
+        for (var i = 1; i <= 3; i++)
+        {
+            var node = i;
+            await TestCluster.Eventually(async () => (await Traffic.Responders(Node(node), 30010, 20)).SetEquals(["pod-1", "pod-2"]), Wait, $"a later Service answering on node {node}");
+        }
+        Assert.Equal(["pod-1", "pod-2"], (await Traffic.Responders("192.0.2.2", 9000, 20)).Order());
     }
 
     [Fact]

@@ -56,6 +56,21 @@ public class NftablesRulesTests
     }
 
     [Fact]
+    public void ExternalIPs_sit_with_the_ClusterIPs_and_take_the_external_chain()
+    {
+        // In the cluster-ips map so that nodes sharing a kernel split their clients; the ext chain applies the policy.
+        var svc = Service(etp: "Local");
+        svc.Spec.ExternalIPs = ["192.0.2.1"];
+        var rules = Rules(svc, Pod1, Pod2);
+        Assert.Equal("goto ext-default/svc-2/tcp/9000", rules.Elements[("cluster-ips", "192.0.2.1 . tcp . 9000")]);
+        Assert.Contains(rules.Addresses, a => a.EndPoint.ToString() == "192.0.2.1:9000");
+        // Under Local without a pod of this node's: refused (for the clients this node answers).
+        Assert.Null(Rules(svc, Pod2).Elements[("no-endpoint-cluster-ips", "192.0.2.1 . tcp . 9000")]);
+        // A map and its no-endpoint set hold one key space: two Services' keys collide across them too.
+        Assert.Equal(NftablesRules.KeySpace("cluster-ips"), NftablesRules.KeySpace("no-endpoint-cluster-ips"));
+    }
+
+    [Fact]
     public void A_UDP_address_counts_as_served_only_while_it_has_endpoints_there()
     {
         // The proxier flushes a UDP address's un-NATed flows when it becomes served (kube-proxy's first-endpoint flush).

@@ -204,6 +204,7 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
             if (svc.Spec?.ClusterIP == ip && t.Port == address.Port) return (t, TrafficSource.Internal);
             if (t.NodePort > 0 && t.NodePort == address.Port && (nodeIP is null || nodeIP.Equals(address.Address))) return (t, TrafficSource.External);
             if (t.Port == address.Port && svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == ip) == true) return (t, TrafficSource.External);
+            if (t.Port == address.Port && t.ExternalIPs.Contains(address.Address)) return (t, TrafficSource.External);
         }
         return null;
     }

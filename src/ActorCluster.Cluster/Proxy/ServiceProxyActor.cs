@@ -31,7 +31,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
     private readonly AddressAnnouncer _announcer;
     private readonly Dictionary<ObjectKey, (IActorRef Actor, string? Uid)> _services = new();
     private readonly HashSet<ObjectKey> _pending = [];
-    // Dispatch by address: "ip:port/protocol" for ClusterIPs and LoadBalancer IPs, ":nodePort/protocol" for NodePorts
+    // Dispatch by address: "ip:port/protocol" for ClusterIPs, externalIPs and LoadBalancer IPs, ":nodePort/protocol" for NodePorts
     // (any node's address counts); each Service's own entries, to drop them when it changes.
     private readonly Dictionary<string, ObjectKey> _serviceAt = new();
     private readonly Dictionary<ObjectKey, List<string>> _addressesOf = new();
@@ -212,10 +212,10 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
         _addressesOf[key] = addresses;
     }
 
-    /// <summary>The addresses a Service answers a Dispatch on: ClusterIP and LoadBalancer IPs per port, and NodePorts.</summary>
+    /// <summary>The addresses a Service answers a Dispatch on: ClusterIP, externalIPs and LoadBalancer IPs per port, and NodePorts.</summary>
     private static IEnumerable<string> DispatchAddresses(V1Service svc)
     {
-        var ips = new[] { svc.Spec?.ClusterIP }.Concat(svc.Status?.LoadBalancer?.Ingress?.Select(i => i.Ip) ?? [])
+        var ips = new[] { svc.Spec?.ClusterIP }.Concat(svc.Spec?.ExternalIPs ?? []).Concat(svc.Status?.LoadBalancer?.Ingress?.Select(i => i.Ip) ?? [])
             .Where(ip => !string.IsNullOrEmpty(ip) && ip != ServiceTypes.None).ToList();
         foreach (var p in svc.Spec?.Ports ?? [])
         {

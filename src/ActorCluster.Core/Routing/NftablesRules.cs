@@ -212,7 +212,7 @@ public static class NftablesRules
                 }
                 else elements[(NoEndpointClusterIPs, key)] = null;
             }
-            var external = table.NodePort > 0 || loadBalancerIPs.Count > 0 ? Entry("ext", TrafficSource.External) : null;
+            var external = table.NodePort > 0 || loadBalancerIPs.Count > 0 || !table.ExternalIPs.IsEmpty ? Entry("ext", TrafficSource.External) : null;
             if (table.NodePort > 0)
             {
                 addresses.Add((new IPEndPoint(node.Address, table.NodePort), table.Protocol));
@@ -223,6 +223,19 @@ public static class NftablesRules
                     Served(node.Address.ToString(), table.NodePort);
                 }
                 else elements[(NoEndpointNodePorts, key)] = null;
+            }
+            // externalIPs are taken by every node, so they sit with the ClusterIPs: nodes sharing a kernel split their
+            // clients the same way (one client, one node); their chain is the external one (externalTrafficPolicy).
+            foreach (var ip in table.ExternalIPs)
+            {
+                addresses.Add((new IPEndPoint(ip, table.Port), table.Protocol));
+                var key = $"{ip} . {proto} . {port}";
+                if (external is not null)
+                {
+                    elements[(ClusterIPs, key)] = external;
+                    Served(ip.ToString(), table.Port);
+                }
+                else elements[(NoEndpointClusterIPs, key)] = null;
             }
             foreach (var ip in loadBalancerIPs.Where(ip => IPAddress.TryParse(ip, out _)))
             {
@@ -299,6 +312,12 @@ public static class NftablesRules
         }
         return sb.ToString();
     }
+
+    /// <summary>
+    /// Which addresses a map or set holds: a map and its no-endpoint set share one (an address is in one or the other),
+    /// so two Services' elements collide when their key spaces and keys are equal.
+    /// </summary>
+    public static string KeySpace(string container) => container.StartsWith("no-endpoint-", StringComparison.Ordinal) ? container["no-endpoint-".Length..] : container;
 
     private static string Hex(uint value) => "0x" + value.ToString("x8", CultureInfo.InvariantCulture);
 

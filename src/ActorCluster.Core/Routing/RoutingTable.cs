@@ -43,7 +43,8 @@ public sealed class RoutingTable
 {
     private RoutingTable(
         string ns, string name, string portName, string protocol, int port, int nodePort, string receivingNode,
-        bool externalLocal, bool internalLocal, int affinitySeconds, bool proxyProtocol, ImmutableArray<ServiceEndpoint> endpoints)
+        bool externalLocal, bool internalLocal, int affinitySeconds, bool proxyProtocol, ImmutableArray<ServiceEndpoint> endpoints,
+        ImmutableArray<System.Net.IPAddress> externalIPs)
     {
         Namespace = ns;
         ServiceName = name;
@@ -57,6 +58,7 @@ public sealed class RoutingTable
         AffinitySeconds = affinitySeconds;
         ProxyProtocol = proxyProtocol;
         Endpoints = endpoints;
+        ExternalIPs = externalIPs;
         ServiceKey = $"{ns}/{name}";
         DisplayName = portName.Length == 0 ? ServiceKey : $"{ServiceKey}:{portName}";
         ClusterCandidates = Usable(endpoints);
@@ -104,6 +106,12 @@ public sealed class RoutingTable
 
     public ImmutableArray<ServiceEndpoint> Endpoints { get; }
 
+    /// <summary>
+    /// The Service's <c>spec.externalIPs</c> (IPv4): every node takes traffic to them at this port, as external
+    /// traffic (externalTrafficPolicy applies), the way kube-proxy does.
+    /// </summary>
+    public ImmutableArray<System.Net.IPAddress> ExternalIPs { get; }
+
     /// <summary>Ready endpoints anywhere; if none, serving-but-terminating ones (KEP-1669).</summary>
     public ImmutableArray<ServiceEndpoint> ClusterCandidates { get; }
 
@@ -121,14 +129,14 @@ public sealed class RoutingTable
 
     /// <summary>This service port with other endpoints (the kernel path's local stand-ins for endpoints behind a tunnel).</summary>
     public RoutingTable WithEndpoints(ImmutableArray<ServiceEndpoint> endpoints) =>
-        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, ExternalLocal, InternalLocal, AffinitySeconds, ProxyProtocol, endpoints);
+        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, ExternalLocal, InternalLocal, AffinitySeconds, ProxyProtocol, endpoints, ExternalIPs);
 
     /// <summary>
     /// One endpoint of this service port, under Cluster policy and without affinity: what relays a connection whose
     /// endpoint was already chosen (by the kernel's rules, which applied the policies and the affinity).
     /// </summary>
     public RoutingTable Only(ServiceEndpoint endpoint) =>
-        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, false, false, 0, false, [endpoint]);
+        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, false, false, 0, false, [endpoint], []);
 
     private static ImmutableArray<ServiceEndpoint> Usable(ImmutableArray<ServiceEndpoint> endpoints)
     {
@@ -143,6 +151,8 @@ public sealed class RoutingTable
     {
         var spec = svc.Spec ?? new V1ServiceSpec();
         var sliceList = slices.ToList();
+        var externalIPs = (spec.ExternalIPs ?? []).Select(ip => System.Net.IPAddress.TryParse(ip, out var a) ? a : null).OfType<System.Net.IPAddress>()
+            .Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork).Distinct().ToImmutableArray();
         var tables = new List<RoutingTable>();
         foreach (var sp in spec.Ports ?? [])
         {
@@ -183,7 +193,8 @@ public sealed class RoutingTable
                 ServiceTypes.IsLocal(spec.InternalTrafficPolicy),
                 affinity,
                 svc.Metadata?.Annotations?.TryGetValue(ProxyProtocolAnnotation, out var pp) == true && pp == "v2",
-                endpoints.OrderBy(e => e.Address, StringComparer.Ordinal).ToImmutableArray()));
+                endpoints.OrderBy(e => e.Address, StringComparer.Ordinal).ToImmutableArray(),
+                externalIPs));
         }
         return tables;
     }

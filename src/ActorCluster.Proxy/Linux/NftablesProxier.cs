@@ -22,6 +22,7 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     private readonly Dictionary<string, ServiceRules?> _pending = new();
     private readonly List<TaskCompletionSource> _waiting = [];
     private readonly Dictionary<string, ServiceRules> _applied = new();
+    private readonly Dictionary<(string Space, string Key), string> _owners = new(); // which Service holds each map key
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<string> _log;
@@ -129,6 +130,8 @@ public sealed partial class NftablesProxier : IAsyncDisposable
                 _shareChanged = false;
             }
             if (pending.Count == 0 && share is null && waiting.Count == 0) continue;
+            foreach (var (key, _) in pending) Release(key);
+            foreach (var key in pending.Keys.ToList()) pending[key] = Claim(key, pending[key]);
             var script = new StringBuilder();
             if (share is { } s) script.Append(NftablesRules.SetShare(Node, s));
             foreach (var (key, rules) in pending)
@@ -162,6 +165,37 @@ public sealed partial class NftablesProxier : IAsyncDisposable
             }
             foreach (var w in waiting) w.TrySetResult();
         }
+    }
+
+    /// <summary>Gives up the map keys a Service's applied rules hold (it is about to be rewritten or removed).</summary>
+    private void Release(string service)
+    {
+        if (!_applied.TryGetValue(service, out var rules)) return;
+        foreach (var ((container, key), _) in rules.Elements)
+        {
+            var space = (NftablesRules.KeySpace(container), key);
+            if (_owners.TryGetValue(space, out var owner) && owner == service) _owners.Remove(space);
+        }
+    }
+
+    /// <summary>
+    /// Takes the map keys of a Service's new rules, leaving out those another Service holds: two Services may list
+    /// the same externalIP and port, which the kernel cannot hold twice (the whole transaction would be refused). The
+    /// first keeps it, as the first to bind a port does; the other's element is left out until its next change.
+    /// </summary>
+    private ServiceRules? Claim(string service, ServiceRules? rules)
+    {
+        if (rules is null) return null;
+        var taken = new List<(string, string)>();
+        foreach (var ((container, key), _) in rules.Elements)
+        {
+            var space = (NftablesRules.KeySpace(container), key);
+            if (_owners.TryGetValue(space, out var owner) && owner != service) taken.Add((container, key));
+            else _owners[space] = service;
+        }
+        if (taken.Count == 0) return rules;
+        _log($"nft: {service} is not given {string.Join(", ", taken.Select(t => t.Item2))}: held by {string.Join(", ", taken.Select(t => _owners[(NftablesRules.KeySpace(t.Item1), t.Item2)]).Distinct())}");
+        return rules with { Elements = rules.Elements.RemoveRange(taken) };
     }
 
     /// <summary>
