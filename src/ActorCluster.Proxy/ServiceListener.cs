@@ -81,6 +81,9 @@ public sealed class ServiceListener : IServiceListener
         try
         {
             if (reusePort) socket.SetRawSocketOption(1 /* SOL_SOCKET */, 15 /* SO_REUSEPORT */, BitConverter.GetBytes(1));
+            // An externalIP is taken on every node, though usually only one host has it (or a router sends it there):
+            // IP_FREEBIND binds it where it is not local, to receive whatever traffic for it reaches this host.
+            if (table.ExternalIPs.Contains(endPoint.Address)) socket.SetRawSocketOption(0 /* IPPROTO_IP */, 15 /* IP_FREEBIND */, BitConverter.GetBytes(1));
             socket.Bind(endPoint);
             socket.Listen(1024);
             socket.Blocking = false; // the loops accept until "would block"

@@ -89,6 +89,8 @@ public sealed class UdpServiceListener : IServiceListener
         try
         {
             if (reusePort && OperatingSystem.IsLinux()) socket.SetRawSocketOption(1 /* SOL_SOCKET */, 15 /* SO_REUSEPORT */, BitConverter.GetBytes(1));
+            // As for TCP: an externalIP binds on every node, local to this host or not.
+            if (table.ExternalIPs.Contains(endPoint.Address) && OperatingSystem.IsLinux()) socket.SetRawSocketOption(0 /* IPPROTO_IP */, 15 /* IP_FREEBIND */, BitConverter.GetBytes(1));
             socket.Bind(endPoint);
         }
         catch

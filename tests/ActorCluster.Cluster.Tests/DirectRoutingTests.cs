@@ -179,6 +179,13 @@ public sealed class DirectRoutingTests : IAsyncLifetime
             await TestCluster.Eventually(async () => (await Traffic.Responders(Node(node), 30010, 20)).SetEquals(["pod-1", "pod-2"]), Wait, $"a later Service answering on node {node}");
         }
         Assert.Equal(["pod-1", "pod-2"], (await Traffic.Responders("192.0.2.2", 9000, 20)).Order());
+
+        // An externalIP this host does not have (another host's, or one a router sends here) is still taken by every
+        // node, not reported as a port that cannot be bound.
+        await Cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-1-clusterip.yaml")
+            .Replace("name: svc-1", "name: svc-elsewhere", StringComparison.Ordinal)
+            .Replace("spec:", "spec:\n  externalIPs: [\"192.0.2.9\"]", StringComparison.Ordinal));
+        await TestCluster.Eventually(async () => (await Cluster.NodesBinding("192.0.2.9:9000")).Count == 3, Wait, "every node serving an externalIP that is not local");
     }
 
     [Fact]

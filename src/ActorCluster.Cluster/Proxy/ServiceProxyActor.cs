@@ -62,11 +62,14 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             if (_services.TryGetValue(new ObjectKey(r.Namespace, r.Service), out var s)) s.Actor.Forward(r);
             else Sender.Tell(new DispatchRefused("UnknownAddress", $"no endpoints available for service {Core.Api.GoFormat.Quote(r.Service)}"));
         });
-        Receive<GetProxyListeners>(_ => Sender.Tell(new ProxyListeners(
-            _registry.Listeners.Select(l => (l.EndPoint, l.Protocol, Service: $"{l.Table.Namespace}/{l.Table.ServiceName}")).Concat(_registry.KernelServed)
-                .ToDictionary(l => l.Protocol == ServiceTypes.TCP ? l.EndPoint.ToString() : $"{l.EndPoint}/{l.Protocol}", l => l.Service),
-            _registry.FailedEndPoints.ToList(),
-            _tunnel?.EndPoint.ToString())));
+        Receive<GetProxyListeners>(_ =>
+        {
+            // Two Services may list the same externalIP and port (both relay listeners share it): the first one named.
+            var bound = new Dictionary<string, string>();
+            foreach (var (endPoint, protocol, service) in _registry.Listeners.Select(l => (l.EndPoint, l.Protocol, Service: $"{l.Table.Namespace}/{l.Table.ServiceName}")).Concat(_registry.KernelServed))
+                bound.TryAdd(protocol == ServiceTypes.TCP ? endPoint.ToString() : $"{endPoint}/{protocol}", service);
+            Sender.Tell(new ProxyListeners(bound, _registry.FailedEndPoints.ToList(), _tunnel?.EndPoint.ToString()));
+        });
         Receive<GetProxyCounters>(_ => Sender.Tell(Counters()));
         Receive<GetTraffic>(_ => Sender.Tell(new NodeTraffic(_settings.NodeName, Counters().Listeners, _registry.Traffic.Endpoints(), _registry.Traffic.Recent())));
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(OnMember);
