@@ -80,6 +80,10 @@ public static class Discovery
                 });
                 list.Add(new JsonObject
                 {
+                    ["name"] = "pods/attach", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "PodAttachOptions", ["verbs"] = new JsonArray("create", "get"),
+                });
+                list.Add(new JsonObject
+                {
                     ["name"] = "pods/exec", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "PodExecOptions", ["verbs"] = new JsonArray("create", "get"),
                 });
                 list.Add(new JsonObject

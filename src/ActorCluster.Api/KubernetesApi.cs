@@ -50,6 +50,7 @@ public sealed class KubernetesApi : IAsyncDisposable
     private readonly ScaleSubresource _scale;
     private readonly PodLogs _logs;
     private readonly PodExec _exec;
+    private readonly PodAttach _attach;
     private readonly PodPortForward _portForward;
     private readonly MetricsEndpoint _metrics;
     private readonly WatchLimiter _watches;
@@ -71,6 +72,7 @@ public sealed class KubernetesApi : IAsyncDisposable
         _scale = new ScaleSubresource(_apiServer, _bodies);
         _logs = new PodLogs(node, _apiServer);
         _exec = new PodExec(node, _apiServer);
+        _attach = new PodAttach(node, _apiServer);
         _portForward = new PodPortForward(_apiServer, node.Host.Services.GetService<Cluster.Proxy.ProxySettings>());
         _metrics = new MetricsEndpoint(node, _apiServer);
         _health = new HealthChecks(node, _apiServer.Link);
@@ -296,6 +298,12 @@ public sealed class KubernetesApi : IAsyncDisposable
             // kube-apiserver authorizes exec as create on pods/exec, whatever the method of the upgrade.
             Authorize(ctx, user, new ResourceAttributes("create", "", "pods", "exec", ns, t.Name));
             await _exec.Handle(ctx, ns!, t.Name);
+            return;
+        }
+        if (t.Subresource == "attach" && t.Kind == ResourceKind.Pod && t.Name is not null && method is "GET" or "POST")
+        {
+            Authorize(ctx, user, new ResourceAttributes("create", "", "pods", "attach", ns, t.Name));
+            await _attach.Handle(ctx, ns!, t.Name);
             return;
         }
         if (t.Subresource == "portforward" && t.Kind == ResourceKind.Pod && t.Name is not null && method is "GET" or "POST")

@@ -22,7 +22,8 @@ namespace ActorCluster.Api;
 /// </summary>
 internal sealed class PodExec(ActorClusterNode node, ApiServerClient apiServer)
 {
-    private static readonly string[] Protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+    /// <summary>The channel subprotocols served (exec and attach), newest first.</summary>
+    internal static readonly string[] Protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
     private const string SpdyProtocol = "v4.channel.k8s.io";
 
     /// <summary>The node runs the command with its own bound (10 s); this one only covers the trip.</summary>
@@ -33,11 +34,7 @@ internal sealed class PodExec(ActorClusterNode node, ApiServerClient apiServer)
         var q = ctx.Request.Query;
         var command = q["command"].Where(c => c is not null).Select(c => c!).ToList();
         if (command.Count == 0) throw new ApiErrorException(ApiError.BadRequest("you must specify at least 1 command"));
-        if (await apiServer.Ask(new GetObject(ResourceKind.Pod.Resource, ns, name)) is not ObjectReply reply)
-            throw new ApiErrorException(ApiError.NotFound(ResourceKind.Pod, name));
-        var pod = KubeObjects.FromJson<V1Pod>(reply.Json);
-        if (pod.Status?.Phase is "Succeeded" or "Failed")
-            throw new ApiErrorException(ApiError.BadRequest($"cannot exec into a container in a completed pod; current phase is {pod.Status.Phase}"));
+        var pod = await PodActors.Running(apiServer, ns, name, "exec into");
         var container = q["container"].ToString();
         var names = pod.Spec?.Containers?.Select(c => c.Name).ToList() ?? [];
         if (container.Length > 0 && !names.Contains(container))
@@ -97,7 +94,8 @@ internal sealed class PodExec(ActorClusterNode node, ApiServerClient apiServer)
         }
     }
 
-    private static Task Send(WebSocket socket, byte channel, byte[] data, CancellationToken token)
+    /// <summary>One message of the channel protocol: the channel's number, then the bytes.</summary>
+    internal static Task Send(WebSocket socket, byte channel, byte[] data, CancellationToken token)
     {
         var frame = new byte[data.Length + 1];
         frame[0] = channel;

@@ -109,6 +109,17 @@ internal sealed class PodLogs(ActorClusterNode node, ApiServerClient apiServer)
 /// <summary>Where a pod's PodActor is: under its node's agent, named by the pod's uid.</summary>
 internal static class PodActors
 {
+    /// <summary>The pod, or kube-apiserver's words when it is not there or has completed (<paramref name="what"/>: "exec into", "attach to").</summary>
+    public static async Task<V1Pod> Running(ApiServerClient apiServer, string ns, string name, string what)
+    {
+        if (await apiServer.Ask(new GetObject(ResourceKind.Pod.Resource, ns, name)) is not ObjectReply reply)
+            throw new ApiErrorException(ApiError.NotFound(ResourceKind.Pod, name));
+        var pod = KubeObjects.FromJson<V1Pod>(reply.Json);
+        if (pod.Status?.Phase is "Succeeded" or "Failed")
+            throw new ApiErrorException(ApiError.BadRequest($"cannot {what} a container in a completed pod; current phase is {pod.Status.Phase}"));
+        return pod;
+    }
+
     /// <summary>The PodActor of <paramref name="pod"/> on its node, or null when the pod has no node or the node no Akka address.</summary>
     public static async Task<IActorRef?> Find(ActorClusterNode node, ApiServerClient apiServer, V1Pod pod)
     {

@@ -92,7 +92,12 @@ public sealed class ApiCluster : IAsyncLifetime
     public async Task<Result> Run(TimeSpan timeout, params string[] args) => await RunWith(Api.KubeconfigPath, timeout, args);
 
     /// <summary>Runs kubectl with another kubeconfig (another user of the cluster).</summary>
-    public async Task<Result> RunWith(string kubeconfig, TimeSpan timeout, params string[] args)
+    public async Task<Result> RunWith(string kubeconfig, TimeSpan timeout, params string[] args) => await RunProcess(KubectlWith(kubeconfig, args), timeout);
+
+    /// <summary>Starts a kubectl that runs until stopped (a watch, an attach): the caller reads its output and kills it.</summary>
+    public Process Start(params string[] args) => Process.Start(KubectlWith(Api.KubeconfigPath, args))!;
+
+    private ProcessStartInfo KubectlWith(string kubeconfig, string[] args)
     {
         var info = new ProcessStartInfo(Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add("--kubeconfig");
@@ -101,7 +106,7 @@ public sealed class ApiCluster : IAsyncLifetime
         info.ArgumentList.Add(CacheDir);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["HOME"] = CacheDir;
-        return await RunProcess(info, timeout);
+        return info;
     }
 
     /// <summary>Runs a program to its end with a bounded wait; past it, the program is killed and the test fails saying what it printed.</summary>

@@ -323,9 +323,7 @@ public sealed class KubectlTests(ApiCluster c) : IClassFixture<ApiCluster>
     public async Task Get_watch_sees_a_change()
     {
         ApiCluster.Kubectl();
-        var info = new ProcessStartInfo(ApiCluster.Kubectl()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "--kubeconfig", c.Api.KubeconfigPath, "--cache-dir", c.CacheDir, "get", "svc", "-w" }) info.ArgumentList.Add(a);
-        using var watch = Process.Start(info)!;
+        using var watch = c.Start("get", "svc", "-w");
         try
         {
             var seen = new TaskCompletionSource<string>();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 namespace ActorCluster.Api.Tests;
 
 /// <summary>
@@ -193,6 +194,38 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
     }
 
     /// <summary>A kubetm/app pod labelled app=<paramref name="name"/> on 8080, a Service of the same name on 9000 for it, the pod Ready.</summary>
+    [SkippableFact]
+    public async Task Attach_streams_what_the_container_writes_from_then_on()
+    {
+        await PodBehindService("attached");
+        using var attach = c.Start("attach", "attached");
+        try
+        {
+            // The app writes a line per request: one made through the API's pod proxy shows up on the attached stream
+            // (requests are made until it does, as attach may start after the first).
+            var seen = new TaskCompletionSource<string>();
+            _ = Task.Run(async () =>
+            {
+                while (await attach.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    if (line.Contains("/attached-probe", StringComparison.Ordinal)) seen.TrySetResult(line);
+                }
+            });
+            for (var i = 0; i < 20 && !seen.Task.IsCompleted; i++)
+            {
+                await c.Run("get", "--raw", "/api/v1/namespaces/default/pods/attached:8080/proxy/attached-probe");
+                await Task.WhenAny(seen.Task, Task.Delay(TimeSpan.FromSeconds(1)));
+            }
+            Assert.True(seen.Task.IsCompleted, "kubectl attach never printed the line the container wrote");
+            Assert.Matches(@" GET /attached-probe \d{3}$", await seen.Task);
+        }
+        finally
+        {
+            attach.Kill(entireProcessTree: true);
+        }
+        Assert.Contains("pods \"ghost\" not found", (await c.Run("attach", "ghost")).Stderr, StringComparison.Ordinal);
+    }
+
     private async Task PodBehindService(string name, string containerExtra = "")
     {
         var extra = containerExtra.Length > 0 ? ", " + containerExtra : "";
