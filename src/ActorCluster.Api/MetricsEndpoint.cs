@@ -29,7 +29,7 @@ internal sealed class MetricsEndpoint(ActorClusterNode node, ApiServerClient api
         metrics.KernelTransactions.IncTo(counters.KernelTransactions);
         metrics.SetListeners(counters.Listeners.Select(c => (new[] { c.Service, c.Protocol, c.Kind, c.Address },
             new Cluster.Hosting.NodeMetrics.ListenerValues(c.Active, c.Connections, c.RefusedNoEndpoints, c.RefusedNoLocalEndpoints, c.DroppedFlowLimit,
-                c.DialRetries, c.Failed, c.BytesIn, c.BytesOut))));
+                c.DialRetries, c.Failed, c.BytesIn, c.BytesOut, c.RefusedSourceRange))));
         if (counters.Tunnel is { } t)
         {
             metrics.TunnelConnections.IncTo(t.Connections);

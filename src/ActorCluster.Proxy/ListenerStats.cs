@@ -15,6 +15,9 @@ public sealed class ListenerStats
     /// <summary>Refused at once under the Local policy: no endpoint on this node.</summary>
     public long RefusedNoLocalEndpoints;
 
+    /// <summary>Refused at once at a LoadBalancer IP: the client is outside the Service's loadBalancerSourceRanges.</summary>
+    public long RefusedSourceRange;
+
     /// <summary>Dials that failed and were retried on another endpoint.</summary>
     public long DialRetries;
 

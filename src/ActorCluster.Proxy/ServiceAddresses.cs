@@ -170,8 +170,8 @@ public sealed class ServiceAddresses(
             if (w.LoadBalancer && !_announced.Contains(w.EndPoint.Address) && announcer?.Announce(w.EndPoint.Address) != false) _announced.Add(w.EndPoint.Address);
             var affinity = AffinityOf(w.Table);
             IServiceListener listener = w.Protocol == ServiceTypes.UDP
-                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpLimits, affinity, tunnel, registry.Traffic)
-                : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, affinity, tunnel, registry.Traffic);
+                ? UdpServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, udpLimits, affinity, tunnel, registry.Traffic, w.LoadBalancer)
+                : ServiceListener.Start(w.EndPoint, w.Table, w.Source, NodeAddress, w.ReusePort, affinity, tunnel, registry.Traffic, w.LoadBalancer);
             if (w.ReusePort) Steer(listener);
             _listeners[w.Key] = listener;
             _failed.Remove(w.Key);

@@ -54,6 +54,9 @@ public sealed class ServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
+    /// <summary>A LoadBalancer IP: only clients in the Service's loadBalancerSourceRanges are relayed (others reset).</summary>
+    internal bool LoadBalancer { get; private init; }
+
     public IPAddress NodeAddress { get; }
 
     /// <summary>This node's proof for other nodes' tunnels; without it, endpoints behind a tunnel cannot be dialed.</summary>
@@ -73,8 +76,9 @@ public sealed class ServiceListener : IServiceListener
     internal AffinityMemory Affinity { get; }
 
     /// <summary>Binds; ClusterIPs are shared by every node (SO_REUSEPORT) so the kernel spreads connections over them.</summary>
+    /// <param name="loadBalancer">a LoadBalancer IP: the Service's loadBalancerSourceRanges decide who may use it</param>
     public static ServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort,
-        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null, TrafficLog? traffic = null)
+        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null, TrafficLog? traffic = null, bool loadBalancer = false)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("the service proxy's relay runs on Linux (epoll)");
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -87,7 +91,7 @@ public sealed class ServiceListener : IServiceListener
             socket.Bind(endPoint);
             socket.Listen(1024);
             socket.Blocking = false; // the loops accept until "would block"
-            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory(), tunnel, traffic);
+            var listener = new ServiceListener(socket, table, source, nodeAddress, affinity ?? new AffinityMemory(), tunnel, traffic) { LoadBalancer = loadBalancer };
             RelayLoop.Attach(listener);
             return listener;
         }

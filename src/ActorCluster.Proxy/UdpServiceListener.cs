@@ -82,8 +82,12 @@ public sealed class UdpServiceListener : IServiceListener
 
     public RoutingTable Table => Volatile.Read(ref _table);
 
+    /// <summary>A LoadBalancer IP: only clients in the Service's loadBalancerSourceRanges open flows.</summary>
+    internal bool LoadBalancer { get; private init; }
+
+    /// <param name="loadBalancer">a LoadBalancer IP: the Service's loadBalancerSourceRanges decide who may use it</param>
     public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits,
-        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null, TrafficLog? traffic = null)
+        AffinityMemory? affinity = null, TunnelCredentials? tunnel = null, TrafficLog? traffic = null, bool loadBalancer = false)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -98,7 +102,7 @@ public sealed class UdpServiceListener : IServiceListener
             socket.Dispose();
             throw;
         }
-        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory(), tunnel, traffic);
+        return new UdpServiceListener(socket, table, source, nodeAddress, limits, affinity ?? new AffinityMemory(), tunnel, traffic) { LoadBalancer = loadBalancer };
     }
 
     /// <summary>Makes the ClusterIP's reuseport group pick a node by client address, so a client's flows stay on one.</summary>
@@ -172,6 +176,12 @@ public sealed class UdpServiceListener : IServiceListener
             return null;
         }
         var table = Table;
+        if (LoadBalancer && !table.AdmitsLoadBalancerClient(client.Address))
+        {
+            Interlocked.Increment(ref Stats.RefusedSourceRange);
+            _traffic?.Record(table, this, client.Address, client.Port, null, NoRouteReason.SourceNotAllowed);
+            return null;
+        }
         var key = client.Address.ToString();
         var decision = Router.Route(table, Source, _affinity.Get(key), DateTime.UtcNow, Random.Shared.NextDouble());
         if (!decision.Routed)

@@ -351,6 +351,26 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LoadBalancerSourceRanges_admit_only_their_clients_at_the_LoadBalancer_IP_not_at_the_NodePort()
+    {
+        await SeedPods();
+        var created = await _cluster.Create<V1Service>(ResourceKind.Service, TestCluster.Seed("svc-4-loadbalancer.yaml")
+            .Replace("spec:", "spec:\n  loadBalancerSourceRanges: [\"127.0.9.0/24\"]", StringComparison.Ordinal));
+        string? lb = null;
+        await TestCluster.Eventually(async () =>
+            (lb = (await _cluster.TryGet<V1Service>(ResourceKind.Service, "default", "svc-4"))?.Status?.LoadBalancer?.Ingress?.FirstOrDefault()?.Ip) is not null,
+            Wait, "svc-4's LoadBalancer IP");
+        await TestCluster.Eventually(async () => (await Traffic.Responders(lb!, 9000, 10, fromAddress: "127.0.9.5")).Count == 2, Wait, "the LoadBalancer IP answering a client in the range");
+        // A client outside the ranges is refused at once (kube-proxy drops; here both data paths reset, never a hang),
+        // every time; the Service's NodePort is not restricted.
+        for (var i = 1; i <= 5; i++) Assert.Null(await Traffic.Get(lb!, 9000, "/hostname", $"127.0.8.{i}"));
+        Assert.Equal(TestCluster.NoEndpointRefusal, await Traffic.Refusal(lb!, 9000));
+        Assert.Contains(await Traffic.Get(Node(1), created.Spec.Ports[0].NodePort!.Value, "/hostname", "127.0.8.1"), new[] { "pod-1", "pod-2" });
+        var refused = Assert.IsType<DispatchRefused>(await TestCluster.Ask<object>(_cluster[0].ServiceProxy, new Dispatch($"{lb}:9000", "127.0.8.1")));
+        Assert.Equal(nameof(NoRouteReason.SourceNotAllowed), refused.Reason);
+    }
+
+    [Fact]
     public async Task A_LoadBalancer_IP_moves_to_another_node_when_its_node_is_killed()
     {
         await SeedPods();

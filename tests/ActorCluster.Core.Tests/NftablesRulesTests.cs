@@ -71,6 +71,36 @@ public class NftablesRulesTests
     }
 
     [Fact]
+    public void LoadBalancerSourceRanges_guard_the_LoadBalancer_IPs_before_any_DNAT()
+    {
+        var svc = Service();
+        svc.Spec.Type = "LoadBalancer";
+        svc.Spec.LoadBalancerSourceRanges = ["127.0.9.0/24", "10.1.2.3/16"];
+        var rules = NftablesRules.Render(Node1, RoutingTable.Build(svc, EndpointsComputer.ComputeSlices(svc, [PodEndpointView.From(Pod1)]), "k8s-worker1"),
+            svc.Spec.ClusterIP, ["127.0.4.1"]);
+        Assert.Equal("jump fw-default/svc-2/tcp/9000", rules.Elements[("firewall-ips", "127.0.4.1 . tcp . 9000")]);
+        // Host bits are cleared as Kubernetes reads a CIDR; a client in a range returns to the other checks.
+        Assert.Equal(["ip saddr { 127.0.9.0/24, 10.1.0.0/16 } return", "goto reject-now"], rules.Chains["fw-default/svc-2/tcp/9000"].ToArray());
+        // Only LoadBalancer IPs are guarded: the ClusterIP and the NodePort have no firewall element.
+        Assert.Single(rules.Elements.Keys, k => k.Container == "firewall-ips");
+    }
+
+    [Fact]
+    public void A_LoadBalancer_client_is_admitted_only_from_the_ranges_and_an_unreadable_range_admits_nobody()
+    {
+        RoutingTable Table(params string[] ranges)
+        {
+            var svc = Service();
+            svc.Spec.LoadBalancerSourceRanges = ranges;
+            return RoutingTable.Build(svc, [], "k8s-worker1").Single();
+        }
+        Assert.True(Table().AdmitsLoadBalancerClient(IPAddress.Parse("203.0.113.9")));
+        Assert.True(Table("127.0.9.7/24").AdmitsLoadBalancerClient(IPAddress.Parse("127.0.9.200")));
+        Assert.False(Table("127.0.9.7/24").AdmitsLoadBalancerClient(IPAddress.Parse("127.0.8.1")));
+        Assert.False(Table("2001:db8::/64").AdmitsLoadBalancerClient(IPAddress.Parse("127.0.8.1")));
+    }
+
+    [Fact]
     public void A_UDP_address_counts_as_served_only_while_it_has_endpoints_there()
     {
         // The proxier flushes a UDP address's un-NATed flows when it becomes served (kube-proxy's first-endpoint flush).

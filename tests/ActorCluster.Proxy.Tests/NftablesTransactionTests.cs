@@ -68,6 +68,7 @@ public sealed partial class NftablesTransactionTests
                 InternalTrafficPolicy = random.Next(4) == 0 ? "Local" : "Cluster",
                 SessionAffinity = affinity ? "ClientIP" : "None",
                 SessionAffinityConfig = affinity ? new V1SessionAffinityConfig { ClientIP = new V1ClientIPConfig { TimeoutSeconds = random.Next(2) == 0 ? 10 : 60 } } : null,
+                LoadBalancerSourceRanges = random.Next(3) switch { 0 => ["127.0.9.0/24"], 1 => ["127.0.9.0/24", "10.1.0.0/16"], _ => null },
                 Ports = [new V1ServicePort { Port = 80, Protocol = udp ? "UDP" : "TCP", NodePort = nodePort ? 30000 + Array.IndexOf(Names, name) : null }],
             },
         };

@@ -119,6 +119,7 @@ public sealed class NodeMetrics
             Refused.WithLabels([.. labels, "no_endpoints"]).IncTo(v.RefusedNoEndpoints);
             Refused.WithLabels([.. labels, "no_local_endpoints"]).IncTo(v.RefusedNoLocalEndpoints);
             if (labels[1] == "UDP") Refused.WithLabels([.. labels, "flow_limit"]).IncTo(v.DroppedFlowLimit);
+            if (labels[2] == "LoadBalancer") Refused.WithLabels([.. labels, "source_range"]).IncTo(v.RefusedSourceRange);
             Bytes.WithLabels([.. labels, "in"]).IncTo(v.BytesIn);
             Bytes.WithLabels([.. labels, "out"]).IncTo(v.BytesOut);
         }
@@ -130,7 +131,7 @@ public sealed class NodeMetrics
                 DialRetries.RemoveLabelled(gone);
                 Failed.RemoveLabelled(gone);
                 Active.RemoveLabelled(gone);
-                foreach (var reason in new[] { "no_endpoints", "no_local_endpoints", "flow_limit" }) Refused.RemoveLabelled([.. gone, reason]);
+                foreach (var reason in new[] { "no_endpoints", "no_local_endpoints", "flow_limit", "source_range" }) Refused.RemoveLabelled([.. gone, reason]);
                 foreach (var direction in new[] { "in", "out" }) Bytes.RemoveLabelled([.. gone, direction]);
                 _listeners.Remove(gone);
             }
@@ -140,7 +141,7 @@ public sealed class NodeMetrics
 
     /// <summary>A listener's counters as the data plane keeps them.</summary>
     public sealed record ListenerValues(long Active, long Connections, long RefusedNoEndpoints, long RefusedNoLocalEndpoints, long DroppedFlowLimit,
-        long DialRetries, long Failed, long BytesIn, long BytesOut);
+        long DialRetries, long Failed, long BytesIn, long BytesOut, long RefusedSourceRange = 0);
 
     private sealed class LabelsComparer : IEqualityComparer<string[]>
     {

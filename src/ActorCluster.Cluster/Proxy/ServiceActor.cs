@@ -186,6 +186,8 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
         var match = Match(svc, tables, address, d.Protocol, _nodes[receiving]?.InternalIP);
         if (match is null) return new DispatchRefused("UnknownAddress", $"{svc.Metadata.NamespaceProperty}/{svc.Metadata.Name} does not listen on {d.ServiceAddress}/{d.Protocol}");
         var (table, source) = match.Value;
+        if (svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == address.Address.ToString()) == true && !table.AdmitsLoadBalancerClient(IPAddress.Parse(d.ClientAddress)))
+            return new DispatchRefused(nameof(NoRouteReason.SourceNotAllowed), new RouteDecision(null, NoRouteReason.SourceNotAllowed, null).Describe(table));
         // This node's decisions share the listeners' memory; another node's are only simulated here.
         var affinity = receiving == _settings.NodeName ? _addresses.AffinityOf(table) : _otherNodesAffinity;
         var decision = Router.Route(table, source, affinity.Get(d.ClientAddress), DateTime.UtcNow, Random.Shared.NextDouble());

@@ -249,7 +249,7 @@ public sealed class ServiceProxyActor : ReceiveActor, IWithTimers
             l.Kind,
             Interlocked.Read(ref l.Stats.Active), Interlocked.Read(ref l.Stats.Connections), Interlocked.Read(ref l.Stats.RefusedNoEndpoints), Interlocked.Read(ref l.Stats.RefusedNoLocalEndpoints),
             Interlocked.Read(ref l.Stats.DroppedFlowLimit), Interlocked.Read(ref l.Stats.DialRetries), Interlocked.Read(ref l.Stats.Failed),
-            Interlocked.Read(ref l.Stats.BytesIn), Interlocked.Read(ref l.Stats.BytesOut))).ToList();
+            Interlocked.Read(ref l.Stats.BytesIn), Interlocked.Read(ref l.Stats.BytesOut), Interlocked.Read(ref l.Stats.RefusedSourceRange))).ToList();
         var t = _tunnel;
         var tunnel = t is null ? null : new TunnelCounters(Interlocked.Read(ref t.Stats.Connections), Interlocked.Read(ref t.Rejected),
             Interlocked.Read(ref t.Stats.Failed), Interlocked.Read(ref t.Stats.BytesIn), Interlocked.Read(ref t.Stats.BytesOut));

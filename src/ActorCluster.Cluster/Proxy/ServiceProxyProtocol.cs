@@ -23,11 +23,13 @@ public sealed record GetProxyCounters
 }
 
 /// <summary>
-/// One listener's counters (Active: connections or UDP flows open now). Kind is ClusterIP, NodePort or LoadBalancer; refusals are split by kube-proxy's reason; DroppedFlowLimit: UDP flows not opened because the port held its maximum.
+/// One listener's counters (Active: connections or UDP flows open now). Kind is ClusterIP, NodePort, ExternalIP,
+/// LoadBalancer or TunnelEntry; refusals are split by kube-proxy's reason (RefusedSourceRange: a LoadBalancer IP's
+/// client outside loadBalancerSourceRanges); DroppedFlowLimit: UDP flows not opened because the port held its maximum.
 /// </summary>
 public sealed record ListenerCounters(
     string Service, string Address, string Protocol, string Kind, long Active, long Connections, long RefusedNoEndpoints, long RefusedNoLocalEndpoints,
-    long DroppedFlowLimit, long DialRetries, long Failed, long BytesIn, long BytesOut);
+    long DroppedFlowLimit, long DialRetries, long Failed, long BytesIn, long BytesOut, long RefusedSourceRange = 0);
 
 /// <summary>The node tunnel's counters: connections carried to local pods, peers turned away, pod dials that failed, bytes.</summary>
 public sealed record TunnelCounters(long Connections, long Rejected, long DialFailures, long BytesIn, long BytesOut);

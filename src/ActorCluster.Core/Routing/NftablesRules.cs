@@ -82,6 +82,7 @@ public static class NftablesRules
     private const string NoEndpointClusterIPs = "no-endpoint-cluster-ips";
     private const string NoEndpointExternalIPs = "no-endpoint-external-ips";
     private const string NoEndpointNodePorts = "no-endpoint-nodeports";
+    private const string FirewallIPs = "firewall-ips";
     /// <summary>
     /// The packet mark of a ClusterIP connection some node's share has claimed (the same in every node's table; even,
     /// so never a node's masquerade mark, which is odd).
@@ -104,6 +105,7 @@ public static class NftablesRules
         sb.Append($"add set {t} {NoEndpointClusterIPs} {{ type {AddressPortKey} ; }}\n");
         sb.Append($"add set {t} {NoEndpointExternalIPs} {{ type {AddressPortKey} ; }}\n");
         sb.Append($"add set {t} {NoEndpointNodePorts} {{ type {PortKey} ; }}\n");
+        sb.Append($"add map {t} {FirewallIPs} {{ type {AddressPortKey} : verdict ; }}\n");
         // Regular chains first: a rule can only jump to a chain that exists.
         foreach (var chain in new[] { "services", "cluster-share", "no-endpoints", "cluster-share-reject", "reject-now" }) sb.Append($"add chain {t} {chain}\n");
         // TCP gets a reset, UDP (and the rest) ICMP port unreachable: refused at once either way.
@@ -125,11 +127,14 @@ public static class NftablesRules
         sb.Append($"add rule {t} services ip daddr . meta l4proto . th dport vmap @{ExternalIPs}\n");
         sb.Append($"add rule {t} services ip daddr {node.Address} meta l4proto . th dport vmap @{NodePorts}\n");
         sb.Append($"add rule {t} services jump cluster-share\n");
-        // Refusals before DNAT, on every path a new connection takes (made here, delivered here, forwarded).
+        // Refusals before DNAT, on every path a new connection takes (made here, arriving, delivered here, forwarded):
+        // first a LoadBalancer IP's loadBalancerSourceRanges (its chain returns for a client in them), then no endpoints.
+        sb.Append($"add rule {t} no-endpoints ip daddr . meta l4proto . th dport vmap @{FirewallIPs}\n");
         sb.Append($"add rule {t} no-endpoints ip daddr . meta l4proto . th dport @{NoEndpointExternalIPs} goto reject-now\n");
         sb.Append($"add rule {t} no-endpoints ip daddr {node.Address} meta l4proto . th dport @{NoEndpointNodePorts} goto reject-now\n");
         sb.Append($"add rule {t} no-endpoints jump cluster-share-reject\n");
-        foreach (var (hook, priority) in new[] { ("output", -110), ("input", 0), ("forward", 0) })
+        // prerouting: before the DNAT there, which would hide the LoadBalancer IP from the checks on input and forward.
+        foreach (var (hook, priority) in new[] { ("output", -110), ("prerouting", -110), ("input", 0), ("forward", 0) })
         {
             sb.Append($"add chain {t} filter-{hook} {{ type filter hook {hook} priority {priority} ; policy accept ; }}\n");
             // A datagram this host sends to one of its own addresses is better answered by the kernel (no socket:
@@ -237,10 +242,17 @@ public static class NftablesRules
                 }
                 else elements[(NoEndpointClusterIPs, key)] = null;
             }
+            string? firewall = null;
+            if (!table.LoadBalancerSourceRanges.IsEmpty && loadBalancerIPs.Count > 0)
+            {
+                firewall = $"fw-{id}";
+                chains[firewall] = [$"ip saddr {{ {string.Join(", ", table.LoadBalancerSourceRanges)} }} return", "goto reject-now"];
+            }
             foreach (var ip in loadBalancerIPs.Where(ip => IPAddress.TryParse(ip, out _)))
             {
                 addresses.Add((new IPEndPoint(IPAddress.Parse(ip), table.Port), table.Protocol));
                 var key = $"{ip} . {proto} . {port}";
+                if (firewall is not null) elements[(FirewallIPs, key)] = $"jump {firewall}";
                 if (external is not null)
                 {
                     elements[(ExternalIPs, key)] = external;

@@ -11,6 +11,9 @@ public enum NoRouteReason
 
     /// <summary>Every candidate was already tried (dial retries exhausted).</summary>
     AllEndpointsTried,
+
+    /// <summary>A LoadBalancer IP's client outside the Service's loadBalancerSourceRanges (kube-proxy's firewall).</summary>
+    SourceNotAllowed,
 }
 
 /// <summary>A remembered ClientIP affinity: which endpoint, and when the client last opened a connection.</summary>
@@ -27,6 +30,7 @@ public sealed record RouteDecision(ServiceEndpoint? Endpoint, NoRouteReason? Rea
         NoRouteReason.NoEndpoints => $"{table.DisplayName} has no endpoints",
         NoRouteReason.NoLocalEndpoints => $"{table.DisplayName} has no local endpoints",
         NoRouteReason.AllEndpointsTried => $"{table.DisplayName}: failed to connect to an endpoint",
+        NoRouteReason.SourceNotAllowed => $"{table.DisplayName}: client not in loadBalancerSourceRanges",
         _ => $"{table.DisplayName} -> {Endpoint!.Address}",
     };
 }

@@ -44,7 +44,7 @@ public sealed class RoutingTable
     private RoutingTable(
         string ns, string name, string portName, string protocol, int port, int nodePort, string receivingNode,
         bool externalLocal, bool internalLocal, int affinitySeconds, bool proxyProtocol, ImmutableArray<ServiceEndpoint> endpoints,
-        ImmutableArray<System.Net.IPAddress> externalIPs)
+        ImmutableArray<System.Net.IPAddress> externalIPs, ImmutableArray<System.Net.IPNetwork> sourceRanges)
     {
         Namespace = ns;
         ServiceName = name;
@@ -59,6 +59,7 @@ public sealed class RoutingTable
         ProxyProtocol = proxyProtocol;
         Endpoints = endpoints;
         ExternalIPs = externalIPs;
+        LoadBalancerSourceRanges = sourceRanges;
         ServiceKey = $"{ns}/{name}";
         DisplayName = portName.Length == 0 ? ServiceKey : $"{ServiceKey}:{portName}";
         ClusterCandidates = Usable(endpoints);
@@ -112,6 +113,23 @@ public sealed class RoutingTable
     /// </summary>
     public ImmutableArray<System.Net.IPAddress> ExternalIPs { get; }
 
+    /// <summary>
+    /// The Service's <c>spec.loadBalancerSourceRanges</c> (IPv4): when any, only clients in them may use its LoadBalancer
+    /// IPs (kube-proxy's firewall); NodePorts and the ClusterIP are not restricted.
+    /// </summary>
+    public ImmutableArray<System.Net.IPNetwork> LoadBalancerSourceRanges { get; }
+
+    /// <summary>Whether a client may reach the Service through a LoadBalancer IP (no ranges: everyone).</summary>
+    public bool AdmitsLoadBalancerClient(System.Net.IPAddress client)
+    {
+        if (LoadBalancerSourceRanges.IsEmpty) return true;
+        foreach (var range in LoadBalancerSourceRanges)
+        {
+            if (range.Contains(client)) return true;
+        }
+        return false;
+    }
+
     /// <summary>Ready endpoints anywhere; if none, serving-but-terminating ones (KEP-1669).</summary>
     public ImmutableArray<ServiceEndpoint> ClusterCandidates { get; }
 
@@ -129,14 +147,33 @@ public sealed class RoutingTable
 
     /// <summary>This service port with other endpoints (the kernel path's local stand-ins for endpoints behind a tunnel).</summary>
     public RoutingTable WithEndpoints(ImmutableArray<ServiceEndpoint> endpoints) =>
-        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, ExternalLocal, InternalLocal, AffinitySeconds, ProxyProtocol, endpoints, ExternalIPs);
+        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, ExternalLocal, InternalLocal, AffinitySeconds, ProxyProtocol, endpoints, ExternalIPs, LoadBalancerSourceRanges);
 
     /// <summary>
     /// One endpoint of this service port, under Cluster policy and without affinity: what relays a connection whose
     /// endpoint was already chosen (by the kernel's rules, which applied the policies and the affinity).
     /// </summary>
     public RoutingTable Only(ServiceEndpoint endpoint) =>
-        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, false, false, 0, false, [endpoint], []);
+        new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, false, false, 0, false, [endpoint], [], []);
+
+    /// <summary>
+    /// An IPv4 CIDR as Kubernetes accepts it (host bits may be set: they are cleared, as Go's ParseCIDR does). Anything
+    /// else (an IPv6 range: no client of this IPv4 data path is in it) becomes 255.255.255.255/32, which admits nobody:
+    /// a Service with ranges never falls open to everybody.
+    /// </summary>
+    private static System.Net.IPNetwork SourceRange(string text)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !System.Net.IPAddress.TryParse(text.AsSpan(0, slash).Trim(), out var address)
+            || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
+            || !int.TryParse(text.AsSpan(slash + 1).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var prefix) || prefix > 32)
+            return new System.Net.IPNetwork(System.Net.IPAddress.None, 32);
+        var bits = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
+        var mask = prefix == 0 ? 0u : uint.MaxValue << (32 - prefix);
+        var network = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(network, bits & mask);
+        return new System.Net.IPNetwork(new System.Net.IPAddress(network), prefix);
+    }
 
     private static ImmutableArray<ServiceEndpoint> Usable(ImmutableArray<ServiceEndpoint> endpoints)
     {
@@ -153,6 +190,7 @@ public sealed class RoutingTable
         var sliceList = slices.ToList();
         var externalIPs = (spec.ExternalIPs ?? []).Select(ip => System.Net.IPAddress.TryParse(ip, out var a) ? a : null).OfType<System.Net.IPAddress>()
             .Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork).Distinct().ToImmutableArray();
+        var sourceRanges = (spec.LoadBalancerSourceRanges ?? []).Select(SourceRange).Distinct().ToImmutableArray();
         var tables = new List<RoutingTable>();
         foreach (var sp in spec.Ports ?? [])
         {
@@ -194,7 +232,7 @@ public sealed class RoutingTable
                 affinity,
                 svc.Metadata?.Annotations?.TryGetValue(ProxyProtocolAnnotation, out var pp) == true && pp == "v2",
                 endpoints.OrderBy(e => e.Address, StringComparer.Ordinal).ToImmutableArray(),
-                externalIPs));
+                externalIPs, sourceRanges));
         }
         return tables;
     }

@@ -93,6 +93,13 @@ internal sealed unsafe class RelayConnection
     private void Dial()
     {
         var stats = Listener.Stats;
+        if (Listener.LoadBalancer && !_table.AdmitsLoadBalancerClient(_clientAddress))
+        {
+            Interlocked.Increment(ref stats.RefusedSourceRange);
+            Listener.Traffic?.Record(_table, Listener, _clientAddress, _clientPort, null, NoRouteReason.SourceNotAllowed);
+            Refuse();
+            return;
+        }
         for (; _attempt < ServiceListener.DialTimeouts.Length; _attempt++)
         {
             var decision = Router.Route(_table, Listener.Source, _affinity, DateTime.UtcNow, Random.Shared.NextDouble(), _tried);
