@@ -50,14 +50,15 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     public double LastTransactionMilliseconds => Volatile.Read(ref _lastTransactionMs);
 
     /// <summary>
-    /// Whether this process may program nftables here: Linux, the <c>nft</c> tool, and a probe table created and
-    /// removed (which needs CAP_NET_ADMIN and the kernel's nf_tables). Null when it may, else why not.
+    /// Whether this process may program nftables here: Linux, the <c>nft</c> tool, and a probe table with the node
+    /// table's whole layout created and removed in one transaction (which needs CAP_NET_ADMIN, the kernel's nf_tables
+    /// and every expression the rules use, such as reject on prerouting). Null when it may, else why not.
     /// </summary>
     public static string? Probe()
     {
         if (!OperatingSystem.IsLinux()) return "not Linux";
-        var probe = $"{KernelNode.TablePrefix}probe-{Environment.ProcessId}";
-        var (ok, output) = Nft(NftablesRules.DeleteTable(probe));
+        var probe = KernelNode.For($"probe-{Environment.ProcessId}", System.Net.IPAddress.Loopback);
+        var (ok, output) = Nft(NftablesRules.CreateTable(probe, new ClusterIPShare(0, 1), "probe") + $"delete table ip {probe.Table}\n");
         return ok ? null : $"nft: {output.Trim()}";
     }
 
