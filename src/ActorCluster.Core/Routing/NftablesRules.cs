@@ -71,7 +71,9 @@ public sealed record ServiceRules(
 /// endpoint with the affinity timeout) or picks one with <c>numgen random</c>, and DNATs. Under Cluster policy the
 /// packet is marked and the postrouting chain SNATs it to the node address (the pod sees the node); under Local the
 /// client's address stays and only this node's endpoints are candidates. An address without candidates is in a
-/// no-endpoint set and rejected before DNAT (TCP: a reset, UDP: ICMP port unreachable), never dropped.
+/// no-endpoint set and rejected before DNAT (TCP: a reset, UDP: ICMP port unreachable), never dropped; so is a
+/// LoadBalancer IP's client outside the Service's loadBalancerSourceRanges (<c>firewall-ips</c>, a <c>fw-</c> chain per
+/// port). A Service's externalIPs sit in <c>cluster-ips</c> with the external chain (every node takes them).
 /// Pure: the node's proxier runs what this returns through <c>nft -f</c>, one transaction per sync.
 /// </summary>
 public static class NftablesRules
