@@ -14,7 +14,7 @@ namespace ActorCluster.Api;
 /// The <c>pods/{name}/attach</c> subresource (<c>kubectl attach</c>): a WebSocket with the channel subprotocol, as for
 /// exec, on which the running container's output from now on is sent as it is written (channel 1; the built-in image
 /// writes one line per request it serves), until the client goes or the container ends (then the final Status on
-/// channel 3). The built-in image reads no input, so stdin is accepted and not read. New output is asked of the
+/// channel 3), as attach is to one container process. The built-in image reads no input, so stdin is accepted and not read. New output is asked of the
 /// PodActor every <see cref="Poll"/>, as <c>kubectl logs -f</c> is served.
 /// </summary>
 internal sealed class PodAttach(ActorClusterNode node, ApiServerClient apiServer)
@@ -50,6 +50,12 @@ internal sealed class PodAttach(ActorClusterNode node, ApiServerClient apiServer
             {
                 var logs = await Ask(podActor, new PodLogRequest(container, false, from, null, null));
                 if (logs.Error is not null) break;
+                // The process attached to has ended, even if a new one already runs (a restart between two polls).
+                if (logs.Instance != start.Instance)
+                {
+                    ended = true;
+                    break;
+                }
                 if (stdout && logs.Lines.Count > 0)
                     await PodExec.Send(socket, 1, Encoding.UTF8.GetBytes(string.Concat(logs.Lines.Select(l => l.Text + "\n"))), gone.Token);
                 from = logs.Next;

@@ -218,6 +218,13 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
             }
             Assert.True(seen.Task.IsCompleted, "kubectl attach never printed the line the container wrote");
             Assert.Matches(@" GET /attached-probe \d{3}$", await seen.Task);
+
+            // Attach is to one container process: when it ends (here it crashes and kubelet starts another), so does
+            // the attach, and kubectl exits.
+            await c.Ok("create", "--raw", "/api/v1/namespaces/default/pods/attached:8080/proxy/crash", "-f", ApiCluster.File("{}"));
+            using var ended = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await attach.WaitForExitAsync(ended.Token);
+            Assert.Equal(0, attach.ExitCode);
         }
         finally
         {

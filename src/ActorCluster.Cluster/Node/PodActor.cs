@@ -433,7 +433,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         if (r.From is null && r.TailLines is { } tail) lines = [.. lines.TakeLast(Math.Max(0, tail))];
         var next = lines.Count > 0 ? lines[^1].Number + 1 : r.From ?? switches.LogSince(0).LastOrDefault()?.Number + 1 ?? 0;
         var running = !r.Previous && run.Process is not null && ReferenceEquals(run.Process.Switches, switches) && !_terminating;
-        return new PodLogResponse([.. lines.Select(l => new PodLogEntry(l.Time, l.Text))], next, running);
+        return new PodLogResponse([.. lines.Select(l => new PodLogEntry(l.Time, l.Text))], next, running, Instance: run.Status.RestartCount);
     }
 
     /// <summary>A command run in a container gets this long (a wget to a Service that does not answer, say).</summary>

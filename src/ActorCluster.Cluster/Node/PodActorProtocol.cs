@@ -20,8 +20,11 @@ public sealed record PodProxyResponse(string Pod, string Node, int Status, strin
 /// </summary>
 public sealed record PodLogRequest(string? Container, bool Previous, long? From, int? TailLines, DateTime? Since) : IClusterMessage;
 
-/// <summary>Lines (time and text), the number to ask from next, whether the container still runs, or an error in kubelet's words.</summary>
-public sealed record PodLogResponse(IReadOnlyList<PodLogEntry> Lines, long Next, bool Running, string? Error = null) : IClusterMessage;
+/// <summary>
+/// Lines (time and text), the number to ask from next, whether the container still runs, or an error in kubelet's
+/// words. Instance: the container's restart count when these lines were written (line numbers start again with each).
+/// </summary>
+public sealed record PodLogResponse(IReadOnlyList<PodLogEntry> Lines, long Next, bool Running, string? Error = null, int Instance = 0) : IClusterMessage;
 
 public sealed record PodLogEntry(DateTime Time, string Text);
 
