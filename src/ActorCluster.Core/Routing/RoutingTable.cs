@@ -157,22 +157,21 @@ public sealed class RoutingTable
         new(Namespace, ServiceName, PortName, Protocol, Port, NodePort, ReceivingNode, false, false, 0, false, [endpoint], [], []);
 
     /// <summary>
-    /// An IPv4 CIDR as Kubernetes accepts it (host bits may be set: they are cleared, as Go's ParseCIDR does). Anything
-    /// else (an IPv6 range: no client of this IPv4 data path is in it) becomes 255.255.255.255/32, which admits nobody:
+    /// An IPv4 CIDR as Kubernetes accepts it (host bits cleared, as the allocators read their ranges). Anything else
+    /// (an IPv6 range: no client of this IPv4 data path is in it) becomes 255.255.255.255/32, which admits nobody:
     /// a Service with ranges never falls open to everybody.
     /// </summary>
     private static System.Net.IPNetwork SourceRange(string text)
     {
-        var slash = text.IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !System.Net.IPAddress.TryParse(text.AsSpan(0, slash).Trim(), out var address)
-            || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
-            || !int.TryParse(text.AsSpan(slash + 1).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var prefix) || prefix > 32)
+        try
+        {
+            var (network, prefix) = Allocation.IPAllocator.ParseCidr(text.Trim());
+            return new System.Net.IPNetwork(network, prefix);
+        }
+        catch (ArgumentException)
+        {
             return new System.Net.IPNetwork(System.Net.IPAddress.None, 32);
-        var bits = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
-        var mask = prefix == 0 ? 0u : uint.MaxValue << (32 - prefix);
-        var network = new byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(network, bits & mask);
-        return new System.Net.IPNetwork(new System.Net.IPAddress(network), prefix);
+        }
     }
 
     private static ImmutableArray<ServiceEndpoint> Usable(ImmutableArray<ServiceEndpoint> endpoints)
