@@ -185,8 +185,8 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
             return new DispatchRefused("UnknownAddress", $"\"{d.ServiceAddress}\" from \"{d.ClientAddress}\" is not ip:port from an ip");
         var match = Match(svc, tables, address, d.Protocol, _nodes[receiving]?.InternalIP);
         if (match is null) return new DispatchRefused("UnknownAddress", $"{svc.Metadata.NamespaceProperty}/{svc.Metadata.Name} does not listen on {d.ServiceAddress}/{d.Protocol}");
-        var (table, source) = match.Value;
-        if (svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == address.Address.ToString()) == true && !table.AdmitsLoadBalancerClient(IPAddress.Parse(d.ClientAddress)))
+        var (table, source, loadBalancer) = match.Value;
+        if (loadBalancer && !table.AdmitsLoadBalancerClient(IPAddress.Parse(d.ClientAddress)))
             return new DispatchRefused(nameof(NoRouteReason.SourceNotAllowed), new RouteDecision(null, NoRouteReason.SourceNotAllowed, null).Describe(table));
         // This node's decisions share the listeners' memory; another node's are only simulated here.
         var affinity = receiving == _settings.NodeName ? _addresses.AffinityOf(table) : _otherNodesAffinity;
@@ -197,16 +197,19 @@ public sealed class ServiceActor : ReceiveActor, IWithTimers
         return new Dispatched(table.DisplayName, e.Address, e.PodNamespace, e.PodName, e.NodeName, PodActorOf(e));
     }
 
-    /// <summary>Which port of the Service an address is, and whether it entered from outside (NodePort, LB IP) or the ClusterIP.</summary>
-    private static (RoutingTable, TrafficSource)? Match(V1Service svc, IReadOnlyList<RoutingTable> tables, IPEndPoint address, string protocol, IPAddress? nodeIP)
+    /// <summary>
+    /// Which port of the Service an address is, whether it entered from outside (NodePort, externalIP, LB IP) or the
+    /// ClusterIP, and whether it is one of the Service's LoadBalancer IPs (where loadBalancerSourceRanges apply).
+    /// </summary>
+    private static (RoutingTable Table, TrafficSource Source, bool LoadBalancer)? Match(V1Service svc, IReadOnlyList<RoutingTable> tables, IPEndPoint address, string protocol, IPAddress? nodeIP)
     {
         var ip = address.Address.ToString();
         foreach (var t in tables.Where(t => t.Protocol == protocol))
         {
-            if (svc.Spec?.ClusterIP == ip && t.Port == address.Port) return (t, TrafficSource.Internal);
-            if (t.NodePort > 0 && t.NodePort == address.Port && (nodeIP is null || nodeIP.Equals(address.Address))) return (t, TrafficSource.External);
-            if (t.Port == address.Port && svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == ip) == true) return (t, TrafficSource.External);
-            if (t.Port == address.Port && t.ExternalIPs.Contains(address.Address)) return (t, TrafficSource.External);
+            if (svc.Spec?.ClusterIP == ip && t.Port == address.Port) return (t, TrafficSource.Internal, false);
+            if (t.NodePort > 0 && t.NodePort == address.Port && (nodeIP is null || nodeIP.Equals(address.Address))) return (t, TrafficSource.External, false);
+            if (t.Port == address.Port && svc.Status?.LoadBalancer?.Ingress?.Any(i => i.Ip == ip) == true) return (t, TrafficSource.External, true);
+            if (t.Port == address.Port && t.ExternalIPs.Contains(address.Address)) return (t, TrafficSource.External, false);
         }
         return null;
     }
