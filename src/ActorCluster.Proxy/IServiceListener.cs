@@ -25,8 +25,11 @@ public interface IServiceListener : IAsyncDisposable
     /// </summary>
     string Kind => EndPoint.Address.Equals(TunnelEntries.Address) ? "TunnelEntry"
         : Source == TrafficSource.Internal ? "ClusterIP"
-        : Table.ExternalIPs.Contains(EndPoint.Address) ? "ExternalIP"
-        : EndPoint.Port == Table.NodePort && EndPoint.Address.Equals(NodeAddress) ? "NodePort" : "LoadBalancer";
+        : LoadBalancer ? "LoadBalancer"
+        : Table.ExternalIPs.Contains(EndPoint.Address) ? "ExternalIP" : "NodePort";
+
+    /// <summary>A LoadBalancer IP this node announces (bound as one): the Service's loadBalancerSourceRanges decide who may use it.</summary>
+    bool LoadBalancer { get; }
 
     ListenerStats Stats { get; }
 

@@ -55,7 +55,7 @@ public sealed class ServiceListener : IServiceListener
     public RoutingTable Table => Volatile.Read(ref _table);
 
     /// <summary>A LoadBalancer IP: only clients in the Service's loadBalancerSourceRanges are relayed (others reset).</summary>
-    internal bool LoadBalancer { get; private init; }
+    public bool LoadBalancer { get; private init; }
 
     public IPAddress NodeAddress { get; }
 

@@ -83,7 +83,7 @@ public sealed class UdpServiceListener : IServiceListener
     public RoutingTable Table => Volatile.Read(ref _table);
 
     /// <summary>A LoadBalancer IP: only clients in the Service's loadBalancerSourceRanges open flows.</summary>
-    internal bool LoadBalancer { get; private init; }
+    public bool LoadBalancer { get; private init; }
 
     /// <param name="loadBalancer">a LoadBalancer IP: the Service's loadBalancerSourceRanges decide who may use it</param>
     public static UdpServiceListener Start(IPEndPoint endPoint, RoutingTable table, TrafficSource source, IPAddress nodeAddress, bool reusePort, UdpFlowLimits limits,

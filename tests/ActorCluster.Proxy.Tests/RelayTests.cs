@@ -298,6 +298,8 @@ public sealed class RelayTests
 
         public IPAddress NodeAddress => endPoint.Address;
 
+        public bool LoadBalancer => false;
+
         public ListenerStats Stats { get; } = new();
 
         public void Update(RoutingTable table)
