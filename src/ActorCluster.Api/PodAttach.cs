@@ -15,13 +15,10 @@ namespace ActorCluster.Api;
 /// exec, on which the running container's output from now on is sent as it is written (channel 1; the built-in image
 /// writes one line per request it serves), until the client goes or the container ends (then the final Status on
 /// channel 3), as attach is to one container process. The built-in image reads no input, so stdin is accepted and not read. New output is asked of the
-/// PodActor every <see cref="Poll"/>, as <c>kubectl logs -f</c> is served.
+/// PodActor as often as for <c>kubectl logs -f</c> (<see cref="PodLogs.FollowPoll"/>).
 /// </summary>
 internal sealed class PodAttach(ActorClusterNode node, ApiServerClient apiServer)
 {
-    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
-
     public async Task Handle(HttpContext ctx, string ns, string name)
     {
         var q = ctx.Request.Query;
@@ -64,7 +61,7 @@ internal sealed class PodAttach(ActorClusterNode node, ApiServerClient apiServer
                     ended = true;
                     break;
                 }
-                await Task.Delay(Poll, gone.Token);
+                await Task.Delay(PodLogs.FollowPoll, gone.Token);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or AskTimeoutException)
@@ -88,7 +85,7 @@ internal sealed class PodAttach(ActorClusterNode node, ApiServerClient apiServer
         await reading;
     }
 
-    private static Task<PodLogResponse> Ask(IActorRef podActor, PodLogRequest request) => podActor.Ask<PodLogResponse>(request, AskTimeout);
+    private static Task<PodLogResponse> Ask(IActorRef podActor, PodLogRequest request) => podActor.Ask<PodLogResponse>(request, PodLogs.AskTimeout);
 
     /// <summary>Reads (and drops) what the client sends, stdin and resize frames, until it closes: then the attach ends.</summary>
     private static async Task DrainInput(WebSocket socket, CancellationTokenSource gone)

@@ -20,10 +20,10 @@ namespace ActorCluster.Api;
 /// </summary>
 internal sealed class PodLogs(ActorClusterNode node, ApiServerClient apiServer)
 {
-    private static readonly TimeSpan FollowPoll = TimeSpan.FromMilliseconds(250);
+    internal static readonly TimeSpan FollowPoll = TimeSpan.FromMilliseconds(250);
 
     /// <summary>A PodActor answers from memory: one that does not answer in this time is not there (the pod is gone).</summary>
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
+    internal static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
 
     public async Task Handle(HttpContext ctx, string ns, string name)
     {
