@@ -363,7 +363,12 @@ public sealed class ServiceRoutingTests : IAsyncLifetime
         await TestCluster.Eventually(async () => (await Traffic.Responders(lb!, 9000, 10, fromAddress: "127.0.9.5")).Count == 2, Wait, "the LoadBalancer IP answering a client in the range");
         // A client outside the ranges is refused at once (kube-proxy drops; here both data paths reset, never a hang),
         // every time; the Service's NodePort is not restricted.
-        for (var i = 1; i <= 5; i++) Assert.Null(await Traffic.Get(lb!, 9000, "/hostname", $"127.0.8.{i}"));
+        // 40 clients at once, half inside the ranges and half outside: every one inside answered, none outside.
+        var inside = Enumerable.Range(1, 20).Select(i => Traffic.Get(lb!, 9000, "/hostname", $"127.0.9.{i}")).ToList();
+        var outside = Enumerable.Range(1, 20).Select(i => Traffic.Get(lb!, 9000, "/hostname", $"127.0.8.{i}")).ToList();
+        await Task.WhenAll(inside.Concat(outside));
+        Assert.All(inside, t => Assert.Contains(t.Result, new[] { "pod-1", "pod-2" }));
+        Assert.All(outside, t => Assert.Null(t.Result));
         Assert.Equal(TestCluster.NoEndpointRefusal, await Traffic.Refusal(lb!, 9000));
         Assert.Contains(await Traffic.Get(Node(1), created.Spec.Ports[0].NodePort!.Value, "/hostname", "127.0.8.1"), new[] { "pod-1", "pod-2" });
         var refused = Assert.IsType<DispatchRefused>(await TestCluster.Ask<object>(_cluster[0].ServiceProxy, new Dispatch($"{lb}:9000", "127.0.8.1")));
