@@ -147,10 +147,7 @@ public sealed class DirectRoutingTests : IAsyncLifetime
         // addresses (TEST-NET-1): only where that loopback is its own, never on the host.
         Skip.IfNot(TestCluster.InPrivateNetworkNamespace, "adds 192.0.2.1-2 to the loopback: runs in ActorCluster.Proxy.Tests' namespace child runs (both data paths)");
         foreach (var ip in new[] { "192.0.2.1", "192.0.2.2" })
-        {
-            using var add = Process.Start(new ProcessStartInfo("ip", ["addr", "add", $"{ip}/32", "dev", "lo"]))!;
-            Assert.True(add.WaitForExit(10_000) && add.ExitCode == 0, $"ip addr add {ip}");
-        }
+            Ip("addr", "add", $"{ip}/32", "dev", "lo");
         await Start();
         await AffinityScenario.SeedPodsRunning(Cluster);
         // Cluster policy: any client reaches both pods.
@@ -207,29 +204,55 @@ public sealed class DirectRoutingTests : IAsyncLifetime
     {
         InNftablesRun();
         await Start();
-        // A table a killed process left (its pid is gone), and one of a live process (this one), neither ours.
+        // Each node's 127.0.1.x is an address of lo (so clients on the machine call it from it, as on a real node).
+        foreach (var i in new[] { 1, 2, 3 }) Assert.Contains($"inet {Node(i)}/32 scope host lo:actorcluster", LoopbackAddresses(), StringComparison.Ordinal);
+        // A table a killed process left (its pid is gone) with the address it gave lo, and a live process's (this
+        // one), neither ours; an address someone else gave lo, with the dead one's address, is not ActorCluster's.
         using (var done = Process.Start(new ProcessStartInfo("true"))!)
         {
             done.WaitForExit();
-            NftScript($"add table ip actorcluster-ghost {{ comment \"actorcluster node ghost pid {done.Id} start 1\" ; }}\n");
+            NftScript($"add table ip actorcluster-ghost {{ comment \"actorcluster node ghost address 127.0.1.77 pid {done.Id} start 1\" ; }}\n");
         }
+        Ip("addr", "add", "127.0.1.77/32", "dev", "lo", "label", "lo:actorcluster");
+        Ip("addr", "add", "127.0.1.78/32", "dev", "lo", "label", "lo:actorcluster");
+        Ip("addr", "add", "127.0.1.79/32", "dev", "lo");
         var start = File.ReadAllText($"/proc/{Environment.ProcessId}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[19];
-        NftScript($"add table ip actorcluster-alive {{ comment \"actorcluster node alive pid {Environment.ProcessId} start {start}\" ; }}\n");
+        NftScript($"add table ip actorcluster-alive {{ comment \"actorcluster node alive address 127.0.1.78 pid {Environment.ProcessId} start {start}\" ; }}\n");
+        NftScript($"add table ip actorcluster-ghost2 {{ comment \"actorcluster node ghost2 address 127.0.1.79 pid 1 start 1\" ; }}\n");
         try
         {
-            // Node 3 leaves: its own table goes with it, and the survivors, seeing the node set change, clear orphans.
+            // Node 3 leaves: its own table and address go with it, and the survivors, seeing the node set change,
+            // clear orphans and the addresses they gave lo (only those: 127.0.1.79 was not given by ActorCluster).
             await Cluster[2].DisposeAsync();
             Cluster.Nodes.RemoveAt(2);
             Assert.DoesNotContain("actorcluster-k8s-worker3", Nft("list", "tables", "ip"), StringComparison.Ordinal);
+            Assert.DoesNotContain($"inet {Node(3)}/32", LoopbackAddresses(), StringComparison.Ordinal);
             await TestCluster.Eventually(() => Task.FromResult(!Nft("list", "tables", "ip").Contains("actorcluster-ghost", StringComparison.Ordinal)),
-                Wait, "a survivor removing the dead process's table");
+                Wait, "a survivor removing the dead processes' tables");
+            var addresses = LoopbackAddresses();
+            Assert.DoesNotContain("inet 127.0.1.77/32", addresses, StringComparison.Ordinal);
+            Assert.Contains("inet 127.0.1.78/32", addresses, StringComparison.Ordinal);
+            Assert.Contains("inet 127.0.1.79/32", addresses, StringComparison.Ordinal);
+            Assert.Contains($"inet {Node(1)}/32", addresses, StringComparison.Ordinal);
             Assert.Contains("actorcluster-alive", Nft("list", "tables", "ip"), StringComparison.Ordinal);
             Assert.Contains("actorcluster-k8s-worker1", Nft("list", "tables", "ip"), StringComparison.Ordinal);
         }
         finally
         {
             NftScript("add table ip actorcluster-alive\ndelete table ip actorcluster-alive\n");
+            foreach (var a in new[] { "127.0.1.78/32", "127.0.1.79/32" }) Ip("addr", "del", a, "dev", "lo");
         }
+    }
+
+    private static string LoopbackAddresses() => Ip("-4", "-o", "addr", "show", "dev", "lo");
+
+    private static string Ip(params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        Assert.True(p.WaitForExit(10_000), "ip did not finish");
+        Assert.True(p.ExitCode == 0, $"ip {string.Join(' ', args)}: {p.StandardError.ReadToEnd()}");
+        return output.Result;
     }
 
     private static string Nft(params string[] args)

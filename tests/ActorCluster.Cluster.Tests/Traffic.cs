@@ -40,9 +40,10 @@ internal static class Traffic
     }
 
     /// <summary>How a connection that gets no answer ends: reset or refused (at once) rather than timed out (a hang).</summary>
-    public static async Task<SocketError?> Refusal(string host, int port)
+    public static async Task<SocketError?> Refusal(string host, int port, string? fromAddress = null)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        if (fromAddress is not null) socket.Bind(new IPEndPoint(IPAddress.Parse(fromAddress), 0));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {

@@ -33,11 +33,14 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     private long _transactions;
     private double _lastTransactionMs;
 
-    private NftablesProxier(KernelNode node, ClusterIPShare share, Action<string> log)
+    private readonly bool _addressAdded;
+
+    private NftablesProxier(KernelNode node, ClusterIPShare share, Action<string> log, bool addressAdded)
     {
         Node = node;
         _share = share;
         _log = log;
+        _addressAdded = addressAdded;
         _loop = Task.Run(SyncLoop);
     }
 
@@ -76,7 +79,15 @@ public sealed partial class NftablesProxier : IAsyncDisposable
                 ? "route_localnet set on this host's interfaces: other hosts' connections reach pods on loopback"
                 : $"route_localnet could not be set ({error}): connections from other hosts to pods on this host's loopback will fail");
         }
-        return new NftablesProxier(node, share, log);
+        // A local-cluster node's 127.0.1.x becomes an address of lo, so clients on the machine calling it come from it
+        // (as on a real node) and the SNAT under Cluster leaves their packets as they are.
+        var added = false;
+        if (NodeLoopbackAddress.Applies(node.Address))
+        {
+            (added, var error) = NodeLoopbackAddress.Assign(node.Address);
+            if (error is not null) log($"{node.Address}/32 could not be given to lo ({error}): clients on this machine call the node from 127.0.0.1, and the SNAT rewrites their connections");
+        }
+        return new NftablesProxier(node, share, log, added);
     }
 
     /// <summary>Sets a Service's rules (null: the Service is gone here); the task completes once they are in the kernel.</summary>
@@ -266,6 +277,7 @@ public sealed partial class NftablesProxier : IAsyncDisposable
         }
         var (ok, output) = Nft(NftablesRules.DeleteTable(Node.Table));
         if (!ok) _log($"nft: cannot remove table {Node.Table}: {FirstLines(output)}");
+        if (_addressAdded) NodeLoopbackAddress.Remove(Node.Address);
         lock (_lock)
         {
             foreach (var w in _waiting) w.TrySetResult();
@@ -278,22 +290,36 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     // ------------------------------------------------------------------ tables left behind
 
     /// <summary>
-    /// Removes every ActorCluster table whose owning process is gone (a node killed with -9 cannot remove its own).
-    /// A live node's table, of this cluster or another, is left alone. Returns the tables removed.
+    /// Removes every ActorCluster table whose owning process is gone (a node killed with -9 cannot remove its own), with
+    /// the loopback address that node gave lo unless a live node uses it now. A live node's table, of this cluster or
+    /// another, is left alone. Returns the tables removed.
     /// </summary>
     public static IReadOnlyList<string> RemoveOrphans()
     {
         var (ok, output) = NftRead("list", "tables", "ip");
         if (!ok) return [];
         var removed = new List<string>();
+        var orphanAddresses = new HashSet<string>();
+        var liveAddresses = new HashSet<string>();
         foreach (Match m in TableLine().Matches(output))
         {
             var table = m.Groups[1].Value;
             var (listed, text) = NftRead("-t", "list", "table", "ip", table);
             if (!listed || OwnerComment().Match(text) is not { Success: true } owner) continue;
-            var pid = int.Parse(owner.Groups[1].Value, CultureInfo.InvariantCulture);
-            if (ProcessStart(pid) == owner.Groups[2].Value) continue;
-            if (Nft(NftablesRules.DeleteTable(table)).Ok) removed.Add(table);
+            var address = owner.Groups["address"].Value;
+            var pid = int.Parse(owner.Groups["pid"].Value, CultureInfo.InvariantCulture);
+            if (ProcessStart(pid) == owner.Groups["start"].Value)
+            {
+                liveAddresses.Add(address);
+                continue;
+            }
+            if (!Nft(NftablesRules.DeleteTable(table)).Ok) continue;
+            removed.Add(table);
+            orphanAddresses.Add(address);
+        }
+        foreach (var address in orphanAddresses.Except(liveAddresses))
+        {
+            if (System.Net.IPAddress.TryParse(address, out var ip) && NodeLoopbackAddress.Applies(ip)) NodeLoopbackAddress.Remove(ip);
         }
         return removed;
     }
@@ -308,11 +334,11 @@ public sealed partial class NftablesProxier : IAsyncDisposable
     [GeneratedRegex(@"^table ip (actorcluster-[^\s]+)$", RegexOptions.Multiline)]
     private static partial Regex TableLine();
 
-    [GeneratedRegex("comment \"actorcluster node [^ ]+ pid (\\d+) start (\\d+)\"")]
+    [GeneratedRegex("comment \"actorcluster node [^ ]+ (?:address (?<address>[^ ]+) )?pid (?<pid>\\d+) start (?<start>\\d+)\"")]
     private static partial Regex OwnerComment();
 
     private static string Owner(KernelNode node) =>
-        $"actorcluster node {node.NodeName} pid {Environment.ProcessId} start {ProcessStart(Environment.ProcessId)}";
+        $"actorcluster node {node.NodeName} address {node.Address} pid {Environment.ProcessId} start {ProcessStart(Environment.ProcessId)}";
 
     /// <summary>
     /// A live process's start time in clock ticks since boot (/proc/pid/stat field 22): a pid reused later has another.
