@@ -7,7 +7,8 @@ namespace ActorCluster.Api;
 
 /// <summary>
 /// Some kubectl commands send Kubernetes protobuf ("k8s\0" + runtime.Unknown): <c>create namespace</c>, <c>create
-/// service clusterip|nodeport|loadbalancer|externalname</c>, <c>create deployment</c>, <c>auth can-i</c>. We decode
+/// service clusterip|nodeport|loadbalancer|externalname</c>, <c>create deployment</c>, <c>create configmap</c>,
+/// <c>create secret</c>, <c>auth can-i</c>. We decode
 /// what those carry, with the field numbers of Kubernetes' own generated.proto (k8s.io/api core/v1 and apps/v1,
 /// apimachinery meta/v1 and intstr), into the JSON the API reads; other kinds in protobuf are refused with 415 so the
 /// client can send JSON.
@@ -18,17 +19,41 @@ public static class ProtobufBodies
 
     public static string ToJson(byte[] body, ResourceKind kind)
     {
-        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service && kind != ResourceKind.Deployment)
+        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service && kind != ResourceKind.Deployment && kind != ResourceKind.ConfigMap && kind != ResourceKind.Secret)
             throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
                 $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
         var raw = Envelope(body);
         var obj = new JsonObject { ["apiVersion"] = kind.ApiVersion, ["kind"] = kind.Kind, ["metadata"] = new JsonObject() };
+        if (kind == ResourceKind.ConfigMap || kind == ResourceKind.Secret) return ConfigObject(raw, obj, kind);
         foreach (var field in Fields(raw))
         {
             // Object: metadata 1, spec 2 (a Namespace's spec and the status of either carry nothing a client sets).
             if (field.Number == 1 && field.Bytes is { } meta) obj["metadata"] = ObjectMeta(meta);
             if (field.Number == 2 && field.Bytes is { } spec && kind == ResourceKind.Service) obj["spec"] = ServiceSpec(spec);
             if (field.Number == 2 && field.Bytes is { } dspec && kind == ResourceKind.Deployment) obj["spec"] = DeploymentSpec(dspec);
+        }
+        return obj.ToJsonString();
+    }
+
+    /// <summary>
+    /// core/v1 ConfigMap (metadata 1, data 2, binaryData 3, immutable 4) or Secret (metadata 1, data 2, type 3,
+    /// stringData 4, immutable 5), as <c>kubectl create configmap|secret</c> send them; bytes values as base64.
+    /// </summary>
+    private static string ConfigObject(byte[] raw, JsonObject obj, ResourceKind kind)
+    {
+        var secret = kind == ResourceKind.Secret;
+        foreach (var f in Fields(raw))
+        {
+            switch (f.Number, secret)
+            {
+                case (1, _): obj["metadata"] = ObjectMeta(f.Bytes ?? []); break;
+                case (2, false): MapEntry((obj["data"] ??= new JsonObject()).AsObject(), f); break;
+                case (2, true): MapEntry((obj["data"] ??= new JsonObject()).AsObject(), f, base64: true); break;
+                case (3, false): MapEntry((obj["binaryData"] ??= new JsonObject()).AsObject(), f, base64: true); break;
+                case (3, true): SetText(obj, "type", f.Text); break;
+                case (4, false) or (5, true): obj["immutable"] = f.Value != 0; break;
+                case (4, true): MapEntry((obj["stringData"] ??= new JsonObject()).AsObject(), f); break;
+            }
         }
         return obj.ToJsonString();
     }
@@ -310,14 +335,14 @@ public static class ProtobufBodies
         return container;
     }
 
-    /// <summary>A map&lt;string, string&gt; entry (key 1, value 2) added to <paramref name="map"/>.</summary>
-    private static void MapEntry(JsonObject map, ProtoField entry)
+    /// <summary>A map&lt;string, string&gt; entry (key 1, value 2) added to <paramref name="map"/>; a map&lt;string, bytes&gt; one as base64.</summary>
+    private static void MapEntry(JsonObject map, ProtoField entry, bool base64 = false)
     {
         string? key = null, value = null;
         foreach (var f in Fields(entry.Bytes ?? []))
         {
             if (f.Number == 1) key = f.Text;
-            if (f.Number == 2) value = f.Text;
+            if (f.Number == 2) value = base64 ? Convert.ToBase64String(f.Bytes ?? []) : f.Text;
         }
         if (key is not null) map[key] = value ?? "";
     }

@@ -61,6 +61,24 @@ public sealed class AuthorizationTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task A_viewer_reads_ConfigMaps_but_not_Secrets_as_with_Kubernetes_view_role()
+    {
+        var dana = User("dana", "view");
+        await Known(dana.Token);
+        await c.Ok("create", "configmap", "viewable", "--from-literal=k=v");
+        await c.Ok("create", "secret", "generic", "hidden", "--from-literal=password=s3cret");
+        Assert.Equal("v", (await c.RunWith(dana.Kubeconfig, Bound, "get", "configmap", "viewable", "-o", "jsonpath={.data.k}")).Stdout);
+        var secret = await c.RunWith(dana.Kubeconfig, Bound, "get", "secret", "hidden", "-o", "jsonpath={.data.password}");
+        Assert.Equal(1, secret.ExitCode);
+        Assert.Contains("Error from server (Forbidden): secrets \"hidden\" is forbidden: User \"dana\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\"", secret.Stderr, StringComparison.Ordinal);
+        var listed = await c.RunWith(dana.Kubeconfig, Bound, "get", "secrets", "-A");
+        Assert.Contains("Error from server (Forbidden): secrets is forbidden: User \"dana\" cannot list resource \"secrets\" in API group \"\" at the cluster scope", listed.Stderr, StringComparison.Ordinal);
+        Assert.Equal("no\n", (await c.RunWith(dana.Kubeconfig, Bound, "auth", "can-i", "watch", "secrets")).Stdout);
+        Assert.Equal("yes\n", (await c.RunWith(dana.Kubeconfig, Bound, "auth", "can-i", "list", "configmaps")).Stdout);
+        Assert.DoesNotMatch(@"(?m)^secrets\s", (await c.RunWith(dana.Kubeconfig, Bound, "auth", "can-i", "--list")).Stdout);
+    }
+
+    [SkippableFact]
     public async Task Kubectl_auth_can_i_list_prints_what_each_group_may_do()
     {
         var gina = User("gina", "view");

@@ -26,13 +26,13 @@ internal sealed class WatchHub(int historySize)
 
     public int Count => _watchers.Count;
 
-    /// <summary>Whether a watcher for <paramref name="nodeName"/> ("" = everything) gets a change: a node's replica gets its own pods only, no Events or Leases.</summary>
+    /// <summary>Whether a watcher for <paramref name="nodeName"/> ("" = everything) gets a change: a node's replica gets its own pods only, no Events, Leases, ConfigMaps or Secrets (it uses none, and a Secret is not copied where it is not needed).</summary>
     private static bool Wanted(string nodeName, string resource, string? podNode) =>
         nodeName.Length == 0
         || resource switch
         {
             "pods" => podNode == nodeName,
-            "events" or "endpoints" or "leases" => false,
+            "events" or "endpoints" or "leases" or "configmaps" or "secrets" => false,
             _ => true,
         };
 

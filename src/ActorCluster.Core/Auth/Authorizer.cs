@@ -16,8 +16,8 @@ public sealed record ResourceAttributes(string Verb, string Group, string Resour
 /// Who may do what: the built-in rules of this cluster, in the shape of Kubernetes' RBAC defaults.
 /// <list type="bullet">
 /// <item><c>system:masters</c>: everything (as the cluster-admin binding gives it).</item>
-/// <item><c>view</c>: get, list and watch on every resource and its status; not the proxy subresources (they
-/// reach into workloads) — as Kubernetes' <c>view</c> role.</item>
+/// <item><c>view</c>: get, list and watch on every resource and its status, but not Secrets (whose contents are
+/// credentials) nor the proxy subresources (they reach into workloads) — as Kubernetes' <c>view</c> role.</item>
 /// <item>every authenticated user: discovery, version, health, OpenAPI, and asking about itself
 /// (SelfSubjectAccessReview, SelfSubjectReview) — as <c>system:discovery</c> and <c>system:basic-user</c>.</item>
 /// </list>
@@ -33,7 +33,8 @@ public static class Authorizer
             && ((a.Group == "authorization.k8s.io" && a.Resource is "selfsubjectaccessreviews" or "selfsubjectrulesreviews")
                 || (a.Group == "authentication.k8s.io" && a.Resource == "selfsubjectreviews")))
             return true;
-        return user.Groups.Contains(UserInfo.View) && ReadVerbs.Contains(a.Verb) && a.Subresource is null or "status" or "scale" or "log";
+        return user.Groups.Contains(UserInfo.View) && ReadVerbs.Contains(a.Verb) && a.Subresource is null or "status" or "scale" or "log"
+               && !(a.Group.Length == 0 && a.Resource == "secrets");
     }
 
     /// <summary>One rule of a SelfSubjectRulesReview: verbs on resources of API groups.</summary>
@@ -50,7 +51,7 @@ public static class Authorizer
         if (user.Groups.Contains(UserInfo.Masters)) rules.Insert(0, new Rule(["*"], ["*"], ["*"]));
         else if (user.Groups.Contains(UserInfo.View))
         {
-            foreach (var group in resources.GroupBy(r => r.Group))
+            foreach (var group in resources.Where(r => !(r.Group.Length == 0 && r.Resource == "secrets")).GroupBy(r => r.Group))
                 rules.Add(new Rule([.. ReadVerbs.Order(StringComparer.Ordinal)], [group.Key], [.. group.SelectMany(r => new[] { r.Resource, r.Resource + "/status" })]));
         }
         return rules;

@@ -193,6 +193,7 @@ public sealed class ControlPlane
         if (ObjectMetaRules.ApplyNamespace(obj.Metadata, ns) is { } nsError) return Decision.Fail(nsError);
         ObjectMetaRules.PrepareCreate(obj.Metadata, ctx);
         NameRule rule = kind == ResourceKind.Namespace ? MetadataValidation.DnsLabelName : MetadataValidation.DnsSubdomainName;
+        Prepare(obj);
         var errs = MetadataValidation.ValidateObjectMeta(obj.Metadata, kind.Namespaced, rule);
         errs.AddRange(ValidateSpec(obj));
         if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(kind, obj.Metadata.Name ?? "", errs));
@@ -207,11 +208,27 @@ public sealed class ControlPlane
         return batch.Done(batch.Put(ChangeType.Added, kind, obj));
     }
 
+    /// <summary>A kind's own defaults, before it is validated (a Secret's type, its stringData folded into data).</summary>
+    private static void Prepare(IKubernetesObject<V1ObjectMeta> obj)
+    {
+        if (obj is V1Secret secret) ConfigValidation.Prepare(secret);
+    }
+
     /// <summary>The spec rules of a kind without an admission of its own.</summary>
     private static IEnumerable<FieldError> ValidateSpec(IKubernetesObject<V1ObjectMeta> obj) => obj switch
     {
         V1Lease lease => LeaseValidation.ValidateSpec(lease.Spec),
+        V1ConfigMap cm => ConfigValidation.ValidateConfigMap(cm),
+        V1Secret secret => ConfigValidation.ValidateSecret(secret),
         _ => [],
+    };
+
+    /// <summary>The same on an update, with the rules that compare with the stored object.</summary>
+    private static IEnumerable<FieldError> ValidateSpecUpdate(IKubernetesObject<V1ObjectMeta> obj, IKubernetesObject<V1ObjectMeta> old) => (obj, old) switch
+    {
+        (V1ConfigMap cm, V1ConfigMap before) => ConfigValidation.ValidateConfigMapUpdate(cm, before),
+        (V1Secret secret, V1Secret before) => ConfigValidation.ValidateSecretUpdate(secret, before),
+        _ => ValidateSpec(obj),
     };
 
     public Decision Update(ResourceKind kind, string? ns, string name, IKubernetesObject<V1ObjectMeta> input, bool status = false)
@@ -267,8 +284,9 @@ public sealed class ControlPlane
                 if (ObjectMetaRules.ApplyNamespace(obj.Metadata, kind.Namespaced ? ns : null) is { } nsError) return Decision.Fail(nsError);
                 if (ObjectMetaRules.PrepareUpdate(kind, obj.Metadata, existing.Object.Metadata, specChanged: true) is { } metaError)
                     return Decision.Fail(metaError);
+                Prepare(obj);
                 var errs = MetadataValidation.ValidateObjectMetaUpdate(obj.Metadata, existing.Object.Metadata);
-                errs.AddRange(ValidateSpec(obj));
+                errs.AddRange(ValidateSpecUpdate(obj, existing.Object));
                 if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(kind, name, errs));
                 return batch.Done(batch.Put(ChangeType.Modified, kind, obj));
             }

@@ -67,6 +67,19 @@ public static class TableConverter
             new("Name", "string", "name", "Name must be unique within a namespace.", 1),
         ],
         "leases" => [NameColumn, new("Holder", "string", "", "holderIdentity contains the identity of the holder of a current lease."), AgeColumn],
+        "configmaps" =>
+        [
+            NameColumn,
+            new("Data", "string", "", "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
+            AgeColumn,
+        ],
+        "secrets" =>
+        [
+            NameColumn,
+            new("Type", "string", "", "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+            new("Data", "string", "", "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
+            AgeColumn,
+        ],
         "deployments" =>
         [
             NameColumn, new("Ready", "string", "", "Number of the pod with ready state"),
@@ -94,6 +107,8 @@ public static class TableConverter
         V1EndpointSlice s => SliceCells(s, now),
         Corev1Event e => EventCells(e, now),
         V1Lease l => [l.Metadata.Name, l.Spec?.HolderIdentity ?? "", HumanDuration.Age(l.Metadata.CreationTimestamp, now)],
+        V1ConfigMap cm => [cm.Metadata.Name, (long)((cm.Data?.Count ?? 0) + (cm.BinaryData?.Count ?? 0)), HumanDuration.Age(cm.Metadata.CreationTimestamp, now)],
+        V1Secret s => [s.Metadata.Name, s.Type ?? "Opaque", (long)(s.Data?.Count ?? 0), HumanDuration.Age(s.Metadata.CreationTimestamp, now)],
         V1Deployment d =>
         [
             d.Metadata.Name, $"{d.Status?.ReadyReplicas ?? 0}/{d.Spec?.Replicas ?? 0}", (long)(d.Status?.UpdatedReplicas ?? 0), (long)(d.Status?.AvailableReplicas ?? 0),

@@ -1,0 +1,148 @@
+using k8s;
+using k8s.Models;
+
+namespace ActorCluster.Api.Tests;
+
+/// <summary>
+/// ConfigMaps and Secrets with the real kubectl (v1.32) and the official C# client: <c>create configmap|secret</c>
+/// (sent as protobuf), the printed tables, stringData folded into data, kube-apiserver's refusals (keys, the size
+/// limit, a Secret type's required keys, immutable data, a Secret's type), and many writers of one ConfigMap at once.
+/// </summary>
+public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
+{
+    private Kubernetes Client() => new(KubernetesClientConfiguration.BuildConfigFromConfigFile(c.Api.KubeconfigPath));
+
+    [SkippableFact]
+    public async Task ConfigMaps_are_created_from_literals_and_files_printed_patched_and_frozen_by_immutable()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"settings-{Guid.NewGuid():N}.conf");
+        await File.WriteAllTextAsync(file, "mode=fast\nlevel=3\n");
+        try
+        {
+            Assert.Equal("configmap/app-config created\n", await c.Ok("create", "configmap", "app-config", "--from-literal=colour=blue", $"--from-file=settings.conf={file}"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        Assert.Matches(@"(?m)^NAME\s+DATA\s+AGE\napp-config\s+2\s+\d+s$", await c.Ok("get", "configmap", "app-config"));
+        Assert.Equal("blue|mode=fast\nlevel=3\n", await c.Ok("get", "cm", "app-config", "-o", "jsonpath={.data.colour}|{.data.settings\\.conf}"));
+        var described = await c.Ok("describe", "configmap", "app-config");
+        Assert.Matches(@"(?m)^colour:\n----\nblue$", described);
+
+        Assert.Equal("configmap/app-config patched\n", await c.Ok("patch", "configmap", "app-config", "-p", """{"data":{"colour":"green"}}"""));
+        Assert.Equal("green", await c.Ok("get", "cm", "app-config", "-o", "jsonpath={.data.colour}"));
+        await c.Ok("patch", "configmap", "app-config", "-p", """{"immutable":true}""");
+        var frozen = await c.Run("patch", "configmap", "app-config", "-p", """{"data":{"colour":"red"}}""");
+        Assert.Contains("The ConfigMap \"app-config\" is invalid: data: Forbidden: field is immutable when `immutable` is set", frozen.Stderr, StringComparison.Ordinal);
+        var thawed = await c.Run("patch", "configmap", "app-config", "--type=merge", "-p", """{"immutable":false}""");
+        Assert.Contains("The ConfigMap \"app-config\" is invalid: immutable: Forbidden: field is immutable when `immutable` is set", thawed.Stderr, StringComparison.Ordinal);
+        // Labels may still change; the data stayed as it was.
+        await c.Ok("label", "configmap", "app-config", "tier=web");
+        Assert.Equal("green web", await c.Ok("get", "cm", "app-config", "-o", "jsonpath={.data.colour} {.metadata.labels.tier}"));
+
+        var bad = ApiCluster.File("""
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: bad-keys}
+            data: {"a b": "1", "..hidden": "2"}
+            binaryData: {"ok": "AA=="}
+            """);
+        var refused = await c.Run("apply", "-f", bad);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("The ConfigMap \"bad-keys\" is invalid: \n"
+                        + "* data[..hidden]: Invalid value: \"..hidden\": must not start with '..'\n"
+                        + "* data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+            refused.Stderr, StringComparison.Ordinal);
+        Assert.Contains("(NotFound)", (await c.Run("get", "cm", "bad-keys")).Stderr, StringComparison.Ordinal);
+
+        var big = ApiCluster.File($"""
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {"{"}name: too-big{"}"}
+            data: {"{"}a: "{new string('x', 700_000)}", b: "{new string('y', 400_000)}"{"}"}
+            """);
+        var tooBig = await c.Run("create", "-f", big);
+        Assert.Contains("The ConfigMap \"too-big\" is invalid: []: Too long: may not be more than 1048576 bytes", tooBig.Stderr, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Secrets_keep_data_base64_fold_stringData_in_and_check_what_their_type_requires()
+    {
+        Assert.Equal("secret/db created\n", await c.Ok("create", "secret", "generic", "db", "--from-literal=user=admin", "--from-literal=password=p@ss w0rd"));
+        Assert.Matches(@"(?m)^NAME\s+TYPE\s+DATA\s+AGE\ndb\s+Opaque\s+2\s+\d+s$", await c.Ok("get", "secret", "db"));
+        Assert.Equal(Convert.ToBase64String("p@ss w0rd"u8.ToArray()), await c.Ok("get", "secret", "db", "-o", "jsonpath={.data.password}"));
+        Assert.Equal("secret/registry created\n", await c.Ok("create", "secret", "docker-registry", "registry", "--docker-server=r.example", "--docker-username=u", "--docker-password=p"));
+        Assert.Matches(@"(?m)^registry\s+kubernetes\.io/dockerconfigjson\s+1\s", await c.Ok("get", "secrets"));
+
+        // stringData is write-only: merged into data (winning over the same key), never stored.
+        var manifest = ApiCluster.File("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: mixed}
+            data: {token: b2xk}
+            stringData: {token: new, extra: plain}
+            """);
+        await c.Ok("apply", "-f", manifest);
+        Assert.Equal($"{Convert.ToBase64String("new"u8.ToArray())} {Convert.ToBase64String("plain"u8.ToArray())} ", await c.Ok("get", "secret", "mixed", "-o", "jsonpath={.data.token} {.data.extra} {.stringData}"));
+
+        var tls = ApiCluster.File("""
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: half-tls}
+            type: kubernetes.io/tls
+            data: {tls.crt: AA==}
+            """);
+        Assert.Contains("The Secret \"half-tls\" is invalid: data[tls.key]: Required value", (await c.Run("apply", "-f", tls)).Stderr, StringComparison.Ordinal);
+        var retyped = await c.Run("patch", "secret", "db", "-p", """{"type":"kubernetes.io/basic-auth"}""");
+        Assert.Contains("The Secret \"db\" is invalid: type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable", retyped.Stderr, StringComparison.Ordinal);
+        var dryRun = await c.Ok("create", "secret", "generic", "dry", "--from-literal=a=b", "--dry-run=server", "-o", "name");
+        Assert.Equal("secret/dry\n", dryRun);
+        Assert.Contains("(NotFound)", (await c.Run("get", "secret", "dry")).Stderr, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task The_official_client_reads_Secret_bytes_and_many_writers_of_one_ConfigMap_each_get_their_turn()
+    {
+        using var client = Client();
+        var created = await client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "binary" },
+            Data = new Dictionary<string, byte[]> { ["blob"] = [0, 1, 2, 255] },
+            StringData = new Dictionary<string, string> { ["text"] = "hello" },
+        }, "default");
+        Assert.Equal("Opaque", created.Type);
+        Assert.Null(created.StringData);
+        var read = await client.CoreV1.ReadNamespacedSecretAsync("binary", "default");
+        Assert.Equal(new byte[] { 0, 1, 2, 255 }, read.Data["blob"]);
+        Assert.Equal("hello"u8.ToArray(), read.Data["text"]);
+
+        // 20 writers, each adding its own key to one ConfigMap with read-modify-write: a stale write gets 409 and
+        // retries; every key must be there in the end (none lost to a write that did not see it).
+        await client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "counter" }, Data = new Dictionary<string, string>() }, "default");
+        var conflicts = 0;
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            using var writer = Client();
+            for (var attempt = 0; attempt < 100; attempt++)
+            {
+                var cm = await writer.CoreV1.ReadNamespacedConfigMapAsync("counter", "default");
+                cm.Data ??= new Dictionary<string, string>();
+                cm.Data[$"writer-{i}"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                try
+                {
+                    await writer.CoreV1.ReplaceNamespacedConfigMapAsync(cm, "counter", "default");
+                    return;
+                }
+                catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.Conflict)
+                {
+                    Interlocked.Increment(ref conflicts);
+                }
+            }
+            Assert.Fail($"writer {i} never got its turn");
+        }));
+        var final = await client.CoreV1.ReadNamespacedConfigMapAsync("counter", "default");
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"writer-{i}").Order(), final.Data.Keys.Order());
+        Assert.True(conflicts > 0, "20 concurrent read-modify-writes met no conflict: the test did not race");
+    }
+}
