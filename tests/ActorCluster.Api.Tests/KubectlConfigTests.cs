@@ -102,6 +102,72 @@ public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task A_pods_environment_reads_ConfigMaps_Secrets_and_the_downward_API_and_waits_for_a_missing_ConfigMap()
+    {
+        await c.Ok("create", "configmap", "env-config", "--from-literal=MODE=fast", "--from-literal=LEVEL=3");
+        await c.Ok("create", "secret", "generic", "env-secret", "--from-literal=password=hunter2");
+        var pod = ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: env-pod, labels: {app: env}}
+            spec:
+              containers:
+              - name: app
+                image: kubetm/app
+                envFrom:
+                - configMapRef: {name: env-config}
+                  prefix: CFG_
+                env:
+                - {name: CFG_LEVEL, value: overridden}
+                - name: DB_PASSWORD
+                  valueFrom: {secretKeyRef: {name: env-secret, key: password}}
+                - name: MY_POD
+                  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+                - name: MY_IP
+                  valueFrom: {fieldRef: {fieldPath: status.podIP}}
+                - name: MY_APP
+                  valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
+                - {name: URL, value: "http://$(MY_IP):8080/$(CFG_MODE)/$$(MY_POD)"}
+                - name: OPTIONAL
+                  valueFrom: {configMapKeyRef: {name: absent, key: x, optional: true}}
+            """);
+        await c.Ok("apply", "-f", pod);
+        await c.Ok("wait", "--for=condition=Ready", "pod/env-pod", "--timeout=30s");
+        var ip = await c.Ok("get", "pod", "env-pod", "-o", "jsonpath={.status.podIP}");
+        var env = await c.Ok("exec", "env-pod", "--", "env");
+        foreach (var line in new[] { "CFG_MODE=fast", "CFG_LEVEL=overridden", "DB_PASSWORD=hunter2", "MY_POD=env-pod", $"MY_IP={ip}", "MY_APP=env", $"URL=http://{ip}:8080/fast/$(MY_POD)" })
+            Assert.Contains(line + "\n", env, StringComparison.Ordinal);
+        Assert.DoesNotContain("OPTIONAL=", env, StringComparison.Ordinal);
+
+        // A ConfigMap that is not there keeps the container from being created, in kubelet's words, until it is.
+        var waiting = ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: waits-for-config}
+            spec:
+              containers:
+              - name: app
+                image: kubetm/app
+                env:
+                - name: LATER
+                  valueFrom: {configMapKeyRef: {name: later-config, key: value}}
+            """);
+        await c.Ok("apply", "-f", waiting);
+        await Cluster.Tests.TestCluster.Eventually(async () => (await c.Ok("get", "pod", "waits-for-config", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}")) == "CreateContainerConfigError",
+            TimeSpan.FromSeconds(30), "the container waiting on its ConfigMap");
+        Assert.Matches(@"(?m)^waits-for-config\s+0/1\s+CreateContainerConfigError\s", await c.Ok("get", "pod", "waits-for-config"));
+        Assert.Equal("configmap \"later-config\" not found", await c.Ok("get", "pod", "waits-for-config", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.message}"));
+        Assert.Contains("Error: configmap \"later-config\" not found", await c.Ok("describe", "pod", "waits-for-config"), StringComparison.Ordinal);
+        // Then a ConfigMap without the key: kubelet's other message.
+        await c.Ok("create", "configmap", "later-config", "--from-literal=other=1");
+        await Cluster.Tests.TestCluster.Eventually(async () => (await c.Ok("get", "pod", "waits-for-config", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.message}")) == "couldn't find key value in ConfigMap default/later-config",
+            TimeSpan.FromSeconds(30), "kubelet's message for a missing key");
+        await c.Ok("patch", "configmap", "later-config", "-p", """{"data":{"value":"arrived"}}""");
+        await c.Ok("wait", "--for=condition=Ready", "pod/waits-for-config", "--timeout=30s");
+        Assert.Contains("LATER=arrived\n", await c.Ok("exec", "waits-for-config", "--", "env"), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public async Task The_official_client_reads_Secret_bytes_and_many_writers_of_one_ConfigMap_each_get_their_turn()
     {
         using var client = Client();
@@ -118,14 +184,18 @@ public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
         Assert.Equal("hello"u8.ToArray(), read.Data["text"]);
 
         // 20 writers, each adding its own key to one ConfigMap with read-modify-write: a stale write gets 409 and
-        // retries; every key must be there in the end (none lost to a write that did not see it).
+        // retries with a jittered exponential back-off (client-go's retry.RetryOnConflict shape; a read shows only
+        // durable writes, so a retry at once can meet the same in-flight write again); every key must be there in the
+        // end (none lost to a write that did not see it).
         await client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "counter" }, Data = new Dictionary<string, string>() }, "default");
         var conflicts = 0;
         await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
         {
             using var writer = Client();
-            for (var attempt = 0; attempt < 100; attempt++)
+            var random = new Random(i);
+            for (var attempt = 0; attempt < 30; attempt++)
             {
+                if (attempt > 0) await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(10 << Math.Min(attempt, 6), 500) * (1 + random.NextDouble() * 0.5)));
                 var cm = await writer.CoreV1.ReadNamespacedConfigMapAsync("counter", "default");
                 cm.Data ??= new Dictionary<string, string>();
                 cm.Data[$"writer-{i}"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -2,6 +2,7 @@ using ActorCluster.Cluster.ApiServer;
 using ActorCluster.Cluster.Workloads;
 using ActorCluster.Core.Api;
 using ActorCluster.Core.Objects;
+using ActorCluster.Core.Store;
 using ActorCluster.Core.Workloads;
 using Akka.Actor;
 using Akka.Event;
@@ -29,9 +30,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private bool _terminating;
 
     private readonly TimeSpan _statusResendInterval;
+    private readonly TimeSpan _configRetry;
+    private EnvSources? _sources; // the ConfigMaps and Secrets the environment reads, once fetched
 
-    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan statusResendInterval)
+    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan statusResendInterval, TimeSpan configRetryInterval)
     {
+        _configRetry = configRetryInterval;
         _pod = pod;
         _ip = ip;
         _nodeName = nodeName;
@@ -97,7 +101,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 Sender.Tell(new PodExecResponse(0, "", "", error ?? $"container not found ({GoFormat.Quote(run?.Spec.Name ?? r.Container ?? "")})"));
                 return;
             }
-            BuiltinCommands.Run(r.Command, Identity, run.Spec, ExecTimeout)
+            BuiltinCommands.Run(r.Command, Identity, run.Resolved, ExecTimeout)
                 .PipeTo(Sender, Self, success: result => new PodExecResponse(result.ExitCode, result.Stdout, result.Stderr));
         });
         Receive<ResendStatus>(_ =>
@@ -105,12 +109,42 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             if (_terminating) ConfirmTerminated();
             else if (!_statusAcknowledged) SendStatus();
         });
+        Receive<SourcesFetched>(f =>
+        {
+            _sources = f.Sources;
+            if (_terminating) return;
+            foreach (var run in _containers.Where(r => r.AwaitingConfig)) StartContainer(run, restart: false);
+            UpdateStatus();
+        });
+        Receive<SourcesUnavailable>(u =>
+        {
+            _log.Warning("pod {0}: cannot read its ConfigMaps and Secrets ({1}); trying again in {2}", _pod.Metadata.Name, u.Why, _configRetry);
+            Timers.StartSingleTimer("config-retry", RetryConfig.Instance, _configRetry);
+        });
+        Receive<RetryConfig>(_ =>
+        {
+            if (!_terminating && _containers.Any(r => r.AwaitingConfig)) FetchSources();
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan? statusResendInterval = null) =>
-        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer, statusResendInterval ?? TimeSpan.FromSeconds(2)));
+    /// <param name="configRetryInterval">how soon a container whose ConfigMap or Secret is missing tries again (5 s;
+    /// kubelet retries on its pod sync)</param>
+    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan? statusResendInterval = null, TimeSpan? configRetryInterval = null) =>
+        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer, statusResendInterval ?? TimeSpan.FromSeconds(2), configRetryInterval ?? TimeSpan.FromSeconds(5)));
+
+    /// <summary>The ConfigMaps and Secrets the containers' environment reads, fetched from the ApiServer.</summary>
+    private sealed record SourcesFetched(EnvSources Sources);
+
+    /// <summary>The ApiServer could not be asked (moving, or not answering): the fetch is tried again later.</summary>
+    private sealed record SourcesUnavailable(string Why);
+
+    private sealed record RetryConfig
+    {
+        public static readonly RetryConfig Instance = new();
+    }
+
 
     private sealed record StoppedWorkloads
     {
@@ -141,6 +175,13 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private sealed class ContainerRun(V1Container spec)
     {
         public V1Container Spec { get; } = spec;
+
+        /// <summary>The spec with its environment resolved (envFrom and valueFrom read): what exec and probes see.</summary>
+        public V1Container Resolved { get; set; } = spec;
+
+        /// <summary>Not started yet: waiting for its ConfigMaps and Secrets to be fetched, or to exist.</summary>
+        public bool AwaitingConfig { get; set; }
+
         public KubetmContainer? Process { get; set; }
         public V1ContainerStatus Status { get; set; } = new() { Name = spec.Name, Image = spec.Image, ImageID = "", RestartCount = 0, Ready = false, Started = false };
 
@@ -163,12 +204,21 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        var (configMaps, secrets) = EnvSources.Referenced(_pod.Spec);
+        var fetch = configMaps.Count + secrets.Count > 0;
         foreach (var c in _pod.Spec.Containers)
         {
             var run = new ContainerRun(c);
             _containers.Add(run);
-            StartContainer(run, restart: false);
+            if (!fetch) StartContainer(run, restart: false);
+            else
+            {
+                // kubelet reads them before it creates the container; until then the container is being created.
+                run.AwaitingConfig = true;
+                run.Status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ContainerCreating" } };
+            }
         }
+        if (fetch) FetchSources();
         _status = BuildStatus();
         SendStatus();
         // Reports go to a singleton that may be moving; repeat until acknowledged.
@@ -257,9 +307,21 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             RecordEvent(c, "Warning", "Failed", "Error: ErrImagePull");
             return;
         }
+        var (env, configError) = ContainerEnvironment.Resolve(c, _pod, _ip, _hostIP, _sources ?? EnvSources.None);
+        if (configError is not null)
+        {
+            run.AwaitingConfig = true;
+            status.ContainerID = null;
+            status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "CreateContainerConfigError", Message = configError } };
+            RecordEvent(c, "Warning", "Failed", $"Error: {configError}");
+            Timers.StartSingleTimer("config-retry", RetryConfig.Instance, _configRetry);
+            return;
+        }
+        run.AwaitingConfig = false;
+        run.Resolved = WithEnvironment(c, env);
         try
         {
-            var process = KubetmContainer.Start(Identity, c);
+            var process = KubetmContainer.Start(Identity, run.Resolved);
             run.Process = process;
             if (run.Latest is not null) run.Previous = run.Latest;
             run.Latest = process.Switches;
@@ -288,6 +350,46 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             };
             RecordEvent(c, "Warning", "Failed", $"Error: listen on {_ip}: {e.Message}");
         }
+    }
+
+    /// <summary>A copy of the container with its environment as resolved: plain name/value pairs, nothing left to read.</summary>
+    private static V1Container WithEnvironment(V1Container container, IReadOnlyList<V1EnvVar> env)
+    {
+        if (container.EnvFrom is null && env.Select(e => (e.Name, e.Value)).SequenceEqual((container.Env ?? []).Select(e => (e.Name, e.Value)))) return container;
+        var copy = KubeObjects.Clone(container);
+        copy.EnvFrom = null;
+        copy.Env = [.. env];
+        return copy;
+    }
+
+    /// <summary>
+    /// Asks the ApiServer for the ConfigMaps and Secrets the pod's containers read (a node's replica holds none);
+    /// one that is not there is null, for the containers to wait on. A failed ask is retried.
+    /// </summary>
+    private void FetchSources()
+    {
+        var (configMaps, secrets) = EnvSources.Referenced(_pod.Spec);
+        var ns = _pod.Metadata.NamespaceProperty;
+        var api = _apiServer;
+        async Task<EnvSources> Fetch()
+        {
+            var cm = await Task.WhenAll(configMaps.Select(async n => (n, await Get<V1ConfigMap>(api, ResourceKind.ConfigMap, ns, n).ConfigureAwait(false)))).ConfigureAwait(false);
+            var sec = await Task.WhenAll(secrets.Select(async n => (n, await Get<V1Secret>(api, ResourceKind.Secret, ns, n).ConfigureAwait(false)))).ConfigureAwait(false);
+            return new EnvSources(cm.ToDictionary(e => e.n, e => e.Item2), sec.ToDictionary(e => e.n, e => e.Item2));
+        }
+        Fetch().PipeTo(Self, success: s => new SourcesFetched(s), failure: e => new SourcesUnavailable(e.GetBaseException().Message));
+    }
+
+    private static async Task<T?> Get<T>(IActorRef api, ResourceKind kind, string ns, string name) where T : class
+    {
+        var reply = await api.Ask<object>(new GetObject(kind.Resource, ns, name), TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        return reply switch
+        {
+            ObjectReply r => StoredObject.FromJson(r.Resource, r.Json).Object as T,
+            ApiErrorReply { Code: 404 } => null,
+            ApiErrorReply e => throw new InvalidOperationException($"{kind.Resource} {ns}/{name}: {e.Code}"),
+            _ => throw new InvalidOperationException($"{kind.Resource} {ns}/{name}: unexpected answer {reply.GetType().Name}"),
+        };
     }
 
     /// <summary>The startup probe succeeded (or there is none): liveness and readiness probes begin.</summary>
@@ -327,7 +429,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             _ => run.Readiness,
         };
         if (probe is null || counter is null) return;
-        Probing.Run(probe, run.Spec, Identity, TimeSpan.FromSeconds(counter.Timing.TimeoutSeconds))
+        Probing.Run(probe, run.Resolved, Identity, TimeSpan.FromSeconds(counter.Timing.TimeoutSeconds))
             .PipeTo(Self, success: r => new ProbeDone(tick.Container, tick.Kind, tick.Incarnation, r.Ok, r.Failure));
     }
 

@@ -177,4 +177,33 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
         Assert.Equal((1, 1), (backingOff.LastState.Terminated.ExitCode, backingOff.RestartCount));
         Assert.Contains(events, e => e.Reason == "BackOff" && e.Message == "Back-off restarting failed container app in pod pod-l_default(uid-pod-l)");
     }
+
+    [Fact]
+    public void A_container_whose_ConfigMap_is_missing_waits_in_CreateContainerConfigError_and_starts_once_it_exists()
+    {
+        var apiServer = CreateTestProbe();
+        var spec = Pod("pod-env");
+        spec.Spec.Containers[0].Env = [new V1EnvVar { Name = "COLOUR", ValueFrom = new V1EnvVarSource { ConfigMapKeyRef = new V1ConfigMapKeySelector { Name = "cfg", Key = "colour" } } }];
+        var pod = ChildActorOf(PodActor.Props(spec, "127.0.20.7", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry, configRetryInterval: Retry));
+
+        // The ConfigMap is asked for (a node's replica holds none); not there: kubelet's error, and no container.
+        var get = apiServer.FishForMessage<GetObject>(_ => true, Wait);
+        Assert.Equal(("configmaps", "default", "cfg"), (get.Resource, get.Namespace, get.Name));
+        apiServer.Reply(new ApiErrorReply(404, "{}"));
+        var failed = Event(apiServer.FishForMessage<CreateObject>(c => c.Resource == "events", Wait));
+        Assert.Equal(("Warning", "Failed", "Error: configmap \"cfg\" not found"), (failed.Type, failed.Reason, failed.Message));
+        var waiting = apiServer.FishForMessage<ReportPodStatus>(r => r.StatusJson.Contains("CreateContainerConfigError", StringComparison.Ordinal), Wait);
+        Assert.Contains("\"phase\":\"Pending\"", waiting.StatusJson, StringComparison.Ordinal);
+        var state = ActorCluster.Core.Objects.KubeObjects.FromJson<V1PodStatus>(waiting.StatusJson).ContainerStatuses[0].State.Waiting;
+        Assert.Equal(("CreateContainerConfigError", "configmap \"cfg\" not found"), (state.Reason, state.Message));
+
+        // Asked again after the retry interval: now it exists, and the container starts with the value.
+        var again = apiServer.FishForMessage<GetObject>(_ => true, Wait);
+        Assert.Equal("cfg", again.Name);
+        var cm = new V1ConfigMap { ApiVersion = "v1", Kind = "ConfigMap", Metadata = new V1ObjectMeta { Name = "cfg", NamespaceProperty = "default" }, Data = new Dictionary<string, string> { ["colour"] = "blue" } };
+        apiServer.Reply(new ObjectReply("configmaps", ActorCluster.Core.Objects.KubeObjects.ToJson(cm), 7));
+        apiServer.FishForMessage<ReportPodStatus>(r => r.StatusJson.Contains("\"phase\":\"Running\"", StringComparison.Ordinal), Wait);
+        pod.Tell(new PodExecRequest(null, ["env"]));
+        Assert.Contains("COLOUR=blue\n", ExpectMsg<PodExecResponse>(Wait).Stdout, StringComparison.Ordinal);
+    }
 }
