@@ -8,7 +8,7 @@ namespace ActorCluster.Api;
 /// <summary>
 /// Some kubectl commands send Kubernetes protobuf ("k8s\0" + runtime.Unknown): <c>create namespace</c>, <c>create
 /// service clusterip|nodeport|loadbalancer|externalname</c>, <c>create deployment</c>, <c>create configmap</c>,
-/// <c>create secret</c>, <c>auth can-i</c>. We decode
+/// <c>create secret</c>, <c>create serviceaccount</c>, <c>auth can-i</c>. We decode
 /// what those carry, with the field numbers of Kubernetes' own generated.proto (k8s.io/api core/v1 and apps/v1,
 /// apimachinery meta/v1 and intstr), into the JSON the API reads; other kinds in protobuf are refused with 415 so the
 /// client can send JSON.
@@ -19,12 +19,14 @@ public static class ProtobufBodies
 
     public static string ToJson(byte[] body, ResourceKind kind)
     {
-        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service && kind != ResourceKind.Deployment && kind != ResourceKind.ConfigMap && kind != ResourceKind.Secret)
+        if (kind != ResourceKind.Namespace && kind != ResourceKind.Service && kind != ResourceKind.Deployment && kind != ResourceKind.ConfigMap && kind != ResourceKind.Secret
+            && kind != ResourceKind.ServiceAccount)
             throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
                 $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
         var raw = Envelope(body);
         var obj = new JsonObject { ["apiVersion"] = kind.ApiVersion, ["kind"] = kind.Kind, ["metadata"] = new JsonObject() };
         if (kind == ResourceKind.ConfigMap || kind == ResourceKind.Secret) return ConfigObject(raw, obj, kind);
+        if (kind == ResourceKind.ServiceAccount) return ServiceAccount(raw, obj);
         foreach (var field in Fields(raw))
         {
             // Object: metadata 1, spec 2 (a Namespace's spec and the status of either carry nothing a client sets).
@@ -54,6 +56,17 @@ public static class ProtobufBodies
                 case (4, false) or (5, true): obj["immutable"] = f.Value != 0; break;
                 case (4, true): MapEntry((obj["stringData"] ??= new JsonObject()).AsObject(), f); break;
             }
+        }
+        return obj.ToJsonString();
+    }
+
+    /// <summary>core/v1 ServiceAccount as <c>kubectl create serviceaccount</c> sends it: metadata 1, automountServiceAccountToken 4.</summary>
+    private static string ServiceAccount(byte[] raw, JsonObject obj)
+    {
+        foreach (var f in Fields(raw))
+        {
+            if (f.Number == 1) obj["metadata"] = ObjectMeta(f.Bytes ?? []);
+            if (f.Number == 4) obj["automountServiceAccountToken"] = f.Value != 0;
         }
         return obj.ToJsonString();
     }

@@ -168,6 +168,30 @@ public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task Every_namespace_has_a_default_ServiceAccount_and_a_pod_naming_a_missing_one_is_refused()
+    {
+        await c.Ok("create", "namespace", "team-sa");
+        Assert.Matches(@"(?m)^NAME\s+SECRETS\s+AGE\ndefault\s+0\s+\d+s$", await c.Ok("-n", "team-sa", "get", "serviceaccounts"));
+        Assert.Equal("serviceaccount/robot created\n", await c.Ok("-n", "team-sa", "create", "serviceaccount", "robot"));
+        Assert.Matches(@"(?m)^robot\s+0\s", await c.Ok("-n", "team-sa", "get", "sa"));
+        var ghost = ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: ghost-pod, namespace: team-sa}
+            spec:
+              serviceAccountName: ghost
+              containers: [{name: app, image: kubetm/app}]
+            """);
+        var refused = await c.Run("apply", "-f", ghost);
+        Assert.Contains("Error from server (Forbidden): error when creating \"" + ghost + "\": pods \"ghost-pod\" is forbidden: error looking up service account team-sa/ghost: serviceaccount \"ghost\" not found", refused.Stderr, StringComparison.Ordinal);
+        await c.Ok("-n", "team-sa", "run", "robot-pod", "--image=kubetm/app", "--overrides", """{"spec":{"serviceAccountName":"robot"}}""");
+        Assert.Equal("robot", await c.Ok("-n", "team-sa", "get", "pod", "robot-pod", "-o", "jsonpath={.spec.serviceAccountName}"));
+        await c.Ok("-n", "team-sa", "run", "plain-pod", "--image=kubetm/app");
+        Assert.Equal("default", await c.Ok("-n", "team-sa", "get", "pod", "plain-pod", "-o", "jsonpath={.spec.serviceAccountName}"));
+        await c.Ok("delete", "namespace", "team-sa", "--wait=false");
+    }
+
+    [SkippableFact]
     public async Task The_official_client_reads_Secret_bytes_and_many_writers_of_one_ConfigMap_each_get_their_turn()
     {
         using var client = Client();

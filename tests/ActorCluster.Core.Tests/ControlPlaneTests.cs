@@ -309,4 +309,32 @@ public class ControlPlaneTests
         Assert.Equal(20, names.Count);
         Assert.Equal(58 + 5, ObjectMetaRules.GenerateName(new string('a', 80), "x").Length);
     }
+
+    [Fact]
+    public void Every_namespace_has_a_default_ServiceAccount_and_a_pod_must_name_one_that_exists()
+    {
+        var cp = NewControlPlane();
+        foreach (var ns in new[] { "default", "kube-system", "kube-public", "kube-node-lease" })
+            Assert.NotNull(cp.Store.Get<V1ServiceAccount>(ResourceKind.ServiceAccount, ns, "default"));
+        // Created with its namespace, in the same write.
+        var created = cp.Create(ResourceKind.Namespace, null, new V1Namespace { ApiVersion = "v1", Kind = "Namespace", Metadata = new V1ObjectMeta { Name = "team" } });
+        Assert.Contains(created.Changes, c => c.Object.Kind == ResourceKind.ServiceAccount && c.Object.Object.Metadata.NamespaceProperty == "team");
+        Commit(cp, created);
+
+        // A pod gets the default one; one naming a ServiceAccount that is not there is refused as the admission plugin does.
+        var pod = Commit(cp, cp.Create(ResourceKind.Pod, "default", Seed("pod-1.yaml")))!.As<V1Pod>();
+        Assert.Equal(("default", "default"), (pod.Spec.ServiceAccountName, pod.Spec.ServiceAccount));
+        var ghost = Seed("pod-2.yaml");
+        ghost.Spec.ServiceAccountName = "ghost";
+        var refused = cp.Create(ResourceKind.Pod, "default", ghost);
+        Assert.False(refused.Ok);
+        Assert.Equal(403, refused.Error!.Code);
+        Assert.Equal("pods \"pod-2\" is forbidden: error looking up service account default/ghost: serviceaccount \"ghost\" not found", refused.Error.Message);
+
+        // Deleted, the default one comes back with the controllers' resync.
+        Commit(cp, cp.Delete(ResourceKind.ServiceAccount, "team", "default"));
+        Assert.Null(cp.Store.Get<V1ServiceAccount>(ResourceKind.ServiceAccount, "team", "default"));
+        Commit(cp, cp.Resync());
+        Assert.NotNull(cp.Store.Get<V1ServiceAccount>(ResourceKind.ServiceAccount, "team", "default"));
+    }
 }

@@ -66,7 +66,7 @@ public class ObjectModelTests
         Assert.Equal("discovery.k8s.io/v1", ResourceKind.EndpointSlice.ApiVersion);
         Assert.Equal("endpointslices.discovery.k8s.io", ResourceKind.EndpointSlice.QualifiedResource);
         Assert.Equal("deployments.apps", ResourceKind.Deployment.QualifiedResource);
-        Assert.Equal(["po", "svc", "no", "ns", "ev", "ep", "cm", "rs", "deploy"], ResourceKind.All.Where(k => k.ShortName.Length > 0).Select(k => k.ShortName));
+        Assert.Equal(["po", "svc", "no", "ns", "ev", "ep", "cm", "sa", "rs", "deploy"], ResourceKind.All.Where(k => k.ShortName.Length > 0).Select(k => k.ShortName));
         Assert.False(ResourceKind.Node.Namespaced);
         Assert.Same(ResourceKind.Service, ResourceKind.ByKind("v1", "Service"));
     }

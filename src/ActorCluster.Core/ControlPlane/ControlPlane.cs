@@ -34,6 +34,7 @@ public sealed class ControlPlane
     private readonly SchedulerController _scheduler;
     private readonly NodeLifecycleController _nodes;
     private readonly ControllerContext _context;
+    private readonly ServiceAccountController _serviceAccounts;
     private readonly PodWrites _pods;
     private readonly GarbageCollector _gc;
     private readonly WorkloadControllers _workloads;
@@ -52,6 +53,7 @@ public sealed class ControlPlane
         _pods = new PodWrites(context, _scheduler, _endpoints, config.DefaultTolerationSeconds);
         _nodes = new NodeLifecycleController(context, config.PodNetworkPrefix, _scheduler, _endpoints, _pods);
         _gc = new GarbageCollector(_pods);
+        _serviceAccounts = new ServiceAccountController(context);
         _workloads = new WorkloadControllers(context, new DeploymentController(context, _gc), new ReplicaSetController(context, _pods));
         context.FollowUps = _workloads.Reconcile;
     }
@@ -95,6 +97,7 @@ public sealed class ControlPlane
             if (batch.Get<V1Namespace>(ResourceKind.Namespace, "", ns) is not null) continue;
             batch.Put(ChangeType.Added, ResourceKind.Namespace, NewNamespace(ns));
         }
+        _serviceAccounts.EnsureAll(batch);
         return batch.Done(null);
     }
 
@@ -125,6 +128,7 @@ public sealed class ControlPlane
         var batch = _context.NewBatch(Store);
         _nodes.EvictFromLostNodes(batch);
         _workloads.ResyncAll(batch);
+        _serviceAccounts.EnsureAll(batch);
         return batch.Done(null);
     }
 
@@ -204,6 +208,9 @@ public sealed class ControlPlane
             nsObj.Status = new V1NamespaceStatus { Phase = "Active" };
             nsObj.Metadata.Labels ??= new Dictionary<string, string>();
             nsObj.Metadata.Labels["kubernetes.io/metadata.name"] = nsObj.Metadata.Name;
+            var created = batch.Put(ChangeType.Added, kind, obj);
+            _serviceAccounts.EnsureDefault(batch, nsObj.Metadata.Name);
+            return batch.Done(created);
         }
         return batch.Done(batch.Put(ChangeType.Added, kind, obj));
     }

@@ -23,6 +23,7 @@ internal sealed class PodWrites(ControllerContext context, SchedulerController s
         var admission = PodAdmission.Create(input, existing, context.Write(ns), tolerationSeconds);
         if (!admission.Ok) return admission.Error;
         var created = admission.Object!;
+        if (ServiceAccountController.CheckPod(batch, created) is { } noAccount) return noAccount;
         scheduler.Schedule(batch, created);
         stored = batch.Put(ChangeType.Added, ResourceKind.Pod, created);
         endpoints.ReconcilePod(batch, null, created);

@@ -23,6 +23,9 @@ public static class PodDefaults
         var spec = pod.Spec ??= new V1PodSpec();
         ApplySpec(spec);
         spec.EnableServiceLinks ??= true;
+        // The ServiceAccount admission plugin's default; v1 also shows it under the deprecated serviceAccount.
+        if (string.IsNullOrEmpty(spec.ServiceAccountName)) spec.ServiceAccountName = string.IsNullOrEmpty(spec.ServiceAccount) ? "default" : spec.ServiceAccount;
+        spec.ServiceAccount = spec.ServiceAccountName;
         spec.Priority ??= 0;
         spec.PreemptionPolicy ??= "PreemptLowerPriority";
         spec.Tolerations ??= [];

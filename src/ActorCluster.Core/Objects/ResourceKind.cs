@@ -18,11 +18,12 @@ public sealed record ResourceKind(string Kind, string Resource, string Group, st
     public static readonly ResourceKind Lease = new("Lease", "leases", "coordination.k8s.io", "v1", true, "", typeof(V1Lease));
     public static readonly ResourceKind ConfigMap = new("ConfigMap", "configmaps", "", "v1", true, "cm", typeof(V1ConfigMap));
     public static readonly ResourceKind Secret = new("Secret", "secrets", "", "v1", true, "", typeof(V1Secret));
+    public static readonly ResourceKind ServiceAccount = new("ServiceAccount", "serviceaccounts", "", "v1", true, "sa", typeof(V1ServiceAccount));
 
     public static readonly ResourceKind ReplicaSet = new("ReplicaSet", "replicasets", "apps", "v1", true, "rs", typeof(V1ReplicaSet));
     public static readonly ResourceKind Deployment = new("Deployment", "deployments", "apps", "v1", true, "deploy", typeof(V1Deployment));
 
-    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice, Lease, ConfigMap, Secret, ReplicaSet, Deployment];
+    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice, Lease, ConfigMap, Secret, ServiceAccount, ReplicaSet, Deployment];
 
     /// <summary>Kinds with a <c>scale</c> subresource (autoscaling/v1 Scale over spec.replicas).</summary>
     public bool Scalable => this == ReplicaSet || this == Deployment;

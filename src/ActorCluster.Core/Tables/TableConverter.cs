@@ -73,6 +73,12 @@ public static class TableConverter
             new("Data", "string", "", "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
             AgeColumn,
         ],
+        "serviceaccounts" =>
+        [
+            NameColumn,
+            new("Secrets", "string", "", "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."),
+            AgeColumn,
+        ],
         "secrets" =>
         [
             NameColumn,
@@ -108,6 +114,7 @@ public static class TableConverter
         Corev1Event e => EventCells(e, now),
         V1Lease l => [l.Metadata.Name, l.Spec?.HolderIdentity ?? "", HumanDuration.Age(l.Metadata.CreationTimestamp, now)],
         V1ConfigMap cm => [cm.Metadata.Name, (long)((cm.Data?.Count ?? 0) + (cm.BinaryData?.Count ?? 0)), HumanDuration.Age(cm.Metadata.CreationTimestamp, now)],
+        V1ServiceAccount sa => [sa.Metadata.Name, (long)(sa.Secrets?.Count ?? 0), HumanDuration.Age(sa.Metadata.CreationTimestamp, now)],
         V1Secret s => [s.Metadata.Name, s.Type ?? "Opaque", (long)(s.Data?.Count ?? 0), HumanDuration.Age(s.Metadata.CreationTimestamp, now)],
         V1Deployment d =>
         [
