@@ -106,6 +106,9 @@ public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
     {
         await c.Ok("create", "configmap", "env-config", "--from-literal=MODE=fast", "--from-literal=LEVEL=3");
         await c.Ok("create", "secret", "generic", "env-secret", "--from-literal=password=hunter2");
+        // A Service that exists before the pod: kubelet's service variables (enableServiceLinks).
+        await c.Ok("create", "service", "clusterip", "env-svc", "--tcp=9000:8080");
+        var svcIP = await c.Ok("get", "svc", "env-svc", "-o", "jsonpath={.spec.clusterIP}");
         var pod = ApiCluster.File("""
             apiVersion: v1
             kind: Pod
@@ -135,7 +138,8 @@ public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
         await c.Ok("wait", "--for=condition=Ready", "pod/env-pod", "--timeout=30s");
         var ip = await c.Ok("get", "pod", "env-pod", "-o", "jsonpath={.status.podIP}");
         var env = await c.Ok("exec", "env-pod", "--", "env");
-        foreach (var line in new[] { "CFG_MODE=fast", "CFG_LEVEL=overridden", "DB_PASSWORD=hunter2", "MY_POD=env-pod", $"MY_IP={ip}", "MY_APP=env", $"URL=http://{ip}:8080/fast/$(MY_POD)" })
+        foreach (var line in new[] { "CFG_MODE=fast", "CFG_LEVEL=overridden", "DB_PASSWORD=hunter2", "MY_POD=env-pod", $"MY_IP={ip}", "MY_APP=env", $"URL=http://{ip}:8080/fast/$(MY_POD)",
+                     $"ENV_SVC_SERVICE_HOST={svcIP}", "ENV_SVC_SERVICE_PORT=9000", $"ENV_SVC_PORT=tcp://{svcIP}:9000", $"ENV_SVC_PORT_9000_TCP_ADDR={svcIP}" })
             Assert.Contains(line + "\n", env, StringComparison.Ordinal);
         Assert.DoesNotContain("OPTIONAL=", env, StringComparison.Ordinal);
 

@@ -1,3 +1,4 @@
+using ActorCluster.Core.Objects;
 using ActorCluster.Core.Workloads;
 using k8s.Models;
 
@@ -79,5 +80,30 @@ public class ContainerEnvironmentTests
         Assert.Equal(["one"], configMaps);
         Assert.Equal(["s"], secrets);
         Assert.Empty(EnvSources.Referenced(new V1PodSpec { Containers = [new V1Container { Name = "c", Env = [new V1EnvVar { Name = "A", Value = "1" }] }] }).ConfigMaps);
+    }
+
+    [Fact]
+    public void Services_of_the_pods_namespace_add_kubelets_variables_after_the_containers_own()
+    {
+        V1Service Svc(string name, string ns, string? ip, params V1ServicePort[] ports) =>
+            new() { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns }, Spec = new V1ServiceSpec { ClusterIP = ip, Ports = ports } };
+        var services = new[]
+        {
+            Svc("web-front", "shop", "127.96.0.10", new V1ServicePort { Port = 9000 }, new V1ServicePort { Name = "dns-udp", Port = 53, Protocol = "UDP" }),
+            Svc("headless", "shop", "None", new V1ServicePort { Port = 80 }),
+            Svc("elsewhere", "other", "127.96.0.11", new V1ServicePort { Port = 80 }),
+        };
+        var c = new V1Container { Name = "app", Env = [new V1EnvVar { Name = "WEB_FRONT_SERVICE_PORT", Value = "mine" }, new V1EnvVar { Name = "URL", Value = "http://$(WEB_FRONT_SERVICE_HOST):$(WEB_FRONT_SERVICE_PORT)" }] };
+        var (env, error) = ContainerEnvironment.Resolve(c, Pod, "127.244.2.7", "127.0.1.2", Sources, services);
+        Assert.Null(error);
+        Assert.Equal(
+            "WEB_FRONT_SERVICE_PORT=mine,URL=http://127.96.0.10:mine,WEB_FRONT_SERVICE_HOST=127.96.0.10,WEB_FRONT_SERVICE_PORT_DNS_UDP=53,"
+            + "WEB_FRONT_PORT=tcp://127.96.0.10:9000,WEB_FRONT_PORT_9000_TCP=tcp://127.96.0.10:9000,WEB_FRONT_PORT_9000_TCP_PROTO=tcp,WEB_FRONT_PORT_9000_TCP_PORT=9000,"
+            + "WEB_FRONT_PORT_9000_TCP_ADDR=127.96.0.10,WEB_FRONT_PORT_53_UDP=udp://127.96.0.10:53,WEB_FRONT_PORT_53_UDP_PROTO=udp,WEB_FRONT_PORT_53_UDP_PORT=53,"
+            + "WEB_FRONT_PORT_53_UDP_ADDR=127.96.0.10",
+            Lines(env));
+        var noLinks = KubeObjects.Clone(Pod);
+        noLinks.Spec.EnableServiceLinks = false;
+        Assert.Empty(ContainerEnvironment.Resolve(new V1Container { Name = "app" }, noLinks, "127.244.2.7", "127.0.1.2", Sources, services).Env);
     }
 }

@@ -169,7 +169,8 @@ public sealed class NodeAgent : ReceiveActor, IWithTimers
                     _log.Error("node {0}: pod range {1} is exhausted; pod {2} cannot start", _settings.NodeName, node.Spec!.PodCIDR, pod.Metadata.Name);
                     continue;
                 }
-                var actor = Context.ActorOf(PodActor.Props(pod, ip, _settings.NodeName, _settings.Address, _apiServer, _settings.StatusResendInterval), uid);
+                var services = store.All<V1Service>(ResourceKind.Service).Where(s => s.Metadata.NamespaceProperty == pod.Metadata.NamespaceProperty).ToList();
+                var actor = Context.ActorOf(PodActor.Props(pod, ip, _settings.NodeName, _settings.Address, _apiServer, _settings.StatusResendInterval, services: services), uid);
                 _pods[uid] = (actor, ip, pod.Metadata.Name);
                 continue;
             }

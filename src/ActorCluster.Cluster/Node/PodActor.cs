@@ -32,9 +32,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private readonly TimeSpan _statusResendInterval;
     private readonly TimeSpan _configRetry;
     private EnvSources? _sources; // the ConfigMaps and Secrets the environment reads, once fetched
+    private readonly IReadOnlyList<V1Service> _services; // the namespace's Services when the pod came (kubelet's service links)
 
-    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan statusResendInterval, TimeSpan configRetryInterval)
+    public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan statusResendInterval, TimeSpan configRetryInterval,
+        IReadOnlyList<V1Service> services)
     {
+        _services = services;
         _configRetry = configRetryInterval;
         _pod = pod;
         _ip = ip;
@@ -131,8 +134,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     /// <param name="configRetryInterval">how soon a container whose ConfigMap or Secret is missing tries again (5 s;
     /// kubelet retries on its pod sync)</param>
-    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan? statusResendInterval = null, TimeSpan? configRetryInterval = null) =>
-        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer, statusResendInterval ?? TimeSpan.FromSeconds(2), configRetryInterval ?? TimeSpan.FromSeconds(5)));
+    /// <param name="services">the Services of the pod's namespace as the node's replica has them now: their variables
+    /// go into the containers' environment (enableServiceLinks)</param>
+    public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan? statusResendInterval = null,
+        TimeSpan? configRetryInterval = null, IReadOnlyList<V1Service>? services = null) =>
+        Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer, statusResendInterval ?? TimeSpan.FromSeconds(2),
+            configRetryInterval ?? TimeSpan.FromSeconds(5), services ?? Array.Empty<V1Service>()));
 
     /// <summary>The ConfigMaps and Secrets the containers' environment reads, fetched from the ApiServer.</summary>
     private sealed record SourcesFetched(EnvSources Sources);
@@ -307,7 +314,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             RecordEvent(c, "Warning", "Failed", "Error: ErrImagePull");
             return;
         }
-        var (env, configError) = ContainerEnvironment.Resolve(c, _pod, _ip, _hostIP, _sources ?? EnvSources.None);
+        var (env, configError) = ContainerEnvironment.Resolve(c, _pod, _ip, _hostIP, _sources ?? EnvSources.None, _services);
         if (configError is not null)
         {
             run.AwaitingConfig = true;

@@ -36,13 +36,19 @@ public sealed record EnvSources(IReadOnlyDictionary<string, V1ConfigMap?> Config
 /// with their prefix), then <c>env</c>, a later name replacing an earlier one; a value has <c>$(VAR)</c> expanded
 /// against the names before it (<c>$$</c> escapes); <c>valueFrom</c> reads the downward API (<c>fieldRef</c>) or a
 /// key of a ConfigMap or Secret. A missing source or key that is not optional is kubelet's error, which keeps the
-/// container from starting (CreateContainerConfigError).
+/// container from starting (CreateContainerConfigError). With <c>enableServiceLinks</c> (the default) the Services of
+/// the pod's namespace that existed when it started add their variables (<c>SVC_1_SERVICE_HOST</c>, ...) after the
+/// container's own, which win, and values may refer to them.
 /// </summary>
 public static partial class ContainerEnvironment
 {
-    public static (IReadOnlyList<V1EnvVar> Env, string? Error) Resolve(V1Container container, V1Pod pod, string podIP, string hostIP, EnvSources sources)
+    public static (IReadOnlyList<V1EnvVar> Env, string? Error) Resolve(V1Container container, V1Pod pod, string podIP, string hostIP, EnvSources sources,
+        IReadOnlyList<V1Service>? services = null)
     {
         var ns = pod.Metadata?.NamespaceProperty ?? "default";
+        var serviceEnv = pod.Spec?.EnableServiceLinks == false ? [] : ServiceVariables((services ?? []).Where(s => s.Metadata?.NamespaceProperty == ns));
+        var serviceValues = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in serviceEnv) serviceValues[e.Name] = e.Value;
         var env = new List<V1EnvVar>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         void Set(string name, string value)
@@ -85,7 +91,7 @@ public static partial class ContainerEnvironment
         {
             if (e.ValueFrom is not { } from)
             {
-                Set(e.Name, Expand(e.Value ?? "", name => index.TryGetValue(name, out var at) ? env[at].Value : null));
+                Set(e.Name, Expand(e.Value ?? "", name => index.TryGetValue(name, out var at) ? env[at].Value : serviceValues.GetValueOrDefault(name)));
                 continue;
             }
             if (from.FieldRef is { } field)
@@ -120,7 +126,42 @@ public static partial class ContainerEnvironment
                 Set(e.Name, "0");
             }
         }
+        foreach (var e in serviceEnv.Where(e => !index.ContainsKey(e.Name))) env.Add(e);
         return (env, null);
+    }
+
+    /// <summary>
+    /// kubelet's variables for Services (envvars.FromServices): for each with a ClusterIP, <c>NAME_SERVICE_HOST</c>,
+    /// <c>NAME_SERVICE_PORT</c> (the first port), <c>NAME_SERVICE_PORT_PORTNAME</c> per named port, and Docker's link
+    /// variables (<c>NAME_PORT=tcp://ip:port</c>, <c>NAME_PORT_9000_TCP</c>, <c>..._PROTO</c>, <c>..._PORT</c>, <c>..._ADDR</c>).
+    /// </summary>
+    public static IReadOnlyList<V1EnvVar> ServiceVariables(IEnumerable<V1Service> services)
+    {
+        var result = new List<V1EnvVar>();
+        void Add(string name, string value) => result.Add(new V1EnvVar { Name = name, Value = value });
+        foreach (var svc in services.OrderBy(s => s.Metadata?.Name, StringComparer.Ordinal))
+        {
+            var ip = svc.Spec?.ClusterIP;
+            var ports = svc.Spec?.Ports ?? [];
+            if (string.IsNullOrEmpty(ip) || ip == "None" || ports.Count == 0) continue;
+            var prefix = (svc.Metadata?.Name ?? "").Replace('-', '_').ToUpperInvariant();
+            Add(prefix + "_SERVICE_HOST", ip);
+            Add(prefix + "_SERVICE_PORT", ports[0].Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            foreach (var p in ports.Where(p => !string.IsNullOrEmpty(p.Name)))
+                Add($"{prefix}_SERVICE_PORT_{p.Name.Replace('-', '_').ToUpperInvariant()}", p.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            for (var i = 0; i < ports.Count; i++)
+            {
+                var protocol = string.IsNullOrEmpty(ports[i].Protocol) ? "TCP" : ports[i].Protocol;
+                var url = $"{protocol.ToLowerInvariant()}://{ip}:{ports[i].Port}";
+                if (i == 0) Add(prefix + "_PORT", url);
+                var portPrefix = $"{prefix}_PORT_{ports[i].Port}_{protocol.ToUpperInvariant()}";
+                Add(portPrefix, url);
+                Add(portPrefix + "_PROTO", protocol.ToLowerInvariant());
+                Add(portPrefix + "_PORT", ports[i].Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Add(portPrefix + "_ADDR", ip);
+            }
+        }
+        return result;
     }
 
     /// <summary>The downward API's value for a fieldRef path (kubelet's podFieldSelectorRuntimeValue).</summary>
