@@ -152,7 +152,6 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         public static readonly RetryConfig Instance = new();
     }
 
-
     private sealed record StoppedWorkloads
     {
         public static readonly StoppedWorkloads Instance = new();
