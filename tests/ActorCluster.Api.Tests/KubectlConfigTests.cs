@@ -172,6 +172,54 @@ public sealed class KubectlConfigTests(ApiCluster c) : IClassFixture<ApiCluster>
     }
 
     [SkippableFact]
+    public async Task ConfigMap_and_Secret_volumes_put_their_keys_under_the_mount_path_and_a_missing_one_fails_the_mount()
+    {
+        await c.Ok("create", "configmap", "game-config", "--from-literal=lives=3", "--from-literal=game.properties=enemies=aliens");
+        await c.Ok("create", "secret", "generic", "game-secret", "--from-literal=token=t0k3n");
+        var pod = ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: vol-pod}
+            spec:
+              volumes:
+              - {name: config, configMap: {name: game-config}}
+              - {name: renamed, configMap: {name: game-config, items: [{key: lives, path: nested/count}]}}
+              - {name: secret, secret: {secretName: game-secret}}
+              containers:
+              - name: app
+                image: kubetm/app
+                volumeMounts:
+                - {name: config, mountPath: /etc/game}
+                - {name: renamed, mountPath: /opt}
+                - {name: secret, mountPath: /run/secrets/game, readOnly: true}
+                readinessProbe:
+                  exec: {command: [cat, /etc/game/lives]}
+                  periodSeconds: 1
+            """);
+        await c.Ok("apply", "-f", pod);
+        await c.Ok("wait", "--for=condition=Ready", "pod/vol-pod", "--timeout=30s");
+        Assert.Equal("3", await c.Ok("exec", "vol-pod", "--", "cat", "/etc/game/lives"));
+        Assert.Equal("enemies=aliens3t0k3n", await c.Ok("exec", "vol-pod", "--", "cat", "/etc/game/game.properties", "/opt/nested/count", "/run/secrets/game/token"));
+        var missing = await c.Run("exec", "vol-pod", "--", "cat", "/etc/game/nope");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("cat: /etc/game/nope: No such file or directory", missing.Stderr, StringComparison.Ordinal);
+
+        var broken = ApiCluster.File("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: no-volume-pod}
+            spec:
+              volumes: [{name: config, configMap: {name: not-there}}]
+              containers: [{name: app, image: kubetm/app, volumeMounts: [{name: config, mountPath: /etc/x}]}]
+            """);
+        await c.Ok("apply", "-f", broken);
+        await Cluster.Tests.TestCluster.Eventually(async () => (await c.Ok("describe", "pod", "no-volume-pod")).Contains("MountVolume.SetUp failed for volume \"config\" : configmap \"not-there\" not found", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "kubelet's FailedMount event");
+        Assert.Matches(@"(?m)^no-volume-pod\s+0/1\s+ContainerCreating\s", await c.Ok("get", "pod", "no-volume-pod"));
+        Assert.Matches(@"Warning\s+FailedMount\s", await c.Ok("describe", "pod", "no-volume-pod"));
+    }
+
+    [SkippableFact]
     public async Task Every_namespace_has_a_default_ServiceAccount_and_a_pod_naming_a_missing_one_is_refused()
     {
         await c.Ok("create", "namespace", "team-sa");

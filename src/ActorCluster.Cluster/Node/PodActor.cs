@@ -104,7 +104,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 Sender.Tell(new PodExecResponse(0, "", "", error ?? $"container not found ({GoFormat.Quote(run?.Spec.Name ?? r.Container ?? "")})"));
                 return;
             }
-            BuiltinCommands.Run(r.Command, Identity, run.Resolved, ExecTimeout)
+            BuiltinCommands.Run(r.Command, Identity, run.Resolved, ExecTimeout, run.Files)
                 .PipeTo(Sender, Self, success: result => new PodExecResponse(result.ExitCode, result.Stdout, result.Stderr));
         });
         Receive<ResendStatus>(_ =>
@@ -184,6 +184,9 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
         /// <summary>The spec with its environment resolved (envFrom and valueFrom read): what exec and probes see.</summary>
         public V1Container Resolved { get; set; } = spec;
+
+        /// <summary>The files its ConfigMap and Secret volumes put under their mount paths (what <c>cat</c> reads).</summary>
+        public IReadOnlyDictionary<string, byte[]> Files { get; set; } = new Dictionary<string, byte[]>();
 
         /// <summary>Not started yet: waiting for its ConfigMaps and Secrets to be fetched, or to exist.</summary>
         public bool AwaitingConfig { get; set; }
@@ -323,7 +326,19 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             Timers.StartSingleTimer("config-retry", RetryConfig.Instance, _configRetry);
             return;
         }
+        var (files, mountError) = ContainerFiles.Resolve(c, _pod.Spec, _sources ?? EnvSources.None);
+        if (mountError is not null)
+        {
+            // kubelet cannot set the volume up: the container is not created yet, and the pod's Event says why.
+            run.AwaitingConfig = true;
+            status.ContainerID = null;
+            status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ContainerCreating" } };
+            _apiServer.Tell(ComponentEvents.About(ResourceKind.Pod, _pod.Metadata, null, "Warning", "FailedMount", mountError, "kubelet", _nodeName));
+            Timers.StartSingleTimer("config-retry", RetryConfig.Instance, _configRetry);
+            return;
+        }
         run.AwaitingConfig = false;
+        run.Files = files;
         run.Resolved = WithEnvironment(c, env);
         try
         {
@@ -435,7 +450,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             _ => run.Readiness,
         };
         if (probe is null || counter is null) return;
-        Probing.Run(probe, run.Resolved, Identity, TimeSpan.FromSeconds(counter.Timing.TimeoutSeconds))
+        Probing.Run(probe, run.Resolved, Identity, TimeSpan.FromSeconds(counter.Timing.TimeoutSeconds), run.Files)
             .PipeTo(Self, success: r => new ProbeDone(tick.Container, tick.Kind, tick.Incarnation, r.Ok, r.Failure));
     }
 

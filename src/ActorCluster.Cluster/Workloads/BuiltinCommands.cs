@@ -9,23 +9,25 @@ namespace ActorCluster.Cluster.Workloads;
 public sealed record CommandResult(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>
-/// The few commands the built-in image has (it is not a Linux userland): <c>hostname</c>, <c>cat /etc/hostname</c>,
-/// <c>env</c>, <c>echo</c>, <c>true</c>, <c>false</c>, <c>wget -qO- URL</c> and <c>curl URL</c> (from the pod's own
+/// The few commands the built-in image has (it is not a Linux userland): <c>hostname</c>, <c>cat /etc/hostname</c>
+/// and <c>cat</c> of the files the container's ConfigMap and Secret volumes put under their mount paths, <c>env</c>, <c>echo</c>, <c>true</c>, <c>false</c>, <c>wget -qO- URL</c> and <c>curl URL</c> (from the pod's own
 /// address, so a ClusterIP can be called "from inside a pod"), and <c>sh -c "one of these"</c>. Anything else
 /// fails as a missing executable does. Used by exec probes.
 /// </summary>
 public static class BuiltinCommands
 {
-    public const string Available = "hostname, cat /etc/hostname, env, echo, true, false, wget -qO- URL, curl URL, sh -c \"...\"";
+    public const string Available = "hostname, cat /etc/hostname, cat FILE (of a ConfigMap or Secret volume), env, echo, true, false, wget -qO- URL, curl URL, sh -c \"...\"";
 
-    public static async Task<CommandResult> Run(IReadOnlyList<string> argv, PodIdentity pod, V1Container container, TimeSpan timeout)
+    /// <param name="files">the files of the container's volumes by absolute path (none when null)</param>
+    public static async Task<CommandResult> Run(IReadOnlyList<string> argv, PodIdentity pod, V1Container container, TimeSpan timeout,
+        IReadOnlyDictionary<string, byte[]>? files = null)
     {
         if (argv.Count == 0) return new CommandResult(127, "", "no command\n");
         var name = Path.GetFileName(argv[0]);
         switch (name)
         {
             case "sh" or "bash" when argv.Count == 3 && argv[1] == "-c":
-                return await Run(argv[2].Split(' ', StringSplitOptions.RemoveEmptyEntries), pod, container, timeout).ConfigureAwait(false);
+                return await Run(argv[2].Split(' ', StringSplitOptions.RemoveEmptyEntries), pod, container, timeout, files).ConfigureAwait(false);
             case "sh" or "bash":
                 return new CommandResult(126, "", $"an interactive shell is not available: the built-in image kubetm/app runs these commands: {Available}\n");
             case "true":
@@ -37,7 +39,7 @@ public static class BuiltinCommands
             case "cat" when argv.Count == 2 && argv[1] == "/etc/hostname":
                 return new CommandResult(0, pod.Name + "\n", "");
             case "cat":
-                return new CommandResult(1, "", $"cat: {string.Join(' ', argv.Skip(1))}: No such file or directory\n");
+                return Cat(argv.Skip(1).ToList(), pod, files);
             case "echo":
                 return new CommandResult(0, string.Join(' ', argv.Skip(1)) + "\n", "");
             case "env":
@@ -52,6 +54,22 @@ public static class BuiltinCommands
             default:
                 return new CommandResult(127, "", $"exec: \"{argv[0]}\": executable file not found in $PATH (the built-in image kubetm/app has: {Available})\n");
         }
+    }
+
+    /// <summary>cat of /etc/hostname and of volume files: each found file's bytes in order, an error line for each other.</summary>
+    private static CommandResult Cat(IReadOnlyList<string> paths, PodIdentity pod, IReadOnlyDictionary<string, byte[]>? files)
+    {
+        if (paths.Count == 0) return new CommandResult(1, "", "cat: reading standard input is not supported here\n");
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        foreach (var path in paths)
+        {
+            if (path == "/etc/hostname") stdout.Append(pod.Name).Append('\n');
+            else if (files?.TryGetValue(path, out var bytes) == true) stdout.Append(Encoding.UTF8.GetString(bytes));
+            else if (files?.Keys.Any(k => k.StartsWith(path.TrimEnd('/') + "/", StringComparison.Ordinal)) == true) stderr.Append($"cat: {path}: Is a directory\n");
+            else stderr.Append($"cat: {path}: No such file or directory\n");
+        }
+        return new CommandResult(stderr.Length == 0 ? 0 : 1, stdout.ToString(), stderr.ToString());
     }
 
     /// <summary>An HTTP GET from the pod's own address, as wget or curl report it.</summary>

@@ -13,7 +13,8 @@ public static class Probing
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = Timeout.InfiniteTimeSpan };
 
-    public static async Task<(bool Ok, string Failure)> Run(V1Probe probe, V1Container container, PodIdentity pod, TimeSpan timeout)
+    public static async Task<(bool Ok, string Failure)> Run(V1Probe probe, V1Container container, PodIdentity pod, TimeSpan timeout,
+        IReadOnlyDictionary<string, byte[]>? files = null)
     {
         if (probe.HttpGet is { } get)
         {
@@ -57,7 +58,7 @@ public static class Probing
         }
         if (probe.Exec is { } exec)
         {
-            var result = await BuiltinCommands.Run([.. exec.Command ?? []], pod, container, timeout).ConfigureAwait(false);
+            var result = await BuiltinCommands.Run([.. exec.Command ?? []], pod, container, timeout, files).ConfigureAwait(false);
             return result.ExitCode == 0 ? (true, "") : (false, (result.Stdout + result.Stderr).TrimEnd() is { Length: > 0 } output ? output : $"command exited with {result.ExitCode}");
         }
         return (false, "gRPC probes are not supported by ActorCluster");

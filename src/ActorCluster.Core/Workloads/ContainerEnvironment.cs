@@ -9,11 +9,12 @@ public sealed record EnvSources(IReadOnlyDictionary<string, V1ConfigMap?> Config
 {
     public static readonly EnvSources None = new(new Dictionary<string, V1ConfigMap?>(), new Dictionary<string, V1Secret?>());
 
-    /// <summary>The ConfigMap and Secret names a pod's containers refer to (envFrom, env valueFrom).</summary>
+    /// <summary>The ConfigMap and Secret names a pod refers to (its containers' envFrom and env valueFrom, its volumes).</summary>
     public static (IReadOnlySet<string> ConfigMaps, IReadOnlySet<string> Secrets) Referenced(V1PodSpec spec)
     {
         var configMaps = new SortedSet<string>(StringComparer.Ordinal);
         var secrets = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var (secret, name) in ContainerFiles.Referenced(spec)) (secret ? secrets : configMaps).Add(name);
         foreach (var c in spec.Containers ?? [])
         {
             foreach (var from in c.EnvFrom ?? [])
