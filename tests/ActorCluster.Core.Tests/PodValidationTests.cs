@@ -23,6 +23,13 @@ public class PodValidationTests
         { Pod(Container + "\n  ports:\n  - containerPort: 80\n    protocol: HTTP"), "The Pod \"pod-1\" is invalid: spec.containers[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"" },
         { Pod(Container + "\n  ports:\n  - containerPort: 80\n    name: web\n  - containerPort: 81\n    name: web"), "The Pod \"pod-1\" is invalid: spec.containers[0].ports[1].name: Duplicate value: \"web\"" },
         { Pod(Container + "\nnodeSelector:\n  kubernetes.io/hostname: -worker"), "The Pod \"pod-1\" is invalid: spec.nodeSelector: Invalid value: \"-worker\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" },
+        { Pod(Container + "\n  volumeMounts:\n  - {name: config, mountPath: /etc/config}"), "The Pod \"pod-1\" is invalid: spec.containers[0].volumeMounts[0].name: Not found: \"config\"" },
+        { Pod(Container + "\n  volumeMounts:\n  - {name: v, mountPath: /a}\n  - {name: v, mountPath: /a}\nvolumes:\n- {name: v, emptyDir: {}}"), "The Pod \"pod-1\" is invalid: spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/a\": must be unique" },
+        { Pod(Container + "\nvolumes:\n- {name: v, emptyDir: {}}\n- {name: v, emptyDir: {}}"), "The Pod \"pod-1\" is invalid: spec.volumes[1].name: Duplicate value: \"v\"" },
+        { Pod(Container + "\nvolumes:\n- {name: v}"), "The Pod \"pod-1\" is invalid: spec.volumes[0]: Required value: must specify a volume type" },
+        { Pod(Container + "\nvolumes:\n- {name: v, configMap: {}}"), "The Pod \"pod-1\" is invalid: spec.volumes[0].configMap.name: Required value" },
+        { Pod(Container + "\nvolumes:\n- {name: v, secret: {secretName: s, items: [{key: k, path: ../up}]}}"), "The Pod \"pod-1\" is invalid: spec.volumes[0].secret.items[0].path: Invalid value: \"../up\": must not contain '..'" },
+        { Pod(Container + "\nvolumes:\n- {name: V_1, emptyDir: {}}"), "The Pod \"pod-1\" is invalid: spec.volumes[0].name: Invalid value: \"V_1\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')" },
         { Pod(Container + "\nrestartPolicy: Sometimes"), "The Pod \"pod-1\" is invalid: spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"" },
     };
 

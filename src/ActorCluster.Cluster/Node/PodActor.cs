@@ -31,12 +31,14 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     private readonly TimeSpan _statusResendInterval;
     private readonly TimeSpan _configRetry;
+    private readonly TimeSpan _sourcesRefresh;
     private EnvSources? _sources; // the ConfigMaps and Secrets the environment reads, once fetched
     private readonly IReadOnlyList<V1Service> _services; // the namespace's Services when the pod came (kubelet's service links)
 
     public PodActor(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan statusResendInterval, TimeSpan configRetryInterval,
-        IReadOnlyList<V1Service> services)
+        IReadOnlyList<V1Service> services, TimeSpan sourcesRefreshInterval)
     {
+        _sourcesRefresh = sourcesRefreshInterval;
         _services = services;
         _configRetry = configRetryInterval;
         _pod = pod;
@@ -78,6 +80,14 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         {
             var run = _containers.Single(c => c.Spec.Name == r.Container);
             if (_terminating || run.Incarnation != r.Incarnation) return;
+            if (_sources is not null)
+            {
+                // kubelet makes each new container from the current ConfigMaps and Secrets: read them again first.
+                run.AwaitingConfig = true;
+                run.RestartPending = true;
+                FetchSources();
+                return;
+            }
             StartContainer(run, restart: true);
             UpdateStatus();
         });
@@ -116,8 +126,18 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         {
             _sources = f.Sources;
             if (_terminating) return;
-            foreach (var run in _containers.Where(r => r.AwaitingConfig)) StartContainer(run, restart: false);
+            foreach (var run in _containers)
+            {
+                if (run.AwaitingConfig) StartContainer(run, restart: run.RestartPending);
+                // A running container's volume files follow their ConfigMaps and Secrets (kubelet's periodic sync);
+                // one that became unreadable keeps the files it had, as kubelet does. Its environment stays.
+                else if (run.Process is not null && ContainerFiles.Resolve(run.Spec, _pod.Spec, f.Sources) is (var files, null)) run.Files = files;
+            }
             UpdateStatus();
+        });
+        Receive<RefreshSources>(_ =>
+        {
+            if (!_terminating) FetchSources();
         });
         Receive<SourcesUnavailable>(u =>
         {
@@ -136,10 +156,11 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     /// kubelet retries on its pod sync)</param>
     /// <param name="services">the Services of the pod's namespace as the node's replica has them now: their variables
     /// go into the containers' environment (enableServiceLinks)</param>
+    /// <param name="sourcesRefreshInterval">how often mounted ConfigMaps and Secrets are read again (60 s, kubelet's sync)</param>
     public static Props Props(V1Pod pod, string ip, string nodeName, string hostIP, IActorRef apiServer, TimeSpan? statusResendInterval = null,
-        TimeSpan? configRetryInterval = null, IReadOnlyList<V1Service>? services = null) =>
+        TimeSpan? configRetryInterval = null, IReadOnlyList<V1Service>? services = null, TimeSpan? sourcesRefreshInterval = null) =>
         Akka.Actor.Props.Create(() => new PodActor(pod, ip, nodeName, hostIP, apiServer, statusResendInterval ?? TimeSpan.FromSeconds(2),
-            configRetryInterval ?? TimeSpan.FromSeconds(5), services ?? Array.Empty<V1Service>()));
+            configRetryInterval ?? TimeSpan.FromSeconds(5), services ?? Array.Empty<V1Service>(), sourcesRefreshInterval ?? TimeSpan.FromSeconds(60)));
 
     /// <summary>The ConfigMaps and Secrets the containers' environment reads, fetched from the ApiServer.</summary>
     private sealed record SourcesFetched(EnvSources Sources);
@@ -150,6 +171,11 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private sealed record RetryConfig
     {
         public static readonly RetryConfig Instance = new();
+    }
+
+    private sealed record RefreshSources
+    {
+        public static readonly RefreshSources Instance = new();
     }
 
     private sealed record StoppedWorkloads
@@ -191,6 +217,9 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         /// <summary>Not started yet: waiting for its ConfigMaps and Secrets to be fetched, or to exist.</summary>
         public bool AwaitingConfig { get; set; }
 
+        /// <summary>What it waits for is a restart (counted when it starts), not its first start.</summary>
+        public bool RestartPending { get; set; }
+
         public KubetmContainer? Process { get; set; }
         public V1ContainerStatus Status { get; set; } = new() { Name = spec.Name, Image = spec.Image, ImageID = "", RestartCount = 0, Ready = false, Started = false };
 
@@ -228,6 +257,8 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             }
         }
         if (fetch) FetchSources();
+        // Mounted files follow their ConfigMaps and Secrets while the pod runs (kubelet syncs them about every minute).
+        if (ContainerFiles.Referenced(_pod.Spec).Any()) Timers.StartPeriodicTimer("refresh-sources", RefreshSources.Instance, _sourcesRefresh);
         _status = BuildStatus();
         SendStatus();
         // Reports go to a singleton that may be moving; repeat until acknowledged.
@@ -338,6 +369,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             return;
         }
         run.AwaitingConfig = false;
+        run.RestartPending = false;
         run.Files = files;
         run.Resolved = WithEnvironment(c, env);
         try

@@ -4,6 +4,7 @@ namespace ActorCluster.Core.Api;
 public enum FieldErrorType
 {
     Required,
+    NotFound,
     Invalid,
     Duplicate,
     NotSupported,
@@ -22,6 +23,8 @@ public sealed record FieldError(FieldErrorType Type, string Field, object? BadVa
 
     public static FieldError Duplicate(FieldPath path, object? value) => new(FieldErrorType.Duplicate, path.ToString(), value, "");
 
+    public static FieldError NotFound(FieldPath path, object? value) => new(FieldErrorType.NotFound, path.ToString(), value, "");
+
     public static FieldError Forbidden(FieldPath path, string detail) => new(FieldErrorType.Forbidden, path.ToString(), null, detail);
 
     public static FieldError Internal(FieldPath path, string detail) => new(FieldErrorType.Internal, path.ToString(), null, detail);
@@ -34,6 +37,7 @@ public sealed record FieldError(FieldErrorType Type, string Field, object? BadVa
     public string TypeString => Type switch
     {
         FieldErrorType.Required => "Required value",
+        FieldErrorType.NotFound => "Not found",
         FieldErrorType.Invalid => "Invalid value",
         FieldErrorType.Duplicate => "Duplicate value",
         FieldErrorType.NotSupported => "Unsupported value",
@@ -48,6 +52,7 @@ public sealed record FieldError(FieldErrorType Type, string Field, object? BadVa
     public string CauseReason => Type switch
     {
         FieldErrorType.Required => "FieldValueRequired",
+        FieldErrorType.NotFound => "FieldValueNotFound",
         FieldErrorType.Invalid => "FieldValueInvalid",
         FieldErrorType.Duplicate => "FieldValueDuplicate",
         FieldErrorType.NotSupported => "FieldValueNotSupported",

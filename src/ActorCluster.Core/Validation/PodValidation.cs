@@ -27,12 +27,17 @@ public static class PodValidation
     {
         var errs = new List<FieldError>();
 
+        var volumes = new HashSet<string>(StringComparer.Ordinal);
+        errs.AddRange(ValidateVolumes(spec.Volumes ?? [], volumes, specPath.Child("volumes")));
         var containers = spec.Containers ?? [];
         if (containers.Count == 0)
             errs.Add(FieldError.Required(specPath.Child("containers")));
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < containers.Count; i++)
+        {
             errs.AddRange(ValidateContainer(containers[i], names, specPath.Child("containers").Index(i)));
+            errs.AddRange(ValidateVolumeMounts(containers[i].VolumeMounts ?? [], volumes, specPath.Child("containers").Index(i).Child("volumeMounts")));
+        }
 
         var restart = spec.RestartPolicy ?? "";
         if (restart.Length == 0)
@@ -104,6 +109,71 @@ public static class PodValidation
         }
         if (probe.Exec is { } exec && exec.Command is not { Count: > 0 })
             yield return FieldError.Required(path.Child("exec").Child("command"));
+    }
+
+    /// <summary>ValidateVolumes: a DNS-label name, unique, exactly one volume type; a ConfigMap's or Secret's name and items.</summary>
+    private static IEnumerable<FieldError> ValidateVolumes(IList<V1Volume> volumes, HashSet<string> names, FieldPath path)
+    {
+        for (var i = 0; i < volumes.Count; i++)
+        {
+            var v = volumes[i];
+            var at = path.Index(i);
+            if (string.IsNullOrEmpty(v.Name)) yield return FieldError.Required(at.Child("name"));
+            else
+            {
+                foreach (var m in NameRules.IsDns1123Label(v.Name)) yield return FieldError.Invalid(at.Child("name"), v.Name, m);
+                if (!names.Add(v.Name)) yield return FieldError.Duplicate(at.Child("name"), v.Name);
+            }
+            // Every volume source the model has (each a property besides the name); kube-apiserver names the second one set.
+            var sources = typeof(V1Volume).GetProperties().Where(p => p.Name != nameof(V1Volume.Name) && p.GetValue(v) is not null)
+                .Select(p => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToList();
+            if (sources.Count == 0) yield return FieldError.Required(at, "must specify a volume type");
+            else if (sources.Count > 1) yield return FieldError.Forbidden(at.Child(sources[1]), "may not specify more than 1 volume type");
+            if (v.ConfigMap is { } cm)
+            {
+                if (string.IsNullOrEmpty(cm.Name)) yield return FieldError.Required(at.Child("configMap").Child("name"));
+                foreach (var e in ValidateItems(cm.Items, at.Child("configMap").Child("items"))) yield return e;
+            }
+            if (v.Secret is { } secret)
+            {
+                if (string.IsNullOrEmpty(secret.SecretName)) yield return FieldError.Required(at.Child("secret").Child("secretName"));
+                foreach (var e in ValidateItems(secret.Items, at.Child("secret").Child("items"))) yield return e;
+            }
+        }
+    }
+
+    private static IEnumerable<FieldError> ValidateItems(IList<V1KeyToPath>? items, FieldPath path)
+    {
+        for (var i = 0; i < (items?.Count ?? 0); i++)
+        {
+            var item = items![i];
+            if (string.IsNullOrEmpty(item.Key)) yield return FieldError.Required(path.Index(i).Child("key"));
+            if (string.IsNullOrEmpty(item.Path)) yield return FieldError.Required(path.Index(i).Child("path"));
+            else foreach (var e in LocalDescendingPath(item.Path, path.Index(i).Child("path"))) yield return e;
+        }
+    }
+
+    /// <summary>validateLocalDescendingPath: relative, and never up through "..".</summary>
+    private static IEnumerable<FieldError> LocalDescendingPath(string value, FieldPath path)
+    {
+        if (value.StartsWith('/')) yield return FieldError.Invalid(path, value, "must be a relative path");
+        if (value.Split('/', '\\').Contains("..")) yield return FieldError.Invalid(path, value, "must not contain '..'");
+    }
+
+    /// <summary>ValidateVolumeMounts: each names a volume of the pod and a unique, non-empty mount path.</summary>
+    private static IEnumerable<FieldError> ValidateVolumeMounts(IList<V1VolumeMount> mounts, HashSet<string> volumes, FieldPath path)
+    {
+        var mountPoints = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < mounts.Count; i++)
+        {
+            var m = mounts[i];
+            var at = path.Index(i);
+            if (string.IsNullOrEmpty(m.Name)) yield return FieldError.Required(at.Child("name"));
+            if (!volumes.Contains(m.Name ?? "")) yield return FieldError.NotFound(at.Child("name"), m.Name ?? "");
+            if (string.IsNullOrEmpty(m.MountPath)) yield return FieldError.Required(at.Child("mountPath"));
+            else if (!mountPoints.Add(m.MountPath)) yield return FieldError.Invalid(at.Child("mountPath"), m.MountPath, "must be unique");
+            if (!string.IsNullOrEmpty(m.SubPath)) foreach (var e in LocalDescendingPath(m.SubPath, at.Child("subPath"))) yield return e;
+        }
     }
 
     private static IEnumerable<FieldError> ValidateContainer(V1Container c, HashSet<string> names, FieldPath path)

@@ -206,4 +206,34 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
         pod.Tell(new PodExecRequest(null, ["env"]));
         Assert.Contains("COLOUR=blue\n", ExpectMsg<PodExecResponse>(Wait).Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Mounted_ConfigMap_files_follow_the_ConfigMap_while_the_pod_runs()
+    {
+        var apiServer = CreateTestProbe();
+        var spec = Pod("pod-vol");
+        spec.Spec.Volumes = [new V1Volume { Name = "cfg", ConfigMap = new V1ConfigMapVolumeSource { Name = "cfg" } }];
+        spec.Spec.Containers[0].VolumeMounts = [new V1VolumeMount { Name = "cfg", MountPath = "/etc/cfg" }];
+        var pod = ChildActorOf(PodActor.Props(spec, "127.0.20.8", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry, configRetryInterval: Retry, sourcesRefreshInterval: Retry));
+        V1ConfigMap Version(string colour) => new()
+        {
+            ApiVersion = "v1", Kind = "ConfigMap", Metadata = new V1ObjectMeta { Name = "cfg", NamespaceProperty = "default" },
+            Data = new Dictionary<string, string> { ["colour"] = colour },
+        };
+        apiServer.FishForMessage<GetObject>(g => g.Name == "cfg", Wait);
+        apiServer.Reply(new ObjectReply("configmaps", ActorCluster.Core.Objects.KubeObjects.ToJson(Version("blue")), 1));
+        apiServer.FishForMessage<ReportPodStatus>(r => r.StatusJson.Contains("\"phase\":\"Running\"", StringComparison.Ordinal), Wait);
+        pod.Tell(new PodExecRequest(null, ["cat", "/etc/cfg/colour"]));
+        Assert.Equal("blue", ExpectMsg<PodExecResponse>(Wait).Stdout);
+
+        // The next periodic read finds it changed: the file follows (the answer travels back through the ask, so
+        // the actor is asked until it has applied it).
+        apiServer.FishForMessage<GetObject>(g => g.Name == "cfg", Wait);
+        apiServer.Reply(new ObjectReply("configmaps", ActorCluster.Core.Objects.KubeObjects.ToJson(Version("green")), 2));
+        AwaitAssert(() =>
+        {
+            pod.Tell(new PodExecRequest(null, ["cat", "/etc/cfg/colour"]));
+            Assert.Equal("green", ExpectMsg<PodExecResponse>(Wait).Stdout);
+        }, Wait, Retry);
+    }
 }
