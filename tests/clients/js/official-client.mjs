@@ -102,6 +102,19 @@ await v1.deleteNamespacedService({ name: `${prefix}-a`, namespace });
 const left = await v1.listNamespacedService({ namespace, labelSelector: `client=${prefix}` });
 check('deleted objects are gone from the list', left.items.length === 0, left.items.map((s) => s.metadata.name));
 
+// ConfigMaps and Secrets: stringData folded into data (base64), a bad key refused in the apiserver's words.
+const secret = await v1.createNamespacedSecret({ namespace, body: { metadata: { name: `${prefix}-secret` }, stringData: { password: 's3cret' } } });
+check('a Secret\'s stringData comes back as base64 data, type Opaque',
+  secret.data?.password === Buffer.from('s3cret').toString('base64') && secret.type === 'Opaque' && secret.stringData === undefined, secret);
+await v1.createNamespacedConfigMap({ namespace, body: { metadata: { name: `${prefix}-config`, labels: { client: prefix } }, data: { mode: 'fast' } } });
+const configs = await v1.listNamespacedConfigMap({ namespace, labelSelector: `client=${prefix}` });
+check('a ConfigMap lists by label', configs.items.length === 1 && configs.items[0].data.mode === 'fast', configs.items);
+const badKey = await refused(() => v1.createNamespacedConfigMap({ namespace, body: { metadata: { name: `${prefix}-bad-config` }, data: { 'a b': '1' } } }));
+check('a bad config key is 422 with the apiserver\'s message', badKey?.code === 422
+  && badKey.body.message.includes('data[a b]: Invalid value: "a b": a valid config key must consist of alphanumeric characters'), badKey);
+await v1.deleteNamespacedConfigMap({ name: `${prefix}-config`, namespace });
+await v1.deleteNamespacedSecret({ name: `${prefix}-secret`, namespace });
+
 const nodes = await v1.listNode();
 check('nodes list with a Ready condition', nodes.items.length > 0 && nodes.items.every((n) => n.status.conditions.some((c) => c.type === 'Ready')), nodes.items.length);
 await informer.stop();

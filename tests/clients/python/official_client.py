@@ -4,6 +4,7 @@ Run by ActorCluster.Api.Tests (OtherClientsTests) with the cluster's kubeconfig 
 Each step checks what kube-apiserver would answer; the first difference ends the script with exit code 1 and says
 which step and what came back.
 """
+import base64
 import json
 import sys
 import threading
@@ -102,6 +103,21 @@ v1.delete_namespaced_service(f"{prefix}-a", ns)
 v1.delete_namespaced_service(f"{prefix}-b", ns)
 left = v1.list_namespaced_service(ns, label_selector=f"client={prefix}")
 check("deleted objects are gone from the list", left.items == [], [s.metadata.name for s in left.items])
+
+# ConfigMaps and Secrets: stringData folded into data (base64), a bad key refused in the apiserver's words.
+secret = v1.create_namespaced_secret(ns, client.V1Secret(metadata=client.V1ObjectMeta(name=f"{prefix}-secret"), string_data={"password": "s3cret"}))
+check("a Secret's stringData comes back as base64 data, type Opaque",
+      secret.data == {"password": base64.b64encode(b"s3cret").decode()} and secret.type == "Opaque" and secret.string_data is None, (secret.data, secret.type))
+v1.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"{prefix}-config", labels={"client": prefix}), data={"mode": "fast"}))
+check("a ConfigMap lists by label", [c.data for c in v1.list_namespaced_config_map(ns, label_selector=f"client={prefix}").items] == [{"mode": "fast"}])
+try:
+    v1.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"{prefix}-bad-config"), data={"a b": "1"}))
+    check("a bad config key is refused", False, "accepted")
+except ApiException as e:
+    check("a bad config key is 422 with the apiserver's message",
+          e.status == 422 and "data[a b]: Invalid value: \"a b\": a valid config key must consist of alphanumeric characters" in json.loads(e.body)["message"], e.body)
+v1.delete_namespaced_config_map(f"{prefix}-config", ns)
+v1.delete_namespaced_secret(f"{prefix}-secret", ns)
 
 # Nodes as the client models them.
 nodes = v1.list_node()
