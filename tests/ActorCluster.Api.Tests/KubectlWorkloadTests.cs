@@ -195,6 +195,45 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
 
     /// <summary>A kubetm/app pod labelled app=<paramref name="name"/> on 8080, a Service of the same name on 9000 for it, the pod Ready.</summary>
     [SkippableFact]
+    public async Task One_off_pods_run_a_command_to_completion_as_with_busybox()
+    {
+        // The classic check from inside the cluster: a one-off pod fetching a ClusterIP, its answer in the pod's log.
+        await c.Ok("run", "target", "--image=kubetm/app", "--port=8080");
+        await c.Ok("wait", "--for=condition=Ready", "pod/target", "--timeout=30s");
+        await c.Ok("expose", "pod", "target", "--port=9000", "--target-port=8080");
+        var clusterIP = await c.Ok("get", "svc", "target", "-o", "jsonpath={.spec.clusterIP}");
+        // The proxies program a new Service within their sync period; only then can the pod's fetch reach it.
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) })
+            await Cluster.Tests.TestCluster.Eventually(async () =>
+            {
+                try
+                {
+                    return (await http.GetStringAsync($"http://{clusterIP}:9000/hostname")).Trim() == "target";
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(30), "the ClusterIP answering");
+        await c.Ok("run", "fetch", "--image=kubetm/app", "--restart=Never", "--", "wget", "-qO-", $"http://{clusterIP}:9000/hostname");
+        await c.Ok("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/fetch", "--timeout=30s");
+        Assert.Equal("target\n", await c.Ok("logs", "fetch"));
+        Assert.Matches(@"(?m)^fetch\s+0/1\s+Completed\s+0\s", await c.Ok("get", "pod", "fetch"));
+
+        // A command that fails: Failed with its exit code, not restarted under Never.
+        await c.Ok("run", "fails", "--image=kubetm/app", "--restart=Never", "--command", "--", "false");
+        await c.Ok("wait", "--for=jsonpath={.status.phase}=Failed", "pod/fails", "--timeout=30s");
+        Assert.Equal("1 Error", await c.Ok("get", "pod", "fails", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.exitCode} {.status.containerStatuses[0].state.terminated.reason}"));
+
+        // A long sleep keeps the container running; deleting the pod ends it at once (SIGTERM), not after the sleep.
+        await c.Ok("run", "sleeper", "--image=kubetm/app", "--", "sleep", "3600");
+        await c.Ok("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=30s");
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        await c.Ok("delete", "pod", "sleeper", "--timeout=30s");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(25), $"the delete took {stopwatch.Elapsed}");
+    }
+
+    [SkippableFact]
     public async Task Attach_streams_what_the_container_writes_from_then_on()
     {
         await PodBehindService("attached");

@@ -80,15 +80,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         {
             var run = _containers.Single(c => c.Spec.Name == r.Container);
             if (_terminating || run.Incarnation != r.Incarnation) return;
-            if (_sources is not null)
-            {
-                // kubelet makes each new container from the current ConfigMaps and Secrets: read them again first.
-                run.AwaitingConfig = true;
-                run.RestartPending = true;
-                FetchSources();
-                return;
-            }
-            StartContainer(run, restart: true);
+            Restart(run);
             UpdateStatus();
         });
         Receive<Acknowledged>(_ =>
@@ -374,7 +366,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         run.Resolved = WithEnvironment(c, env);
         try
         {
-            var process = KubetmContainer.Start(Identity, run.Resolved);
+            var process = KubetmContainer.Start(Identity, run.Resolved, run.Files);
             run.Process = process;
             if (run.Latest is not null) run.Previous = run.Latest;
             run.Latest = process.Switches;
@@ -403,6 +395,23 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             };
             RecordEvent(c, "Warning", "Failed", $"Error: listen on {_ip}: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// Starts the container again; one that reads ConfigMaps or Secrets first reads them again (kubelet makes each new
+    /// container from their current values), and is being created meanwhile.
+    /// </summary>
+    private void Restart(ContainerRun run)
+    {
+        if (_sources is null)
+        {
+            StartContainer(run, restart: true);
+            return;
+        }
+        run.AwaitingConfig = true;
+        run.RestartPending = true;
+        run.Status.State = new V1ContainerState { Waiting = new V1ContainerStateWaiting { Reason = "ContainerCreating" } };
+        FetchSources();
     }
 
     /// <summary>A copy of the container with its environment as resolved: plain name/value pairs, nothing left to read.</summary>
@@ -539,19 +548,20 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         run.Process = null;
         run.Status.Ready = false;
         run.Status.Started = false;
-        run.Status.LastState = new V1ContainerState { Terminated = terminated };
         var policy = _pod.Spec.RestartPolicy ?? "Always";
         if (policy == "Never" || (policy == "OnFailure" && exited.ExitCode == 0))
         {
+            // Not restarted: the container stays as it ended (lastState is for a container that came before).
             run.Status.State = new V1ContainerState { Terminated = terminated };
             UpdateStatus();
             return;
         }
+        run.Status.LastState = new V1ContainerState { Terminated = terminated };
         if (ran >= CrashLoopBackOff.ResetAfter) run.BackOffRestarts = 0;
         var delay = CrashLoopBackOff.Delay(run.BackOffRestarts++);
         if (delay == TimeSpan.Zero)
         {
-            StartContainer(run, restart: true);
+            Restart(run);
         }
         else
         {

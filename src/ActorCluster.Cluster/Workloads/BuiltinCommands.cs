@@ -16,18 +16,19 @@ public sealed record CommandResult(int ExitCode, string Stdout, string Stderr);
 /// </summary>
 public static class BuiltinCommands
 {
-    public const string Available = "hostname, cat /etc/hostname, cat FILE (of a ConfigMap or Secret volume), env, echo, true, false, wget -qO- URL, curl URL, sh -c \"...\"";
+    public const string Available = "hostname, cat /etc/hostname, cat FILE (of a ConfigMap or Secret volume), env, echo, true, false, sleep SECONDS, wget -qO- URL, curl URL, sh -c \"...\"";
 
     /// <param name="files">the files of the container's volumes by absolute path (none when null)</param>
+    /// <param name="stop">ends a command that waits (sleep, a fetch) as a SIGTERM would: exit code 143</param>
     public static async Task<CommandResult> Run(IReadOnlyList<string> argv, PodIdentity pod, V1Container container, TimeSpan timeout,
-        IReadOnlyDictionary<string, byte[]>? files = null)
+        IReadOnlyDictionary<string, byte[]>? files = null, CancellationToken stop = default)
     {
         if (argv.Count == 0) return new CommandResult(127, "", "no command\n");
         var name = Path.GetFileName(argv[0]);
         switch (name)
         {
             case "sh" or "bash" when argv.Count == 3 && argv[1] == "-c":
-                return await Run(argv[2].Split(' ', StringSplitOptions.RemoveEmptyEntries), pod, container, timeout, files).ConfigureAwait(false);
+                return await Run(argv[2].Split(' ', StringSplitOptions.RemoveEmptyEntries), pod, container, timeout, files, stop).ConfigureAwait(false);
             case "sh" or "bash":
                 return new CommandResult(126, "", $"an interactive shell is not available: the built-in image kubetm/app runs these commands: {Available}\n");
             case "true":
@@ -47,10 +48,12 @@ public static class BuiltinCommands
                 env.Append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n").Append($"HOSTNAME={pod.Name}\n");
                 foreach (var e in container.Env ?? []) env.Append($"{e.Name}={e.Value}\n");
                 return new CommandResult(0, env.ToString(), "");
+            case "sleep":
+                return await Sleep(argv, timeout, stop).ConfigureAwait(false);
             case "wget" or "curl":
                 var url = argv.Skip(1).LastOrDefault(a => !a.StartsWith('-'));
                 if (url is null) return new CommandResult(1, "", $"{name}: missing URL\n");
-                return await Fetch(name, url, pod, timeout).ConfigureAwait(false);
+                return await Fetch(name, url, pod, timeout, stop).ConfigureAwait(false);
             default:
                 return new CommandResult(127, "", $"exec: \"{argv[0]}\": executable file not found in $PATH (the built-in image kubetm/app has: {Available})\n");
         }
@@ -73,7 +76,28 @@ public static class BuiltinCommands
     }
 
     /// <summary>An HTTP GET from the pod's own address, as wget or curl report it.</summary>
-    private static async Task<CommandResult> Fetch(string tool, string url, PodIdentity pod, TimeSpan timeout)
+    /// <summary>sleep SECONDS (fractions and "infinity" too), bounded by the command's timeout, ended early by a stop.</summary>
+    private static async Task<CommandResult> Sleep(IReadOnlyList<string> argv, TimeSpan timeout, CancellationToken stop)
+    {
+        if (argv.Count != 2) return new CommandResult(1, "", "sleep: missing operand (sleep SECONDS)\n");
+        TimeSpan duration;
+        if (argv[1] == "infinity") duration = Timeout.InfiniteTimeSpan;
+        else if (double.TryParse(argv[1].TrimEnd('s'), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
+            duration = TimeSpan.FromSeconds(Math.Min(seconds, int.MaxValue / 1000.0));
+        else return new CommandResult(1, "", $"sleep: invalid time interval '{argv[1]}'\n");
+        if (timeout != Timeout.InfiniteTimeSpan && (duration == Timeout.InfiniteTimeSpan || duration > timeout)) duration = timeout;
+        try
+        {
+            await Task.Delay(duration, stop).ConfigureAwait(false);
+            return new CommandResult(0, "", "");
+        }
+        catch (OperationCanceledException)
+        {
+            return new CommandResult(143, "", "");
+        }
+    }
+
+    private static async Task<CommandResult> Fetch(string tool, string url, PodIdentity pod, TimeSpan timeout, CancellationToken stop)
     {
         if (!url.Contains("://", StringComparison.Ordinal)) url = "http://" + url;
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != "http")
@@ -99,11 +123,15 @@ public static class BuiltinCommands
         using var client = new HttpClient(handler) { Timeout = timeout };
         try
         {
-            using var response = await client.GetAsync(uri).ConfigureAwait(false);
-            var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+            using var response = await client.GetAsync(uri, stop).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync(stop).ConfigureAwait(false);
             if (tool == "wget" && !response.IsSuccessStatusCode)
                 return new CommandResult(8, "", $"wget: server returned error: HTTP/1.1 {(int)response.StatusCode} {response.ReasonPhrase}\n");
             return new CommandResult(0, body, "");
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return new CommandResult(143, "", "");
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or SocketException)
         {
