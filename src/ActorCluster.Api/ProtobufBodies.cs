@@ -8,7 +8,7 @@ namespace ActorCluster.Api;
 /// <summary>
 /// Some kubectl commands send Kubernetes protobuf ("k8s\0" + runtime.Unknown): <c>create namespace</c>, <c>create
 /// service clusterip|nodeport|loadbalancer|externalname</c>, <c>create deployment</c>, <c>create configmap</c>,
-/// <c>create secret</c>, <c>create serviceaccount</c>, <c>auth can-i</c>. We decode
+/// <c>create secret</c>, <c>create serviceaccount</c>, <c>create job</c>, <c>auth can-i</c>. We decode
 /// what those carry, with the field numbers of Kubernetes' own generated.proto (k8s.io/api core/v1 and apps/v1,
 /// apimachinery meta/v1 and intstr), into the JSON the API reads; other kinds in protobuf are refused with 415 so the
 /// client can send JSON.
@@ -20,7 +20,7 @@ public static class ProtobufBodies
     public static string ToJson(byte[] body, ResourceKind kind)
     {
         if (kind != ResourceKind.Namespace && kind != ResourceKind.Service && kind != ResourceKind.Deployment && kind != ResourceKind.ConfigMap && kind != ResourceKind.Secret
-            && kind != ResourceKind.ServiceAccount)
+            && kind != ResourceKind.ServiceAccount && kind != ResourceKind.Job)
             throw new ApiErrorException(new ApiError(415, "UnsupportedMediaType",
                 $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
         var raw = Envelope(body);
@@ -33,6 +33,7 @@ public static class ProtobufBodies
             if (field.Number == 1 && field.Bytes is { } meta) obj["metadata"] = ObjectMeta(meta);
             if (field.Number == 2 && field.Bytes is { } spec && kind == ResourceKind.Service) obj["spec"] = ServiceSpec(spec);
             if (field.Number == 2 && field.Bytes is { } dspec && kind == ResourceKind.Deployment) obj["spec"] = DeploymentSpec(dspec);
+            if (field.Number == 2 && field.Bytes is { } jspec && kind == ResourceKind.Job) obj["spec"] = JobSpec(jspec);
         }
         return obj.ToJsonString();
     }
@@ -190,6 +191,32 @@ public static class ProtobufBodies
     /// apps/v1 DeploymentSpec: replicas 1, selector 2, template 3, strategy 4 (type 1, rollingUpdate 2: maxUnavailable 1,
     /// maxSurge 2), minReadySeconds 5, revisionHistoryLimit 6, paused 7, progressDeadlineSeconds 9.
     /// </summary>
+    /// <summary>
+    /// batch/v1 JobSpec (what <c>kubectl create job</c> sends): parallelism 1, completions 2, activeDeadlineSeconds 3,
+    /// selector 4, manualSelector 5, template 6, backoffLimit 7, ttlSecondsAfterFinished 8, completionMode 9, suspend 10.
+    /// </summary>
+    private static JsonObject JobSpec(byte[] message)
+    {
+        var spec = new JsonObject();
+        foreach (var f in Fields(message))
+        {
+            switch (f.Number)
+            {
+                case 1: spec["parallelism"] = f.Int32; break;
+                case 2: spec["completions"] = f.Int32; break;
+                case 3: spec["activeDeadlineSeconds"] = (long)f.Value; break;
+                case 4: spec["selector"] = LabelSelector(f.Bytes ?? []); break;
+                case 5: spec["manualSelector"] = f.Value != 0; break;
+                case 6: spec["template"] = PodTemplateSpec(f.Bytes ?? []); break;
+                case 7: spec["backoffLimit"] = f.Int32; break;
+                case 8: spec["ttlSecondsAfterFinished"] = f.Int32; break;
+                case 9: SetText(spec, "completionMode", f.Text); break;
+                case 10: spec["suspend"] = f.Value != 0; break;
+            }
+        }
+        return spec;
+    }
+
     private static JsonObject DeploymentSpec(byte[] message)
     {
         var spec = new JsonObject();

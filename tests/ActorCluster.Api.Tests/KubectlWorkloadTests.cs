@@ -234,6 +234,61 @@ public sealed class KubectlWorkloadTests(ApiCluster c) : IClassFixture<ApiCluste
     }
 
     [SkippableFact]
+    public async Task Jobs_run_their_pods_to_completion_or_to_the_backoff_limit()
+    {
+        Assert.Equal("job.batch/hello created\n", await c.Ok("create", "job", "hello", "--image=kubetm/app", "--", "echo", "hello from a job"));
+        Assert.Equal("job.batch/hello condition met\n", await c.Ok("wait", "--for=condition=complete", "job/hello", "--timeout=30s"));
+        Assert.Equal("hello from a job\n", await c.Ok("logs", "job/hello"));
+        Assert.Matches(@"(?m)^NAME\s+STATUS\s+COMPLETIONS\s+DURATION\s+AGE\nhello\s+Complete\s+1/1\s+\S+\s+\S+$", await c.Ok("get", "job", "hello"));
+        Assert.Matches(@"Normal\s+Completed\s+\S+\s+job-controller\s+Job completed", await c.Ok("describe", "job", "hello"));
+
+        var manifests = ApiCluster.File("""
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: three}
+            spec:
+              completions: 3
+              parallelism: 2
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: w, image: kubetm/app, command: [sleep, "1"]}]
+            ---
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: doomed}
+            spec:
+              backoffLimit: 1
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: w, image: kubetm/app, command: ["false"]}]
+            """);
+        await c.Ok("apply", "-f", manifests);
+        await c.Ok("wait", "--for=condition=complete", "job/three", "--timeout=60s");
+        Assert.Equal("3", await c.Ok("get", "job", "three", "-o", "jsonpath={.status.succeeded}"));
+        await c.Ok("wait", "--for=condition=failed", "job/doomed", "--timeout=60s");
+        Assert.Equal("BackoffLimitExceeded 2", await c.Ok("get", "job", "doomed", "-o", "jsonpath={.status.conditions[0].reason} {.status.failed}"));
+
+        var wrong = ApiCluster.File("""
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: wrong}
+            spec:
+              template:
+                spec:
+                  containers: [{name: w, image: kubetm/app}]
+            """);
+        Assert.Contains("The Job \"wrong\" is invalid: spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
+            (await c.Run("apply", "-f", wrong)).Stderr, StringComparison.Ordinal);
+
+        // kubectl deletes a Job's pods with it (propagation Background).
+        await c.Ok("delete", "job", "three");
+        await Cluster.Tests.TestCluster.Eventually(async () => !(await c.Ok("get", "pods", "-l", "batch.kubernetes.io/job-name=three", "-o", "name")).Contains("pod/", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "the job's pods gone with it");
+    }
+
+    [SkippableFact]
     public async Task Attach_streams_what_the_container_writes_from_then_on()
     {
         await PodBehindService("attached");

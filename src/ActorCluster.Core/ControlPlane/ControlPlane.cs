@@ -54,7 +54,7 @@ public sealed class ControlPlane
         _nodes = new NodeLifecycleController(context, config.PodNetworkPrefix, _scheduler, _endpoints, _pods);
         _gc = new GarbageCollector(_pods);
         _serviceAccounts = new ServiceAccountController(context);
-        _workloads = new WorkloadControllers(context, new DeploymentController(context, _gc), new ReplicaSetController(context, _pods));
+        _workloads = new WorkloadControllers(context, new DeploymentController(context, _gc), new ReplicaSetController(context, _pods), new JobController(context, _pods));
         context.FollowUps = _workloads.Reconcile;
     }
 
@@ -198,6 +198,7 @@ public sealed class ControlPlane
         ObjectMetaRules.PrepareCreate(obj.Metadata, ctx);
         NameRule rule = kind == ResourceKind.Namespace ? MetadataValidation.DnsLabelName : MetadataValidation.DnsSubdomainName;
         Prepare(obj);
+        if (obj is V1Job job) JobValidation.Prepare(job); // its selector names its uid: set on create only
         var errs = MetadataValidation.ValidateObjectMeta(obj.Metadata, kind.Namespaced, rule);
         errs.AddRange(ValidateSpec(obj));
         if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(kind, obj.Metadata.Name ?? "", errs));
@@ -227,6 +228,7 @@ public sealed class ControlPlane
         V1Lease lease => LeaseValidation.ValidateSpec(lease.Spec),
         V1ConfigMap cm => ConfigValidation.ValidateConfigMap(cm),
         V1Secret secret => ConfigValidation.ValidateSecret(secret),
+        V1Job job => JobValidation.Validate(job),
         _ => [],
     };
 
@@ -314,7 +316,7 @@ public sealed class ControlPlane
         {
             case V1Pod:
                 return batch.Done(_pods.Delete(batch, existing, gracePeriodSeconds));
-            case V1Deployment or V1ReplicaSet:
+            case V1Deployment or V1ReplicaSet or V1Job:
                 _gc.Delete(batch, existing, propagation);
                 return batch.Done(existing);
             case V1Service svc:

@@ -29,7 +29,7 @@ public static class DeletePropagations
 }
 
 /// <summary>
-/// The garbage collector for what the workload controllers own (ReplicaSets, pods): when an owner is deleted its
+/// The garbage collector for what the workload controllers own (ReplicaSets, pods of ReplicaSets and Jobs): when an owner is deleted its
 /// dependents lose the reference (Orphan) or are deleted themselves, recursively, unless another owner remains.
 /// Kubernetes does this asynchronously; here it happens in the owner's own decision, so no dependent is ever
 /// observed without its owner.

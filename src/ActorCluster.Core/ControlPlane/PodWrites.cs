@@ -2,6 +2,7 @@ using ActorCluster.Core.Api;
 using ActorCluster.Core.Objects;
 using ActorCluster.Core.Registry;
 using ActorCluster.Core.Store;
+using ActorCluster.Core.Workloads;
 using k8s.Models;
 
 namespace ActorCluster.Core.ControlPlane;
@@ -28,6 +29,37 @@ internal sealed class PodWrites(ControllerContext context, SchedulerController s
         stored = batch.Put(ChangeType.Added, ResourceKind.Pod, created);
         endpoints.ReconcilePod(batch, null, created);
         return null;
+    }
+
+    /// <summary>
+    /// A controller's new pod from its template (labels, annotations, a controller reference to the owner, a name
+    /// generated from the owner's), with the controller's Event: SuccessfulCreate, or FailedCreate and null.
+    /// </summary>
+    public V1Pod? CreateFromTemplate(DecisionBatch batch, V1PodTemplateSpec? template, ResourceKind ownerKind, V1ObjectMeta owner, string component)
+    {
+        template ??= new V1PodTemplateSpec();
+        var pod = new V1Pod
+        {
+            ApiVersion = "v1", Kind = "Pod",
+            Metadata = new V1ObjectMeta
+            {
+                Labels = template.Metadata?.Labels is { } labels ? new Dictionary<string, string>(labels) : null,
+                Annotations = template.Metadata?.Annotations is { } annotations ? new Dictionary<string, string>(annotations) : null,
+                OwnerReferences = [ControllerRefs.For(ownerKind.ApiVersion, ownerKind.Kind, owner)],
+                GenerateName = owner.Name + "-",
+            },
+            Spec = KubeObjects.Clone(template.Spec ?? new V1PodSpec()),
+        };
+        pod.Metadata.Name = ObjectMetaRules.FreeGeneratedName(pod.Metadata.GenerateName,
+            name => batch.Get<V1Pod>(ResourceKind.Pod, owner.NamespaceProperty, name) is not null, context.NewUid);
+        var error = Create(batch, pod, owner.NamespaceProperty, out var stored);
+        if (error is not null)
+        {
+            batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ownerKind, owner, "Warning", "FailedCreate", $"Error creating: {error.Message}", component));
+            return null;
+        }
+        batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ownerKind, owner, "Normal", "SuccessfulCreate", $"Created pod: {pod.Metadata.Name}", component));
+        return stored!.As<V1Pod>();
     }
 
     /// <summary>Deletes a pod gracefully; returns what the caller answers with (the marked pod, or the removed one).</summary>

@@ -64,32 +64,8 @@ internal sealed class ReplicaSetController(ControllerContext context, PodWrites 
         return adopted;
     }
 
-    private V1Pod? CreatePod(DecisionBatch batch, V1ReplicaSet rs)
-    {
-        var template = rs.Spec.Template ?? new V1PodTemplateSpec();
-        var pod = new V1Pod
-        {
-            ApiVersion = "v1", Kind = "Pod",
-            Metadata = new V1ObjectMeta
-            {
-                Labels = template.Metadata?.Labels is { } labels ? new Dictionary<string, string>(labels) : null,
-                Annotations = template.Metadata?.Annotations is { } annotations ? new Dictionary<string, string>(annotations) : null,
-                OwnerReferences = [ControllerRefs.For("apps/v1", "ReplicaSet", rs.Metadata)],
-                GenerateName = rs.Metadata.Name + "-",
-            },
-            Spec = KubeObjects.Clone(template.Spec ?? new V1PodSpec()),
-        };
-        pod.Metadata.Name = ObjectMetaRules.FreeGeneratedName(pod.Metadata.GenerateName,
-            name => batch.Get<V1Pod>(ResourceKind.Pod, rs.Metadata.NamespaceProperty, name) is not null, context.NewUid);
-        var error = pods.Create(batch, pod, rs.Metadata.NamespaceProperty, out var stored);
-        if (error is not null)
-        {
-            batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.ReplicaSet, rs.Metadata, "Warning", "FailedCreate", $"Error creating: {error.Message}", Component));
-            return null;
-        }
-        batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.ReplicaSet, rs.Metadata, "Normal", "SuccessfulCreate", $"Created pod: {pod.Metadata.Name}", Component));
-        return stored!.As<V1Pod>();
-    }
+    private V1Pod? CreatePod(DecisionBatch batch, V1ReplicaSet rs) =>
+        pods.CreateFromTemplate(batch, rs.Spec.Template, ResourceKind.ReplicaSet, rs.Metadata, Component);
 
     /// <summary>controller.ActivePods ordering: unscheduled, then pending, then not ready, then the youngest first.</summary>
     private static IEnumerable<V1Pod> DeletionOrder(IEnumerable<V1Pod> active) =>

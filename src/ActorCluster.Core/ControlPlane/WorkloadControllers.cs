@@ -12,7 +12,7 @@ namespace ActorCluster.Core.ControlPlane;
 /// Deployment, a Deployment wakes itself. Each round handles the changes the previous one made, until nothing moves
 /// (bounded: what is left is picked up by the next change or the periodic resync).
 /// </summary>
-internal sealed class WorkloadControllers(ControllerContext context, DeploymentController deployments, ReplicaSetController replicaSets)
+internal sealed class WorkloadControllers(ControllerContext context, DeploymentController deployments, ReplicaSetController replicaSets, JobController jobs)
 {
     private const int MaxRounds = 8;
 
@@ -25,6 +25,7 @@ internal sealed class WorkloadControllers(ControllerContext context, DeploymentC
             seen = batch.Changes.Count;
             var dirtyDeployments = new SortedSet<ObjectKey>(KeyOrder);
             var dirtyReplicaSets = new SortedSet<ObjectKey>(KeyOrder);
+            var dirtyJobs = new SortedSet<ObjectKey>(KeyOrder);
             foreach (var change in changes)
             {
                 var meta = change.Object.Object.Metadata;
@@ -37,6 +38,14 @@ internal sealed class WorkloadControllers(ControllerContext context, DeploymentC
                 {
                     if (change.Type != ChangeType.Deleted) dirtyReplicaSets.Add(ObjectKey.Of(meta));
                     if (ControllerRefs.ControllerOf(meta) is { Kind: "Deployment" } owner) dirtyDeployments.Add(new ObjectKey(ns, owner.Name));
+                }
+                else if (change.Object.Kind == ResourceKind.Job)
+                {
+                    if (change.Type != ChangeType.Deleted) dirtyJobs.Add(ObjectKey.Of(meta));
+                }
+                else if (change.Object.Kind == ResourceKind.Pod && ControllerRefs.ControllerOf(meta) is { Kind: "Job" } job)
+                {
+                    dirtyJobs.Add(new ObjectKey(ns, job.Name));
                 }
                 else if (change.Object.Kind == ResourceKind.Pod)
                 {
@@ -58,6 +67,7 @@ internal sealed class WorkloadControllers(ControllerContext context, DeploymentC
             }
             foreach (var key in dirtyDeployments) Guarded(batch, ResourceKind.Deployment, key, () => deployments.Sync(batch, key));
             foreach (var key in dirtyReplicaSets) Guarded(batch, ResourceKind.ReplicaSet, key, () => replicaSets.Sync(batch, key));
+            foreach (var key in dirtyJobs) Guarded(batch, ResourceKind.Job, key, () => jobs.Sync(batch, key));
         }
     }
 
@@ -68,6 +78,8 @@ internal sealed class WorkloadControllers(ControllerContext context, DeploymentC
             Guarded(batch, ResourceKind.Deployment, d, () => deployments.Sync(batch, d));
         foreach (var rs in batch.All<V1ReplicaSet>(ResourceKind.ReplicaSet).Select(r => ObjectKey.Of(r.Metadata)).OrderBy(k => k, KeyOrder).ToList())
             Guarded(batch, ResourceKind.ReplicaSet, rs, () => replicaSets.Sync(batch, rs));
+        foreach (var job in batch.All<V1Job>(ResourceKind.Job).Select(j => ObjectKey.Of(j.Metadata)).OrderBy(k => k, KeyOrder).ToList())
+            Guarded(batch, ResourceKind.Job, job, () => jobs.Sync(batch, job));
     }
 
     /// <summary>

@@ -22,14 +22,15 @@ public sealed record ResourceKind(string Kind, string Resource, string Group, st
 
     public static readonly ResourceKind ReplicaSet = new("ReplicaSet", "replicasets", "apps", "v1", true, "rs", typeof(V1ReplicaSet));
     public static readonly ResourceKind Deployment = new("Deployment", "deployments", "apps", "v1", true, "deploy", typeof(V1Deployment));
+    public static readonly ResourceKind Job = new("Job", "jobs", "batch", "v1", true, "", typeof(V1Job));
 
-    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice, Lease, ConfigMap, Secret, ServiceAccount, ReplicaSet, Deployment];
+    public static IReadOnlyList<ResourceKind> All { get; } = [Pod, Service, Node, Namespace, Event, Endpoints, EndpointSlice, Lease, ConfigMap, Secret, ServiceAccount, ReplicaSet, Deployment, Job];
 
     /// <summary>Kinds with a <c>scale</c> subresource (autoscaling/v1 Scale over spec.replicas).</summary>
     public bool Scalable => this == ReplicaSet || this == Deployment;
 
     /// <summary>Kinds with a <c>status</c> subresource: their main resource ignores status, and status ignores the rest.</summary>
-    public bool HasStatus => this == Pod || this == Service || this == Node || this == Namespace || this == ReplicaSet || this == Deployment;
+    public bool HasStatus => this == Pod || this == Service || this == Node || this == Namespace || this == ReplicaSet || this == Deployment || this == Job;
 
     /// <summary>The API groups besides the core one that serve resources here (<c>discovery.k8s.io/v1</c>, ...).</summary>
     public static IReadOnlyList<string> GroupVersions { get; } = [.. All.Where(k => k.Group.Length > 0).Select(k => k.ApiVersion).Distinct()];

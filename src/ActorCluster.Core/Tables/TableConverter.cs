@@ -73,6 +73,14 @@ public static class TableConverter
             new("Data", "string", "", "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
             AgeColumn,
         ],
+        "jobs" =>
+        [
+            NameColumn,
+            new("Status", "string", "", "Status of the job."),
+            new("Completions", "string", "", "The number of pods which reached phase Succeeded."),
+            new("Duration", "string", "", "Time required to complete the job."),
+            AgeColumn, .. TemplateColumns("A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+        ],
         "serviceaccounts" =>
         [
             NameColumn,
@@ -114,6 +122,7 @@ public static class TableConverter
         Corev1Event e => EventCells(e, now),
         V1Lease l => [l.Metadata.Name, l.Spec?.HolderIdentity ?? "", HumanDuration.Age(l.Metadata.CreationTimestamp, now)],
         V1ConfigMap cm => [cm.Metadata.Name, (long)((cm.Data?.Count ?? 0) + (cm.BinaryData?.Count ?? 0)), HumanDuration.Age(cm.Metadata.CreationTimestamp, now)],
+        V1Job j => JobCells(j, now),
         V1ServiceAccount sa => [sa.Metadata.Name, (long)(sa.Secrets?.Count ?? 0), HumanDuration.Age(sa.Metadata.CreationTimestamp, now)],
         V1Secret s => [s.Metadata.Name, s.Type ?? "Opaque", (long)(s.Data?.Count ?? 0), HumanDuration.Age(s.Metadata.CreationTimestamp, now)],
         V1Deployment d =>
@@ -141,6 +150,15 @@ public static class TableConverter
     {
         var containers = template?.Spec?.Containers ?? [];
         return [string.Join(",", containers.Select(c => c.Name)), string.Join(",", containers.Select(c => c.Image)), Selectors.LabelSelector.Format(selector)];
+    }
+
+    /// <summary>kubectl's job row: its state, succeeded/completions, how long it ran (or has run so far), its template.</summary>
+    private static object[] JobCells(V1Job job, DateTime now)
+    {
+        var state = ControlPlane.JobController.Finished(job) ?? (job.Spec?.Suspend == true ? "Suspended" : "Running");
+        var completions = job.Spec?.Completions is { } c ? $"{job.Status?.Succeeded ?? 0}/{c}" : $"{job.Status?.Succeeded ?? 0}/1 of {job.Spec?.Parallelism ?? 1}";
+        var duration = job.Status?.StartTime is { } start ? HumanDuration.Format((job.Status.CompletionTime ?? now) - start) : "";
+        return [job.Metadata.Name, state, completions, duration, HumanDuration.Age(job.Metadata.CreationTimestamp, now), .. TemplateCells(job.Spec?.Template, job.Spec?.Selector)];
     }
 
     private static object[] PodCells(V1Pod pod, DateTime now)
