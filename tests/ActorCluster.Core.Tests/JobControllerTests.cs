@@ -77,6 +77,16 @@ public class JobControllerTests
         Assert.Equal("Complete", JobController.Finished(done));
         Assert.Equal(_now, done.Status.CompletionTime);
         Assert.Equal(3, Pods("batch").Count); // nothing more once complete
+
+        // A write to the main resource (a label, say) keeps the controller's status.
+        var relabelled = Stored("batch");
+        relabelled = KubeObjects.Clone(relabelled);
+        relabelled.Metadata.Labels = new Dictionary<string, string> { ["team"] = "a" };
+        relabelled.Status = null;
+        Commit(_cp.Update(ResourceKind.Job, "default", "batch", relabelled));
+        Assert.Equal(("a", "Complete"), (Stored("batch").Metadata.Labels["team"], JobController.Finished(Stored("batch"))));
+        // Completed once: the write did not wipe the condition for the controller to find the Job complete again.
+        Assert.Single(_cp.Store.All<Corev1Event>(ResourceKind.Event), e => e.Reason == "Completed" && e.InvolvedObject.Name == "batch");
     }
 
     [Fact]

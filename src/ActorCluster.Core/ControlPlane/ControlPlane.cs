@@ -294,6 +294,12 @@ public sealed class ControlPlane
                 if (ObjectMetaRules.PrepareUpdate(kind, obj.Metadata, existing.Object.Metadata, specChanged: true) is { } metaError)
                     return Decision.Fail(metaError);
                 Prepare(obj);
+                // A Job's status belongs to its controller and the status subresource, its spec to the main resource.
+                if (obj is V1Job job && existing.Object is V1Job before)
+                {
+                    if (status) job.Spec = KubeObjects.Clone(before.Spec);
+                    else job.Status = KubeObjects.Clone(before.Status);
+                }
                 var errs = MetadataValidation.ValidateObjectMetaUpdate(obj.Metadata, existing.Object.Metadata);
                 errs.AddRange(ValidateSpecUpdate(obj, existing.Object));
                 if (errs.Count > 0) return Decision.Fail(ApiError.Invalid(kind, name, errs));
