@@ -9,7 +9,7 @@ namespace ActorCluster.Core.Tests;
 /// <summary>Jobs through the control plane's decisions: the job controller follows each write and each pod's report.</summary>
 public class JobControllerTests
 {
-    private readonly DateTime _now = new(2026, 12, 7, 12, 0, 0, DateTimeKind.Utc);
+    private DateTime _now = new(2026, 12, 7, 12, 0, 0, DateTimeKind.Utc);
     private int _uid;
     private long _rv;
     private readonly ControlPlane.ControlPlane _cp;
@@ -117,5 +117,31 @@ public class JobControllerTests
         Commit(_cp.Delete(ResourceKind.Job, "default", "gone"));
         Assert.Null(_cp.Store.Get<V1Job>(ResourceKind.Job, "default", "gone"));
         Assert.NotNull(Assert.Single(Pods("gone")).Metadata.DeletionTimestamp); // on a Ready node: asked to stop
+    }
+
+    [Fact]
+    public void A_job_past_its_active_deadline_fails_and_a_finished_one_goes_after_its_ttl()
+    {
+        Commit(_cp.Create(ResourceKind.Job, "default", Job("slow", "activeDeadlineSeconds: 30")));
+        _now = _now.AddSeconds(29);
+        Commit(_cp.Resync());
+        Assert.Null(JobController.Finished(Stored("slow")));
+        _now = _now.AddSeconds(1);
+        Commit(_cp.Resync());
+        var slow = Stored("slow");
+        Assert.Equal(("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"),
+            (JobController.Finished(slow), slow.Status.Conditions.Single().Reason, slow.Status.Conditions.Single().Message));
+        Assert.NotNull(Assert.Single(Pods("slow")).Metadata.DeletionTimestamp);
+
+        Commit(_cp.Create(ResourceKind.Job, "default", Job("brief", "ttlSecondsAfterFinished: 60")));
+        Finish(Assert.Single(Pods("brief")), "Succeeded");
+        Assert.Equal("Complete", JobController.Finished(Stored("brief")));
+        _now = _now.AddSeconds(59);
+        Commit(_cp.Resync());
+        Assert.NotNull(_cp.Store.Get<V1Job>(ResourceKind.Job, "default", "brief"));
+        _now = _now.AddSeconds(1);
+        Commit(_cp.Resync());
+        Assert.Null(_cp.Store.Get<V1Job>(ResourceKind.Job, "default", "brief"));
+        Assert.Empty(Pods("brief")); // a finished pod goes at once with its Job
     }
 }

@@ -54,7 +54,7 @@ public sealed class ControlPlane
         _nodes = new NodeLifecycleController(context, config.PodNetworkPrefix, _scheduler, _endpoints, _pods);
         _gc = new GarbageCollector(_pods);
         _serviceAccounts = new ServiceAccountController(context);
-        _workloads = new WorkloadControllers(context, new DeploymentController(context, _gc), new ReplicaSetController(context, _pods), new JobController(context, _pods));
+        _workloads = new WorkloadControllers(context, new DeploymentController(context, _gc), new ReplicaSetController(context, _pods), new JobController(context, _pods, _gc));
         context.FollowUps = _workloads.Reconcile;
     }
 

@@ -10,10 +10,12 @@ namespace ActorCluster.Core.ControlPlane;
 /// <summary>
 /// kube-controller-manager's job controller, for NonIndexed Jobs: keeps up to <c>parallelism</c> pods running until
 /// <c>completions</c> of them have succeeded (condition <c>Complete</c>), or more than <c>backoffLimit</c> have
-/// failed (condition <c>Failed</c>, reason <c>BackoffLimitExceeded</c>, the active pods deleted); counts active,
-/// ready, succeeded and failed pods in the status, with the controller's Events.
+/// failed or it ran past <c>activeDeadlineSeconds</c> (condition <c>Failed</c>, reason <c>BackoffLimitExceeded</c> or
+/// <c>DeadlineExceeded</c>, the active pods deleted); counts active, ready, succeeded and failed pods in the status,
+/// with the controller's Events. A finished Job with <c>ttlSecondsAfterFinished</c> is deleted with its pods once
+/// that time has passed (the ttl-after-finished controller). Time-based outcomes come with the periodic resync.
 /// </summary>
-internal sealed class JobController(ControllerContext context, PodWrites pods)
+internal sealed class JobController(ControllerContext context, PodWrites pods, GarbageCollector gc)
 {
     private const string Component = "job-controller";
 
@@ -32,7 +34,19 @@ internal sealed class JobController(ControllerContext context, PodWrites pods)
         var now = context.Now();
         var conditions = (job.Status?.Conditions ?? []).ToList();
 
-        if (finished is null && failed > (job.Spec.BackoffLimit ?? 6))
+        if (finished is not null && job.Spec.TtlSecondsAfterFinished is { } ttl
+            && job.Status?.Conditions?.FirstOrDefault(c => c.Type == finished)?.LastTransitionTime is { } since && since.AddSeconds(ttl) <= now)
+        {
+            gc.Delete(batch, batch.GetStored(ObjectRef.Of(ResourceKind.Job, job.Metadata))!, DeletePropagation.Background);
+            return;
+        }
+        if (finished is null && job.Spec.ActiveDeadlineSeconds is { } deadline && job.Status?.StartTime is { } started && started.AddSeconds(deadline) <= now)
+        {
+            finished = "Failed";
+            conditions.Add(Condition("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", now));
+            batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.Job, job.Metadata, "Warning", "DeadlineExceeded", "Job was active longer than specified deadline", Component));
+        }
+        else if (finished is null && failed > (job.Spec.BackoffLimit ?? 6))
         {
             finished = "Failed";
             conditions.Add(Condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", now));

@@ -45,7 +45,7 @@ public static class JobValidation
         var errs = new List<FieldError>();
         var spec = job.Spec ?? new V1JobSpec();
         var path = FieldPath.Spec;
-        foreach (var (name, value) in new[] { ("parallelism", spec.Parallelism), ("completions", spec.Completions), ("backoffLimit", spec.BackoffLimit) })
+        foreach (var (name, value) in new[] { ("parallelism", spec.Parallelism), ("completions", spec.Completions), ("backoffLimit", spec.BackoffLimit), ("ttlSecondsAfterFinished", spec.TtlSecondsAfterFinished) })
         {
             if (value is < 0) errs.Add(FieldError.Invalid(path.Child(name), value, "must be greater than or equal to 0"));
         }
