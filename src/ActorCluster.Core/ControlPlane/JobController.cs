@@ -1,6 +1,5 @@
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
-using ActorCluster.Core.Registry;
 using ActorCluster.Core.Store;
 using ActorCluster.Core.Workloads;
 using k8s.Models;
@@ -46,7 +45,7 @@ internal sealed class JobController(ControllerContext context, PodWrites pods, G
             conditions.Add(Condition("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", now));
             batch.Put(ChangeType.Added, ResourceKind.Event, context.NewEvent(ResourceKind.Job, job.Metadata, "Warning", "DeadlineExceeded", "Job was active longer than specified deadline", Component));
         }
-        else if (finished is null && failed > (job.Spec.BackoffLimit ?? 6))
+        else if (finished is null && failed > (job.Spec.BackoffLimit ?? Validation.JobValidation.DefaultBackoffLimit))
         {
             finished = "Failed";
             conditions.Add(Condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", now));

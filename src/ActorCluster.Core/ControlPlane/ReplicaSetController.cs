@@ -1,6 +1,5 @@
 using ActorCluster.Core.Endpoints;
 using ActorCluster.Core.Objects;
-using ActorCluster.Core.Registry;
 using ActorCluster.Core.Selectors;
 using ActorCluster.Core.Workloads;
 using k8s.Models;

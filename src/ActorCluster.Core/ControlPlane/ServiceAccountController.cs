@@ -13,7 +13,7 @@ namespace ActorCluster.Core.ControlPlane;
 /// </summary>
 internal sealed class ServiceAccountController(ControllerContext context)
 {
-    public const string DefaultName = "default";
+    public const string DefaultName = Defaulting.PodDefaults.DefaultServiceAccountName;
 
     /// <summary>The namespace's <c>default</c> ServiceAccount, unless it has one (or is being deleted).</summary>
     public void EnsureDefault(DecisionBatch batch, string ns)

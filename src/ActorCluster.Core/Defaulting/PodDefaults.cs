@@ -9,6 +9,9 @@ namespace ActorCluster.Core.Defaulting;
 /// </summary>
 public static class PodDefaults
 {
+    /// <summary>The ServiceAccount every namespace has and a pod runs as unless it names another.</summary>
+    public const string DefaultServiceAccountName = "default";
+
     public const int DefaultTerminationGracePeriodSeconds = 30;
     public const int DefaultTolerationSeconds = 300;
     public const string NotReadyTaint = "node.kubernetes.io/not-ready";
@@ -24,7 +27,7 @@ public static class PodDefaults
         ApplySpec(spec);
         spec.EnableServiceLinks ??= true;
         // The ServiceAccount admission plugin's default; v1 also shows it under the deprecated serviceAccount.
-        if (string.IsNullOrEmpty(spec.ServiceAccountName)) spec.ServiceAccountName = string.IsNullOrEmpty(spec.ServiceAccount) ? "default" : spec.ServiceAccount;
+        if (string.IsNullOrEmpty(spec.ServiceAccountName)) spec.ServiceAccountName = string.IsNullOrEmpty(spec.ServiceAccount) ? DefaultServiceAccountName : spec.ServiceAccount;
         spec.ServiceAccount = spec.ServiceAccountName;
         spec.Priority ??= 0;
         spec.PreemptionPolicy ??= "PreemptLowerPriority";

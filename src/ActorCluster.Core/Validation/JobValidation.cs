@@ -15,13 +15,16 @@ public static class JobValidation
     public const string JobNameLabel = "batch.kubernetes.io/job-name";
     public static readonly string[] RestartPolicies = ["OnFailure", "Never"];
 
+    /// <summary>SetDefaults_Job's backoffLimit: the failed pods a Job tolerates before it fails.</summary>
+    public const int DefaultBackoffLimit = 6;
+
     /// <summary>The defaults and generated selector of a new Job (its uid is set by then).</summary>
     public static void Prepare(V1Job job)
     {
         var spec = job.Spec ??= new V1JobSpec();
         if (spec.Completions is null && spec.Parallelism is null) spec.Completions = 1;
         spec.Parallelism ??= 1;
-        spec.BackoffLimit ??= 6;
+        spec.BackoffLimit ??= DefaultBackoffLimit;
         spec.CompletionMode ??= "NonIndexed";
         spec.Suspend ??= false;
         spec.PodReplacementPolicy ??= "TerminatingOrFailed";
