@@ -236,4 +236,33 @@ public sealed class PodActorSpecs() : TestKit("akka.loglevel = WARNING", "pod-ac
             Assert.Equal("green", ExpectMsg<PodExecResponse>(Wait).Stdout);
         }, Wait, Retry);
     }
+
+    [Fact]
+    public async Task A_restarted_container_reads_its_ConfigMap_again()
+    {
+        var apiServer = CreateTestProbe();
+        var spec = Pod("pod-restart");
+        spec.Spec.Containers[0].Env = [new V1EnvVar { Name = "COLOUR", ValueFrom = new V1EnvVarSource { ConfigMapKeyRef = new V1ConfigMapKeySelector { Name = "cfg", Key = "colour" } } }];
+        var pod = ChildActorOf(PodActor.Props(spec, "127.0.20.9", "k8s-worker1", "127.0.20.1", apiServer.Ref, Retry, configRetryInterval: Retry));
+        ObjectReply Version(string colour) => new("configmaps", ActorCluster.Core.Objects.KubeObjects.ToJson(new V1ConfigMap
+        {
+            ApiVersion = "v1", Kind = "ConfigMap", Metadata = new V1ObjectMeta { Name = "cfg", NamespaceProperty = "default" },
+            Data = new Dictionary<string, string> { ["colour"] = colour },
+        }), 1);
+        apiServer.FishForMessage<GetObject>(g => g.Name == "cfg", Wait);
+        apiServer.Reply(Version("blue"));
+        apiServer.FishForMessage<ReportPodStatus>(r => r.StatusJson.Contains("\"phase\":\"Running\"", StringComparison.Ordinal), Wait);
+        pod.Tell(new PodExecRequest(null, ["env"]));
+        Assert.Contains("COLOUR=blue\n", ExpectMsg<PodExecResponse>(Wait).Stdout, StringComparison.Ordinal);
+
+        // The container crashes; kubelet makes the next one from the ConfigMap as it is now.
+        using (var http = new HttpClient { Timeout = Wait })
+            await http.PostAsync("http://127.0.20.9:8080/crash", null);
+        apiServer.FishForMessage<GetObject>(g => g.Name == "cfg", Wait);
+        apiServer.Reply(Version("green"));
+        apiServer.FishForMessage<ReportPodStatus>(r => r.StatusJson.Contains("\"restartCount\":1", StringComparison.Ordinal)
+                                                       && r.StatusJson.Contains("\"running\"", StringComparison.Ordinal), Wait);
+        pod.Tell(new PodExecRequest(null, ["env"]));
+        Assert.Contains("COLOUR=green\n", ExpectMsg<PodExecResponse>(Wait).Stdout, StringComparison.Ordinal);
+    }
 }
